@@ -1,0 +1,1 @@
+"""The Docker Engine REST API over aiohttp: parse, call one backend method, render."""

@@ -1,0 +1,1 @@
+"""pydockerd's engine: containers, images, networks, volumes, events. No HTTP here."""

@@ -1,0 +1,26 @@
+"""The daemon's configuration as the engine sees it (already merged from flags and daemon.json)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_ROOT = Path("/var/lib/pydockerd")
+DEFAULT_EXEC_ROOT = Path("/run/pydockerd")
+DEFAULT_BRIDGE = "docker0"
+DEFAULT_BIP = "172.17.0.1/16"
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    data_root: Path = DEFAULT_DATA_ROOT
+    exec_root: Path = DEFAULT_EXEC_ROOT
+    bridge: str = DEFAULT_BRIDGE
+    bip: str = DEFAULT_BIP
+    cgroup_parent: str = "pydockerd"
+    debug: bool = False
+    experimental: bool = False
+    labels: tuple[str, ...] = ()
+    insecure_registries: tuple[str, ...] = ()
+    registry_mirrors: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = field(default_factory=tuple)

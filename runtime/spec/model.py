@@ -1,0 +1,224 @@
+"""The container spec: what the runtime needs to start a container process (an OCI subset).
+
+Composed by the container service from a container's Config/HostConfig; consumed by the
+process runtime (``runtime.process``), which ships it to the supervisor as JSON. Every
+value is a frozen dataclass so a spec can be logged, compared and replayed; ``to_json`` /
+``from_json`` give the wire form used on the supervisor's control socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A mount inside the container; ``destination`` is absolute inside the container root.
+
+    ``type`` is one of "bind", "proc", "tmpfs", "devpts", "sysfs", "mqueue", "cgroup",
+    "overlay". ``options`` uses the OCI spellings ("ro", "nosuid", "rbind", "size=65536k").
+    """
+
+    destination: str
+    type: str
+    source: str
+    options: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"destination": self.destination, "type": self.type, "source": self.source,
+                "options": list(self.options)}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Mount:
+        return cls(d["destination"], d["type"], d["source"], tuple(d.get("options", ())))
+
+
+@dataclass(frozen=True, slots=True)
+class RootfsSpec:
+    """An overlay rootfs, mounted by init inside the container's mount namespace.
+
+    ``lowerdirs`` is top layer first (overlayfs order). With no lowerdirs the upperdir is
+    bind-mounted as the root instead (a rootfs directory without layers).
+    """
+
+    lowerdirs: tuple[str, ...]
+    upperdir: str
+    workdir: str
+    readonly: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lowerdirs": list(self.lowerdirs), "upperdir": self.upperdir,
+                "workdir": self.workdir, "readonly": self.readonly}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> RootfsSpec:
+        return cls(tuple(d["lowerdirs"]), d["upperdir"], d["workdir"], bool(d.get("readonly", False)))
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpec:
+    """``user`` as in Config.User: "", "name", "uid", "uid:gid", "name:group".
+
+    Resolved inside init from the rootfs's /etc/passwd and /etc/group, parsed as data.
+    ``additional_groups`` is HostConfig.GroupAdd (names or numbers).
+    """
+
+    user: str
+    additional_groups: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"user": self.user, "additional_groups": list(self.additional_groups)}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> UserSpec:
+        return cls(d["user"], tuple(d.get("additional_groups", ())))
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessSpec:
+    """The process to exec: argv, environment, cwd, identity, stdio mode and privileges.
+
+    ``capabilities`` (e.g. "CAP_CHOWN") go to the bounding, permitted and effective sets;
+    inheritable and ambient stay empty. ``rlimits`` entries are (name, soft, hard), e.g.
+    ("RLIMIT_NOFILE", 1024, 524288). ``console_size`` is (height, width).
+    """
+
+    args: tuple[str, ...]
+    env: tuple[str, ...]
+    cwd: str
+    user: UserSpec
+    tty: bool
+    open_stdin: bool
+    capabilities: tuple[str, ...]
+    no_new_privileges: bool = False
+    rlimits: tuple[tuple[str, int, int], ...] = ()
+    console_size: tuple[int, int] | None = None
+    oom_score_adj: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "args": list(self.args), "env": list(self.env), "cwd": self.cwd,
+            "user": self.user.to_json(), "tty": self.tty, "open_stdin": self.open_stdin,
+            "capabilities": list(self.capabilities), "no_new_privileges": self.no_new_privileges,
+            "rlimits": [list(r) for r in self.rlimits],
+            "console_size": list(self.console_size) if self.console_size else None,
+            "oom_score_adj": self.oom_score_adj,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ProcessSpec:
+        cs = d.get("console_size")
+        return cls(
+            args=tuple(d["args"]), env=tuple(d["env"]), cwd=d["cwd"],
+            user=UserSpec.from_json(d["user"]), tty=bool(d["tty"]),
+            open_stdin=bool(d["open_stdin"]), capabilities=tuple(d["capabilities"]),
+            no_new_privileges=bool(d.get("no_new_privileges", False)),
+            rlimits=tuple((str(n), int(s), int(h)) for n, s, h in d.get("rlimits", ())),
+            console_size=(int(cs[0]), int(cs[1])) if cs else None,
+            oom_score_adj=d.get("oom_score_adj"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceNode:
+    """A device node created in the container's /dev (``type`` is "c" or "b")."""
+
+    path: str
+    type: str
+    major: int
+    minor: int
+    mode: int = 0o666
+    uid: int = 0
+    gid: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "type": self.type, "major": self.major, "minor": self.minor,
+                "mode": self.mode, "uid": self.uid, "gid": self.gid}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> DeviceNode:
+        return cls(d["path"], d["type"], int(d["major"]), int(d["minor"]), int(d.get("mode", 0o666)),
+                   int(d.get("uid", 0)), int(d.get("gid", 0)))
+
+
+NAMESPACE_KINDS = ("mnt", "uts", "ipc", "net", "pid", "cgroup")
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """Everything needed to start a container's main process.
+
+    ``namespaces``: keys among :data:`NAMESPACE_KINDS`; value ``None`` = a new namespace, a
+    path (e.g. /proc/<pid>/ns/net) = join it; key absent = share the host's.
+    ``mounts`` are applied in order after the rootfs (default mounts first, then user
+    binds/tmpfs). ``cgroup_dirs`` are absolute cgroup directories the process joins before
+    exec. ``pause_before_exec``: report ``Created(pid)`` once the namespaces exist and wait
+    for ``resume``.
+    """
+
+    container_id: str
+    process: ProcessSpec
+    rootfs: RootfsSpec
+    hostname: str
+    domainname: str
+    namespaces: Mapping[str, str | None]
+    mounts: tuple[Mount, ...]
+    masked_paths: tuple[str, ...]
+    readonly_paths: tuple[str, ...]
+    devices: tuple[DeviceNode, ...]
+    sysctls: Mapping[str, str]
+    cgroup_dirs: tuple[str, ...]
+    privileged: bool = False
+    pause_before_exec: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "container_id": self.container_id, "process": self.process.to_json(),
+            "rootfs": self.rootfs.to_json(), "hostname": self.hostname,
+            "domainname": self.domainname, "namespaces": dict(self.namespaces),
+            "mounts": [m.to_json() for m in self.mounts],
+            "masked_paths": list(self.masked_paths), "readonly_paths": list(self.readonly_paths),
+            "devices": [d.to_json() for d in self.devices], "sysctls": dict(self.sysctls),
+            "cgroup_dirs": list(self.cgroup_dirs), "privileged": self.privileged,
+            "pause_before_exec": self.pause_before_exec,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ContainerSpec:
+        return cls(
+            container_id=d["container_id"], process=ProcessSpec.from_json(d["process"]),
+            rootfs=RootfsSpec.from_json(d["rootfs"]), hostname=d["hostname"],
+            domainname=d.get("domainname", ""), namespaces=dict(d["namespaces"]),
+            mounts=tuple(Mount.from_json(m) for m in d.get("mounts", ())),
+            masked_paths=tuple(d.get("masked_paths", ())),
+            readonly_paths=tuple(d.get("readonly_paths", ())),
+            devices=tuple(DeviceNode.from_json(x) for x in d.get("devices", ())),
+            sysctls=dict(d.get("sysctls", {})), cgroup_dirs=tuple(d.get("cgroup_dirs", ())),
+            privileged=bool(d.get("privileged", False)),
+            pause_before_exec=bool(d.get("pause_before_exec", False)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ExecSpec:
+    """A process started inside a running container (``docker exec``)."""
+
+    container_id: str
+    exec_id: str
+    process: ProcessSpec
+    privileged: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"container_id": self.container_id, "exec_id": self.exec_id,
+                "process": self.process.to_json(), "privileged": self.privileged}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ExecSpec:
+        return cls(d["container_id"], d["exec_id"], ProcessSpec.from_json(d["process"]),
+                   bool(d.get("privileged", False)))
+
+
+__all__ = ["Mount", "RootfsSpec", "UserSpec", "ProcessSpec", "DeviceNode", "ContainerSpec",
+           "ExecSpec", "NAMESPACE_KINDS"]

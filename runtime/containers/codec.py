@@ -1,0 +1,131 @@
+"""Generic conversion between frozen domain dataclasses and JSON-able values.
+
+Used twice: to persist container records (snake_case keys, our own on-disk format) and by
+``compat_api.convert`` to read and render Docker's PascalCase wire shapes (with a name
+mapping). Decoding is driven by the dataclass type hints and is lenient like dockerd's
+JSON decoding: unknown keys are ignored and a JSON ``null`` means "use the default".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any, TypeVar, Union
+
+from runtime.errors import InvalidParameter
+
+T = TypeVar("T")
+
+NameMap = Callable[[type, str], str]
+"""(dataclass type, field name) -> key used in JSON."""
+
+
+def identity_name(cls: type, name: str) -> str:
+    return name
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def to_jsonable(value: Any, name: NameMap = identity_name) -> Any:
+    """Dataclasses become dicts (keys via ``name``), tuples lists, mappings dicts."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        cls = type(value)
+        return {
+            name(cls, f.name): to_jsonable(getattr(value, f.name), name)
+            for f in dataclasses.fields(value)
+        }
+    if isinstance(value, (tuple, list)):
+        return [to_jsonable(v, name) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v, name) for k, v in value.items()}
+    return value
+
+
+def from_jsonable(cls: type[T], data: Any, name: NameMap = identity_name, path: str = "") -> T:
+    """Build ``cls`` (a dataclass) from ``data``; raises InvalidParameter on a type error."""
+    return typing.cast(T, _decode(cls, data, name, path or cls.__name__))
+
+
+def _decode(tp: Any, data: Any, name: NameMap, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if data is None:
+            return None
+        last: InvalidParameter | None = None
+        for arg in args:
+            try:
+                return _decode(arg, data, name, path)
+            except InvalidParameter as exc:
+                last = exc
+        assert last is not None
+        raise last
+    if tp is Any:
+        return data
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(data, Mapping):
+            raise _type_error(path, data, "object")
+        hints = _hints(tp)
+        kwargs: dict[str, Any] = {}
+        for f in dataclasses.fields(tp):
+            key = name(tp, f.name)
+            if key in data and data[key] is not None:
+                kwargs[f.name] = _decode(hints[f.name], data[key], name, f"{path}.{key}")
+            elif key in data and _is_optional(hints[f.name]):
+                kwargs[f.name] = None
+        return tp(**kwargs)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(data, list):
+            raise _type_error(path, data, "array")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v, name, f"{path}[{i}]") for i, v in enumerate(data))
+        if len(args) != len(data):
+            raise _type_error(path, data, f"array of {len(args)}")
+        return tuple(_decode(a, v, name, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, data)))
+    if origin in (Mapping, dict, typing.Mapping) or tp is dict:
+        args = typing.get_args(tp)
+        if not isinstance(data, Mapping):
+            raise _type_error(path, data, "object")
+        vt = args[1] if args else Any
+        return {str(k): _decode(vt, v, name, f"{path}.{k}") for k, v in data.items()}
+    if tp is bool:
+        if isinstance(data, bool):
+            return data
+        raise _type_error(path, data, "bool")
+    if tp is int:
+        if isinstance(data, bool):
+            raise _type_error(path, data, "number")
+        if isinstance(data, int):
+            return data
+        if isinstance(data, float) and data.is_integer():
+            return int(data)
+        raise _type_error(path, data, "number")
+    if tp is float:
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            return float(data)
+        raise _type_error(path, data, "number")
+    if tp is str:
+        if isinstance(data, str):
+            return data
+        raise _type_error(path, data, "string")
+    raise TypeError(f"unsupported type {tp!r} at {path}")
+
+
+def _is_optional(tp: Any) -> bool:
+    return typing.get_origin(tp) in (Union, types.UnionType) and type(None) in typing.get_args(tp)
+
+
+def _type_error(path: str, data: Any, expected: str) -> InvalidParameter:
+    kind = {bool: "bool", int: "number", float: "number", str: "string", list: "array",
+            dict: "object"}.get(type(data), type(data).__name__)
+    return InvalidParameter(f"json: cannot unmarshal {kind} into Go value of type {expected} ({path})")
+
+
+__all__ = ["NameMap", "identity_name", "to_jsonable", "from_jsonable"]

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from runtime.filters import Filters
+
 HISTORY_SIZE = 1024
 SUBSCRIBER_QUEUE_SIZE = 4096
 
@@ -106,3 +108,39 @@ class EventBus:
         subscription = Subscription(self)
         self._subscribers.add(subscription)
         return subscription
+
+
+EVENT_FILTERS = frozenset(
+    {"config", "container", "daemon", "event", "image", "label", "network", "node",
+     "plugin", "scope", "secret", "service", "type", "volume"}
+)
+
+
+def _fuzzy(accepted: tuple[str, ...] | None, *candidates: str) -> bool:
+    if accepted is None:
+        return True
+    return any(c and any(c == a or c.startswith(a) for a in accepted) for c in candidates)
+
+
+def event_matches(event: Event, filters: Filters) -> bool:
+    """Docker's event filter semantics (each named filter must accept the event)."""
+    values = filters.values
+    action = event.action.split(":", 1)[0]
+    if "event" in values and action not in values["event"] and event.action not in values["event"]:
+        return False
+    if not filters.exact_match("type", event.type):
+        return False
+    if "scope" in values and event.scope not in values["scope"]:
+        return False
+    if "daemon" in values and event.type == "daemon":
+        if not _fuzzy(values["daemon"], event.actor_id, event.attributes.get("name", "")):
+            return False
+    for kind in ("container", "plugin", "volume", "network", "node", "service", "secret", "config"):
+        if kind in values and not _fuzzy(values[kind], event.actor_id, event.attributes.get("name", "")):
+            return False
+    if "image" in values:
+        image_attr = event.attributes.get("image", "")
+        untagged = image_attr.rsplit(":", 1)[0] if "/" not in image_attr.rsplit(":", 1)[-1] else image_attr
+        if not any(c in values["image"] for c in (event.actor_id, image_attr, untagged) if c):
+            return False
+    return filters.match_labels(event.attributes)

@@ -1,0 +1,1 @@
+"""The ``pydockerd`` command: flags, daemon.json, listeners, lifecycle."""

@@ -1,0 +1,1 @@
+"""System endpoints: /_ping, /version, /info, /system/df, /events; swarm and plugin stubs."""

@@ -1,0 +1,172 @@
+"""Engine facts -> the JSON shapes of /version and /info (v1.50 spec), per API version."""
+
+from __future__ import annotations
+
+import platform
+import time
+from typing import Any
+
+from compat_api.versions import ENGINE_VERSION, MAX_API_VERSION, MIN_API_VERSION, APIVersion
+from runtime.engine import Engine
+from runtime.timefmt import rfc3339_nano
+
+PYDOCKERD_VERSION = "0.1.0"
+GO_VERSION = f"python{platform.python_version()}"
+BUILD_TIME = "2026-11-28T00:00:00.000000000+00:00"
+GIT_COMMIT = "pydockerd"
+
+
+def _arch() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def render_version(engine: Engine) -> dict[str, Any]:
+    kernel = engine.host.kernel_version
+    experimental = "true" if engine.config.experimental else "false"
+    return {
+        "Platform": {"Name": "pydockerd"},
+        "Components": [
+            {
+                "Name": "Engine",
+                "Version": ENGINE_VERSION,
+                "Details": {
+                    "ApiVersion": str(MAX_API_VERSION),
+                    "Arch": _arch(),
+                    "BuildTime": BUILD_TIME,
+                    "Experimental": experimental,
+                    "GitCommit": GIT_COMMIT,
+                    "GoVersion": GO_VERSION,
+                    "KernelVersion": kernel,
+                    "MinAPIVersion": str(MIN_API_VERSION),
+                    "Os": "linux",
+                },
+            },
+            {
+                "Name": "pydockerd",
+                "Version": PYDOCKERD_VERSION,
+                "Details": {"Python": platform.python_version()},
+            },
+        ],
+        "Version": ENGINE_VERSION,
+        "ApiVersion": str(MAX_API_VERSION),
+        "MinAPIVersion": str(MIN_API_VERSION),
+        "GitCommit": GIT_COMMIT,
+        "GoVersion": GO_VERSION,
+        "Os": "linux",
+        "Arch": _arch(),
+        "KernelVersion": kernel,
+        "BuildTime": BUILD_TIME,
+    }
+
+
+def _local_rfc3339_now() -> str:
+    return rfc3339_nano(time.time_ns())
+
+
+def render_info(engine: Engine, version: APIVersion, *, open_fds: int, listeners: int) -> dict[str, Any]:
+    host = engine.host
+    inventory = engine.inventory()
+    config = engine.config
+    info: dict[str, Any] = {
+        "ID": engine.engine_id,
+        "Containers": inventory.containers,
+        "ContainersRunning": inventory.running,
+        "ContainersPaused": inventory.paused,
+        "ContainersStopped": inventory.stopped,
+        "Images": inventory.images,
+        "Driver": "overlay2",
+        "DriverStatus": [
+            ["Backing Filesystem", "extfs"],
+            ["Supports d_type", "true"],
+            ["Using metacopy", "false"],
+            ["Native Overlay Diff", "true"],
+            ["userxattr", "false"],
+        ],
+        "Plugins": {
+            "Volume": ["local"],
+            "Network": ["bridge", "host", "null"],
+            "Authorization": None,
+            "Log": ["json-file", "none"],
+        },
+        "MemoryLimit": host.memory_limit,
+        "SwapLimit": host.swap_limit,
+        "KernelMemoryTCP": False,
+        "CpuCfsPeriod": host.cpu_cfs_period,
+        "CpuCfsQuota": host.cpu_cfs_quota,
+        "CPUShares": host.cpu_shares,
+        "CPUSet": host.cpuset,
+        "PidsLimit": host.pids_limit,
+        "IPv4Forwarding": host.ipv4_forwarding,
+        "Debug": config.debug,
+        "NFd": open_fds,
+        "OomKillDisable": host.oom_kill_disable,
+        "NGoroutines": 0,
+        "SystemTime": _local_rfc3339_now(),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": host.cgroup_driver,
+        "CgroupVersion": host.cgroup_version,
+        "NEventsListener": listeners,
+        "KernelVersion": host.kernel_version,
+        "OperatingSystem": host.operating_system,
+        "OSVersion": host.os_version,
+        "OSType": "linux",
+        "Architecture": host.architecture,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {
+            "IndexConfigs": {
+                "docker.io": {
+                    "Mirrors": list(config.registry_mirrors),
+                    "Name": "docker.io",
+                    "Official": True,
+                    "Secure": True,
+                },
+            },
+            "InsecureRegistryCIDRs": ["::1/128", "127.0.0.0/8"],
+            "Mirrors": list(config.registry_mirrors),
+        },
+        "NCPU": host.ncpu,
+        "MemTotal": host.mem_total,
+        "GenericResources": None,
+        "DockerRootDir": str(config.data_root),
+        "HttpProxy": "",
+        "HttpsProxy": "",
+        "NoProxy": "",
+        "Name": host.name,
+        "Labels": list(config.labels),
+        "ExperimentalBuild": config.experimental,
+        "ServerVersion": ENGINE_VERSION,
+        "Runtimes": {"pydockerd": {"path": "pydockerd-supervisor", "status": {}}},
+        "DefaultRuntime": "pydockerd",
+        "Swarm": {
+            "NodeID": "",
+            "NodeAddr": "",
+            "LocalNodeState": "inactive",
+            "ControlAvailable": False,
+            "Error": "",
+            "RemoteManagers": None,
+        },
+        "LiveRestoreEnabled": False,
+        "Isolation": "",
+        "InitBinary": "",
+        "ContainerdCommit": {"ID": ""},
+        "RuncCommit": {"ID": ""},
+        "InitCommit": {"ID": ""},
+        "SecurityOptions": ["name=cgroupns"] if host.cgroup_version == "2" else [],
+        "CDISpecDirs": [],
+        "Warnings": None,
+    }
+    if version < APIVersion(1, 44):
+        info["Runtimes"] = {name: {"path": rt["path"]} for name, rt in info["Runtimes"].items()}
+    if version < APIVersion(1, 49):
+        for key in ("ContainerdCommit", "RuncCommit", "InitCommit"):
+            info[key]["Expected"] = ""
+    if version < APIVersion(1, 50):
+        info["BridgeNfIptables"] = False
+        info["BridgeNfIp6tables"] = False
+    if version >= APIVersion(1, 49):
+        info["FirewallBackend"] = {"Driver": "iptables"}
+    if version < APIVersion(1, 47):
+        info["RegistryConfig"]["AllowNondistributableArtifactsCIDRs"] = None
+        info["RegistryConfig"]["AllowNondistributableArtifactsHostnames"] = None
+    return info

@@ -1,0 +1,1 @@
+"""Facts about the host and the engine, for /info and /version."""

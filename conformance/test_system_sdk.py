@@ -1,0 +1,72 @@
+"""System calls through docker-py: ping, version, info, df, events, plugins."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import docker
+import pytest
+
+from conformance.conftest import Advertised
+from conformance.rawhttp import RawHTTP
+from conformance.tracker import ResourceTracker
+
+
+def test_ping(client: docker.DockerClient) -> None:
+    assert client.ping() is True
+
+
+def test_version(client: docker.DockerClient, advertised: Advertised) -> None:
+    version = client.version()
+    assert version["ApiVersion"] == advertised.api_version
+    assert version["MinAPIVersion"] == advertised.min_api_version
+    assert version["Os"] == "linux"
+    for key in ("Version", "Arch", "KernelVersion", "GoVersion", "GitCommit", "BuildTime"):
+        assert isinstance(version.get(key), str), key
+
+
+def test_client_uses_the_advertised_version(api_client: docker.APIClient, advertised: Advertised) -> None:
+    # docker-py takes ApiVersion from the unversioned GET /version as is (no cap).
+    assert api_client.api_version == advertised.api_version
+
+
+def test_info(client: docker.DockerClient) -> None:
+    info = client.info()
+    for key in ("ID", "Name", "ServerVersion", "OperatingSystem", "KernelVersion", "Driver", "DockerRootDir"):
+        assert isinstance(info[key], str) and info[key], key
+    assert info["NCPU"] >= 1
+    assert info["MemTotal"] > 0
+    assert isinstance(info["SecurityOptions"], list)
+    assert "runc" in info["Runtimes"] or info["Runtimes"], info["Runtimes"]
+    assert info["Swarm"]["LocalNodeState"] == "inactive"
+
+
+def test_df(client: docker.DockerClient) -> None:
+    df = client.df()
+    assert isinstance(df["LayersSize"], int)
+    for key in ("Images", "Containers", "Volumes"):
+        assert isinstance(df[key], list), key
+    assert df.get("BuildCache") is None or isinstance(df["BuildCache"], list)
+
+
+def test_events_since_until(client: docker.DockerClient, raw: RawHTTP, tracker: ResourceTracker) -> None:
+    name = f"conf-sdk-events-{uuid.uuid4().hex[:12]}"
+    resp = raw.post("/volumes/create", json_body={"Name": name})
+    created = resp.status == 201
+    if created:
+        tracker.volume(name)
+    else:
+        assert resp.status in (404, 501), resp.describe()
+    until = int(time.time()) + 1
+    time.sleep(1.1)
+    events = list(client.events(since=0, until=until, decode=True))
+    assert all(e["time"] <= until for e in events)
+    if created:
+        assert any(e["Type"] == "volume" and e["Actor"]["ID"] == name and e["Action"] == "create" for e in events)
+
+
+def test_plugins_list_is_empty(client: docker.DockerClient, engine_kind: str) -> None:
+    if engine_kind != "pydockerd":
+        pytest.skip("a reference engine may have plugins installed")
+    assert client.plugins.list() == []

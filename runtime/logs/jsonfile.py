@@ -1,0 +1,235 @@
+"""The json-file log driver, byte-compatible with dockerd's.
+
+On disk: ``<data-root>/containers/<id>/<id>-json.log``, one JSON object per line,
+``{"log":"hi\\n","stream":"stdout","time":"2024-01-02T03:04:05.123456789Z"}``, with
+rotation to ``<file>.1`` ... ``<file>.<max-file - 1>`` once the file reaches ``max-size``
+(checked before each write, as dockerd does, so a file may exceed it by one line).
+The reader serves ``tail`` by scanning the files backwards in blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+from runtime.logs.driver import LogMessage, ReadOptions, parse_size
+from runtime.logs.timefmt import parse_rfc3339nano, rfc3339nano
+
+BLOCK = 64 * 1024
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+               "\u2029": "\\u2029"}
+
+
+def encode_string(text: str) -> str:
+    """A JSON string as Go's encoder writes it: HTML characters and U+2028/9 escaped,
+    other non-ASCII raw, control characters as \\n \\r \\t or \\u00XX."""
+    out = json.dumps(text, ensure_ascii=False)
+    if "\b" in text or "\f" in text:
+        out = "".join(_go_char(ch) for ch in text).join('""')
+    for raw, escaped in _GO_ESCAPES.items():
+        if raw in out:
+            out = out.replace(raw, escaped)
+    return out
+
+
+def _go_char(ch: str) -> str:
+    if ch == '"':
+        return '\\"'
+    if ch == "\\":
+        return "\\\\"
+    if ch == "\n":
+        return "\\n"
+    if ch == "\r":
+        return "\\r"
+    if ch == "\t":
+        return "\\t"
+    if ord(ch) < 0x20:
+        return f"\\u{ord(ch):04x}"
+    return ch
+
+
+def encode_entry(message: LogMessage) -> bytes:
+    text = message.line.decode("utf-8", errors="replace")
+    return (f'{{"log":{encode_string(text)},"stream":"{message.stream}",'
+            f'"time":"{rfc3339nano(message.time_ns)}"}}\n').encode()
+
+
+class JsonFileDriver:
+    """Appends one line per message; rotates by size. Not thread-safe (event loop only)."""
+
+    name = "json-file"
+
+    def __init__(self, path: Path, max_size: int = -1, max_file: int = 1) -> None:
+        self.path = path
+        self.max_size = max_size
+        self.max_file = max(1, max_file)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        self._size = os.fstat(self._fd).st_size
+
+    @classmethod
+    def from_options(cls, path: Path, options: Mapping[str, str]) -> JsonFileDriver:
+        max_size = parse_size(options["max-size"]) if options.get("max-size") else -1
+        max_file = int(options.get("max-file") or 1)
+        return cls(path, max_size, max_file)
+
+    def log(self, message: LogMessage) -> None:
+        if self._fd < 0:
+            return
+        if self.max_size > 0 and self._size >= self.max_size:
+            self._rotate()
+        entry = encode_entry(message)
+        view = memoryview(entry)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self._size += len(entry)
+
+    def _rotate(self) -> None:
+        if self.max_file < 2:
+            os.ftruncate(self._fd, 0)
+            self._size = 0
+            return
+        os.close(self._fd)
+        for n in range(self.max_file - 1, 0, -1):
+            src = self.path if n == 1 else self.path.with_name(f"{self.path.name}.{n - 1}")
+            dst = self.path.with_name(f"{self.path.name}.{n}")
+            try:
+                os.replace(src, dst)
+            except FileNotFoundError:
+                pass
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                           0o640)
+        self._size = 0
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class JsonFileReader:
+    """Reads a json-file log set (rotated files first, oldest to newest)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def files(self) -> list[Path]:
+        rotated: list[tuple[int, Path]] = []
+        prefix = self.path.name + "."
+        try:
+            for entry in self.path.parent.iterdir():
+                suffix = entry.name[len(prefix):]
+                if entry.name.startswith(prefix) and suffix.isdigit():
+                    rotated.append((int(suffix), entry))
+        except FileNotFoundError:
+            return []
+        ordered = [p for _, p in sorted(rotated, reverse=True)]
+        if self.path.exists():
+            ordered.append(self.path)
+        return ordered
+
+    def read(self, options: ReadOptions) -> AsyncIterator[LogMessage]:
+        # Open now, not on first iteration: the snapshot must be taken synchronously so
+        # that a follower subscribing in the same step sees every line exactly once.
+        opened: list[tuple[int, int]] = []
+        for path in self.files():
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            opened.append((fd, os.fstat(fd).st_size))
+        return self._iterate(opened, options)
+
+    async def _iterate(self, opened: list[tuple[int, int]],
+                       options: ReadOptions) -> AsyncIterator[LogMessage]:
+        try:
+            if options.tail is not None and options.tail <= 0:
+                return
+            starts = (_tail_starts(opened, options.tail) if options.tail is not None
+                      else [(fd, 0, size) for fd, size in opened])
+            for fd, start, end in starts:
+                async for message in _parse_range(fd, start, end):
+                    if options.since_ns and message.time_ns < options.since_ns:
+                        continue
+                    if options.until_ns and message.time_ns > options.until_ns:
+                        return
+                    yield message
+        finally:
+            for fd, _ in opened:
+                os.close(fd)
+
+
+def _tail_starts(opened: list[tuple[int, int]], lines: int) -> list[tuple[int, int, int]]:
+    """(fd, start, end) ranges holding the last ``lines`` lines, oldest first."""
+    ranges: list[tuple[int, int, int]] = []
+    remaining = lines
+    for fd, size in reversed(opened):
+        start, found = _scan_back(fd, size, remaining)
+        ranges.append((fd, start, size))
+        remaining -= found
+        if remaining <= 0:
+            break
+    ranges.reverse()
+    return ranges
+
+
+def _scan_back(fd: int, size: int, lines: int) -> tuple[int, int]:
+    """Offset where the last ``lines`` lines of the file start, and how many were found."""
+    newlines = 0
+    pos = size
+    while pos > 0:
+        block_start = max(0, pos - BLOCK)
+        data = os.pread(fd, pos - block_start, block_start)
+        index = len(data)
+        while True:
+            index = data.rfind(b"\n", 0, index)
+            if index < 0:
+                break
+            absolute = block_start + index
+            if absolute == size - 1:
+                continue  # the terminator of the last line, not a separator
+            newlines += 1
+            if newlines == lines:
+                return absolute + 1, lines
+        pos = block_start
+    return 0, newlines + (1 if size > 0 else 0)
+
+
+async def _parse_range(fd: int, start: int, end: int) -> AsyncIterator[LogMessage]:
+    pending = b""
+    offset = start
+    while offset < end:
+        chunk = os.pread(fd, min(BLOCK, end - offset), offset)
+        if not chunk:
+            break
+        offset += len(chunk)
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for raw in complete:
+            message = decode_entry(raw)
+            if message is not None:
+                yield message
+        await asyncio.sleep(0)
+    if pending:
+        message = decode_entry(pending)
+        if message is not None:
+            yield message
+
+
+def decode_entry(raw: bytes) -> LogMessage | None:
+    if not raw.strip():
+        return None
+    try:
+        entry = json.loads(raw)
+        return LogMessage(stream=entry.get("stream", "stdout"),
+                          line=entry.get("log", "").encode(),
+                          time_ns=parse_rfc3339nano(entry["time"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+__all__ = ["JsonFileDriver", "JsonFileReader", "encode_entry", "decode_entry",
+           "encode_string"]

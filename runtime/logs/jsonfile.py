@@ -13,10 +13,11 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Mapping
+from datetime import datetime
 from pathlib import Path
 
 from runtime.logs.driver import LogMessage, ReadOptions, parse_size
-from runtime.logs.timefmt import parse_rfc3339nano, rfc3339nano
+from runtime.timefmt import parse_rfc3339, rfc3339_nano
 
 BLOCK = 64 * 1024
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
@@ -54,7 +55,7 @@ def _go_char(ch: str) -> str:
 def encode_entry(message: LogMessage) -> bytes:
     text = message.line.decode("utf-8", errors="replace")
     return (f'{{"log":{encode_string(text)},"stream":"{message.stream}",'
-            f'"time":"{rfc3339nano(message.time_ns)}"}}\n').encode()
+            f'"time":"{rfc3339_nano(message.time_ns)}"}}\n').encode()
 
 
 class JsonFileDriver:
@@ -226,9 +227,23 @@ def decode_entry(raw: bytes) -> LogMessage | None:
         entry = json.loads(raw)
         return LogMessage(stream=entry.get("stream", "stdout"),
                           line=entry.get("log", "").encode(),
-                          time_ns=parse_rfc3339nano(entry["time"]))
+                          time_ns=_parse_time(entry["time"]))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+_EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
+
+
+def _parse_time(value: str) -> int:
+    """Fast path for the UTC timestamps dockerd writes; anything else via parse_rfc3339."""
+    if len(value) >= 20 and value[-1] == "Z" and value[10] == "T" and value[19] in ".Z":
+        days = datetime(int(value[0:4]), int(value[5:7]), int(value[8:10])).toordinal()
+        seconds = (((days - _EPOCH_ORDINAL) * 24 + int(value[11:13])) * 60
+                   + int(value[14:16])) * 60 + int(value[17:19])
+        frac = value[20:-1]
+        return seconds * 1_000_000_000 + (int(frac.ljust(9, "0")[:9]) if frac else 0)
+    return parse_rfc3339(value)
 
 
 __all__ = ["JsonFileDriver", "JsonFileReader", "encode_entry", "decode_entry",

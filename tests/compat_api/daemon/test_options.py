@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from compat_api.daemon.options import DEFAULT_HOST, OptionsError, parse_options
+
+
+def _cfg(tmp_path: Path, content: dict[str, object]) -> str:
+    path = tmp_path / "daemon.json"
+    path.write_text(json.dumps(content))
+    return str(path)
+
+
+def test_defaults(tmp_path: Path) -> None:
+    opts = parse_options(["--config-file", _cfg(tmp_path, {})])
+    assert opts.hosts == (DEFAULT_HOST,)
+    assert str(opts.data_root) == "/var/lib/pydockerd"
+    assert str(opts.exec_root) == "/run/pydockerd"
+    assert opts.bridge == "docker0" and opts.bip == "172.17.0.1/16"
+
+
+def test_flags_and_file_merge(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, {"data-root": "/srv/d", "labels": ["a=b"], "debug": True})
+    opts = parse_options(["--config-file", cfg, "-H", "unix:///tmp/x.sock", "-H", "tcp://127.0.0.1:2375"])
+    assert opts.hosts == ("unix:///tmp/x.sock", "tcp://127.0.0.1:2375")
+    assert str(opts.data_root) == "/srv/d"
+    assert opts.labels == ("a=b",)
+    assert opts.debug and opts.log_level == "debug"
+
+
+def test_key_in_both_is_an_error(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, {"data-root": "/srv/d"})
+    with pytest.raises(OptionsError, match="specified both as a flag and in the configuration file: data-root"):
+        parse_options(["--config-file", cfg, "--data-root", "/srv/e"])
+
+
+def test_unknown_key_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(OptionsError, match="don't match any configuration option: colour"):
+        parse_options(["--config-file", _cfg(tmp_path, {"colour": "red"})])
+
+
+def test_explicit_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(OptionsError, match="no such file or directory"):
+        parse_options(["--config-file", str(tmp_path / "nope.json")])
+
+
+def test_tlsverify_flag_forms(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, {})
+    assert parse_options(["--config-file", cfg, "--tlsverify"]).tlsverify is True
+    assert parse_options(["--config-file", cfg, "--tls=false"]).tls is False

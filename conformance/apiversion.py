@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: The highest API version the docker CLI (28.2.2) speaks; it negotiates min(this, engine max).
+#: The highest API version the docker CLI 28.2.2 speaks; it negotiates min(its max, engine max).
 CLI_MAX_API = "1.50"
 
 

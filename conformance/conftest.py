@@ -110,7 +110,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.stash[_log_offset_key] = daemon.log_size()
     elif report.failed:
         since = item.stash.get(_log_offset_key, 0)
-        report.sections.append(("pydockerd log during this test", daemon.log_tail(80, since)))
+        if daemon.log_text(since).strip():
+            report.sections.append(("pydockerd log during this test", daemon.log_tail(80, since)))
+        else:
+            report.sections.append(("pydockerd log during this test", "(nothing logged)"))
 
 
 _log_offset_key = pytest.StashKey[int]()
@@ -128,6 +131,15 @@ def docker_binary() -> str:
     if binary is None:
         pytest.skip("no docker CLI found (install it or set CONFORMANCE_DOCKER_CLI)")
     return binary
+
+
+@pytest.fixture(scope="session")
+def cli_max_api(docker_binary: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The highest API version the docker CLI speaks (1.50 for CLI 28.2.2, 1.41 for Debian's 20.10)."""
+    cli = DockerCLI(docker_binary, "unix:///nonexistent/docker.sock", tmp_path_factory.mktemp("cli-probe"))
+    out = cli("version", "--format", "{{.Client.DefaultAPIVersion}}", timeout=30).stdout
+    assert isinstance(out, str)
+    return str(APIVersion.parse(out.strip().splitlines()[0]))
 
 
 @pytest.fixture

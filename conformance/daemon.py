@@ -8,6 +8,7 @@ stderr). Readiness is ``GET /_ping`` answering ``OK``.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -43,12 +44,12 @@ class DaemonSettings:
         """Settings overridable by CONFORMANCE_* variables (see README)."""
         settings = cls()
         if cmd := os.environ.get("CONFORMANCE_PYDOCKERD"):
-            settings.command = cmd.split()
+            settings.command = shlex.split(cmd)
         settings.bridge = os.environ.get("CONFORMANCE_BRIDGE", settings.bridge)
         settings.bip = os.environ.get("CONFORMANCE_BIP", settings.bip)
         settings.base_dir = os.environ.get("CONFORMANCE_TMPDIR", settings.base_dir)
         if extra := os.environ.get("CONFORMANCE_PYDOCKERD_ARGS"):
-            settings.extra_args = extra.split()
+            settings.extra_args = shlex.split(extra)
         settings.keep_dirs = os.environ.get("CONFORMANCE_KEEP", "") not in ("", "0")
         return settings
 

@@ -64,9 +64,11 @@ def test_docker_version_json_server_fields(docker_cli: DockerCLI, advertised: Ad
         assert server["KernelVersion"] == os.uname().release
 
 
-def test_cli_negotiates_the_advertised_version(docker_cli: DockerCLI, advertised: Advertised) -> None:
+def test_cli_negotiates_the_advertised_version(
+    docker_cli: DockerCLI, advertised: Advertised, cli_max_api: str
+) -> None:
     client_api = docker_cli.ok("version", "--format", "{{.Client.APIVersion}}").strip()
-    assert client_api == negotiated(advertised.api_version)
+    assert client_api == negotiated(advertised.api_version, cli_max_api)
 
 
 def test_docker_info_prints_server_section(docker_cli: DockerCLI) -> None:

@@ -9,7 +9,7 @@ import docker
 import pytest
 
 from conformance.conftest import Advertised
-from conformance.rawhttp import RawHTTP
+from conformance.rawhttp import RawHTTP, connect_socket
 from conformance.tracker import ResourceTracker
 
 
@@ -70,3 +70,28 @@ def test_plugins_list_is_empty(client: docker.DockerClient, engine_kind: str) ->
     if engine_kind != "pydockerd":
         pytest.skip("a reference engine may have plugins installed")
     assert client.plugins.list() == []
+
+
+def test_events_since_after_until_is_400(raw: RawHTTP) -> None:
+    now = int(time.time())
+    resp = raw.get(f"/events?since={now + 100}&until={now}")
+    assert resp.status == 400, resp.describe()
+    assert resp.json() == {"message": f"`since` time ({now + 100}) cannot be after `until` time ({now})"}
+
+
+def test_events_stream_sends_headers_at_once(docker_host: str) -> None:
+    # With no until the stream stays open; the status line and headers must arrive before any
+    # event does, or clients (docker events, docker-py) sit waiting for the response.
+    sock = connect_socket(docker_host, timeout=5)
+    try:
+        sock.sendall(b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            assert chunk, f"connection closed before headers: {head!r}"
+            head += chunk
+    finally:
+        sock.close()
+    status, _, rest = head.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 200"), head
+    assert b"content-type: application/json" in rest.lower(), head

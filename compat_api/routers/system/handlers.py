@@ -114,7 +114,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     version = api_version(request)
     now = time.time_ns()
     if since is not None and until is not None and since > until:
-        raise InvalidParameter("`since` time is after `until` time")
+        raise InvalidParameter(
+            f"`since` time ({request.query['since']}) cannot be after `until` time ({request.query['until']})"
+        )
     # subscribe before reading history so nothing falls between the two
     subscription = engine.events.subscribe()
     try:

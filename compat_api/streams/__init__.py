@@ -1,11 +1,27 @@
 """Wire-level stream primitives: stdcopy framing, hijacked connections, JSON progress."""
 
+from compat_api.streams.hijack import (
+    MULTIPLEXED_STREAM,
+    RAW_STREAM,
+    HijackedResponse,
+    HijackedStream,
+    enable_tcp_upgrade,
+    hijack,
+    wants_upgrade,
+)
 from compat_api.streams.stdcopy import Frame, FrameDecoder, StdcopyError, StreamType, encode_frame
 
 __all__ = [
+    "MULTIPLEXED_STREAM",
+    "RAW_STREAM",
     "Frame",
     "FrameDecoder",
+    "HijackedResponse",
+    "HijackedStream",
     "StdcopyError",
     "StreamType",
+    "enable_tcp_upgrade",
     "encode_frame",
+    "hijack",
+    "wants_upgrade",
 ]

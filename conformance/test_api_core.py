@@ -16,6 +16,7 @@ from conformance.cli import DockerCLI
 from conformance.conftest import Advertised
 from conformance.proxy import RecordingProxy
 from conformance.rawhttp import RawHTTP, RawResponse, connect_socket
+from conformance.spec import SWARM_TAGS, SpecOperation, operations
 
 TOO_OLD = "client version {req} is too old. Minimum supported API version is {min}, please upgrade your client to a newer version"
 TOO_NEW = "client version {req} is too new. Maximum supported API version is {max}"
@@ -205,6 +206,25 @@ def test_swarm_family_is_503(raw: RawHTTP, advertised: Advertised, method: str, 
     assert resp.status == 503, resp.describe()
     assert resp.json() == {"message": NOT_A_MANAGER}
     assert_common_headers(resp, advertised)
+
+
+def _swarm_operations() -> list[SpecOperation]:
+    return [op for op in operations() if op.tag in SWARM_TAGS]
+
+
+@pytest.mark.parametrize("op", _swarm_operations(), ids=lambda op: op.operation_id)
+def test_every_swarm_operation_is_503_on_pydockerd(raw: RawHTTP, engine_kind: str, op: SpecOperation) -> None:
+    if engine_kind != "pydockerd":
+        pytest.skip("would init/join a swarm on a real engine")
+    path = op.path.replace("{id}", "nosuchobject").replace("{name}", "nosuchobject")
+    if path.endswith("/logs"):
+        path += "?stdout=1"
+    if path.endswith("/update"):
+        path += "?version=1"
+    resp = raw.request(op.method, path, json_body={} if op.method == "POST" else None)
+    assert resp.status == 503, resp.describe()
+    expected = "This node is not part of a swarm" if op.operation_id == "SwarmLeave" else NOT_A_MANAGER
+    assert resp.json() == {"message": expected}
 
 
 def test_swarm_leave_outside_a_swarm(raw: RawHTTP) -> None:

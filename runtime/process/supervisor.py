@@ -1,0 +1,545 @@
+"""The supervisor: one small single-threaded process that starts and reaps every container.
+
+Run as ``python3 -m runtime.process.supervisor --exec-root <dir>``; the engine starts it
+(``client.connect_or_spawn``) in its own session so it outlives a daemon restart. It is a
+child subreaper, forks one child per container start or exec (cheap: this process is
+small and has no threads), and never runs inside the asyncio daemon.
+
+Control protocol (``<exec-root>/supervisor.sock``, directory 0700, peers must be uid 0):
+``SOCK_SEQPACKET``, so every packet is exactly one message (the packet boundary is the
+length prefix) and fds sent with SCM_RIGHTS arrive with the message that names them. A
+message is one UTF-8 JSON object.
+
+Requests (daemon -> supervisor), each with an integer ``req`` echoed in its reply:
+
+- ``{"op": "start", "spec": <ContainerSpec.to_json()>}``
+- ``{"op": "exec", "spec": <ExecSpec.to_json()>}``
+- ``{"op": "resume", "container_id": id}`` (after a start with ``pause_before_exec``)
+- ``{"op": "signal", "pid": n, "signal": n}`` (only pids this supervisor started)
+- ``{"op": "list"}``: one ``{"req", "item": {...}}`` per live process, then the reply
+- ``{"op": "ack", "pid": n}``: an exit event was handled; forget it
+
+Replies: ``{"req": n, "ok": true, ...}`` or ``{"req": n, "ok": false, "step": s, "text": t}``.
+A start/exec/list-item reply carries ``pid``, ``tty``, ``container_id``, ``exec_id`` and
+``fds``: the names (``stdin``, ``stdout``, ``stderr``) of the attached fds, in order. The
+supervisor keeps its own copies of stdout/stderr (or the pty master) for ``list``; it does
+not keep the stdin write end, so closing the daemon's copy gives the process EOF.
+
+Events (supervisor -> every connection): ``{"event": "exit", "container_id", "exec_id",
+"pid", "exit_code", "finished_at_ns"}``; exit_code is 128+signal for a signal death. An
+exit is re-sent to each new connection until acknowledged, and written under
+``<exec-root>/supervisor/exits/`` while no daemon is connected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import errno
+import fcntl
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtime.linux import syscalls as S
+from runtime.linux.syscalls import LinuxSyscalls
+from runtime.process import init as init_mod
+from runtime.process import sync
+from runtime.spec.model import ContainerSpec, ExecSpec, ProcessSpec
+from runtime.statefile import ensure_private_dir, write_json_atomic
+
+SOCKET_NAME = "supervisor.sock"
+MAX_MESSAGE = 1 << 20
+
+
+@dataclass
+class Conn:
+    sock: socket.socket
+    out: collections.deque[tuple[bytes, list[int]]] = field(default_factory=collections.deque)
+    writing: bool = False
+
+
+@dataclass
+class Proc:
+    container_id: str
+    exec_id: str | None
+    pid: int
+    tty: bool
+    sync: socket.socket | None
+    state: str = "starting"                     # starting, paused, running, failed
+    stdin: int | None = None                    # handed to the daemon once, then closed
+    stdout: int | None = None                   # kept for re-attach
+    stderr: int | None = None
+    master: int | None = None
+    pending: tuple[Conn, int] | None = None     # request awaiting the start/resume reply
+    failure: tuple[str, str] | None = None
+    cgroup_dirs: tuple[str, ...] = ()
+    exit_status: int | None = None              # reaped before the sync channel drained
+
+
+def _exit_code(status: int) -> int:
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+class Supervisor:
+    def __init__(self, exec_root: Path) -> None:
+        self.exec_root = exec_root
+        self.state_dir = exec_root / "supervisor"
+        self.exits_dir = self.state_dir / "exits"
+        self.rootfs_mount = str(self.state_dir / "rootfs")
+        self.sc = LinuxSyscalls()
+        self.sel = selectors.DefaultSelector()
+        self.conns: dict[int, Conn] = {}
+        self.procs: dict[int, Proc] = {}
+        self.containers: dict[str, Proc] = {}
+        self.unacked: dict[int, dict[str, Any]] = {}
+        self.running = True
+        with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
+            self.last_cap = int(f.read())
+
+    # ---- setup ----------------------------------------------------------------------
+
+    def bind(self) -> None:
+        ensure_private_dir(self.exec_root)
+        for d in (self.state_dir, self.exits_dir, Path(self.rootfs_mount)):
+            ensure_private_dir(d)
+        self.lock_fd = os.open(self.state_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                               0o600)
+        try:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit("supervisor: another supervisor owns " + str(self.exec_root))
+        path = self.exec_root / SOCKET_NAME
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        self.listener.bind(str(path))
+        os.chmod(path, 0o600)
+        self.listener.listen(16)
+        self.listener.setblocking(False)
+        self.sel.register(self.listener, selectors.EVENT_READ, self._accept)
+        self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+        self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        self.sc.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
+        rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.wakeup_r = rfd
+        signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        self.sel.register(rfd, selectors.EVENT_READ, self._on_wakeup)
+        for entry in sorted(self.exits_dir.glob("*.json")):
+            try:
+                report = json.loads(entry.read_bytes())
+                self.unacked[int(report["pid"])] = report
+            except (OSError, ValueError, KeyError):
+                entry.unlink(missing_ok=True)
+        with open(self.state_dir / "supervisor.pid", "w", encoding="ascii") as f:
+            f.write(str(os.getpid()))
+
+    def _on_term(self, *_: object) -> None:
+        self.running = False
+
+    def serve(self) -> None:
+        while self.running:
+            for key, events in self.sel.select():
+                callback: Callable[[int], None] = key.data
+                callback(events)
+
+    # ---- connections ----------------------------------------------------------------
+
+    def _accept(self, _events: int) -> None:
+        try:
+            sock, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        uid = int.from_bytes(creds[4:8], sys.byteorder)
+        if uid != 0:
+            sock.close()
+            return
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_MESSAGE)
+        conn = Conn(sock)
+        self.conns[sock.fileno()] = conn
+        self.sel.register(sock, selectors.EVENT_READ, lambda ev: self._on_conn(conn, ev))
+        for report in self.unacked.values():
+            self._send(conn, report)
+
+    def _close_conn(self, conn: Conn) -> None:
+        fd = conn.sock.fileno()
+        if fd in self.conns:
+            del self.conns[fd]
+            self.sel.unregister(conn.sock)
+        for _data, fds in conn.out:
+            for f in fds:
+                os.close(f)
+        conn.out.clear()
+        conn.sock.close()
+
+    def _on_conn(self, conn: Conn, events: int) -> None:
+        if events & selectors.EVENT_WRITE:
+            self._flush(conn)
+        if not events & selectors.EVENT_READ:
+            return
+        while conn.sock.fileno() >= 0:
+            try:
+                data = conn.sock.recv(MAX_MESSAGE)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._close_conn(conn)
+                return
+            msg: Any = None
+            try:
+                msg = json.loads(data)
+                self._handle(conn, msg)
+            except Exception as exc:  # a bad request must not kill the supervisor
+                req = msg.get("req") if isinstance(msg, dict) else None
+                self._send(conn, {"req": req, "ok": False, "step": "request",
+                                  "text": f"{type(exc).__name__}: {exc}"})
+
+    def _send(self, conn: Conn, obj: dict[str, Any], fds: list[int] | None = None) -> None:
+        """Queue ``obj``; ``fds`` become owned by the queue and are closed once sent."""
+        conn.out.append((json.dumps(obj).encode(), fds or []))
+        self._flush(conn)
+
+    def _flush(self, conn: Conn) -> None:
+        while conn.out:
+            data, fds = conn.out[0]
+            try:
+                if fds:
+                    socket.send_fds(conn.sock, [data], fds)
+                else:
+                    conn.sock.send(data)
+            except BlockingIOError:
+                if not conn.writing:
+                    conn.writing = True
+                    self.sel.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE,
+                                    lambda ev: self._on_conn(conn, ev))
+                return
+            except OSError:
+                self._close_conn(conn)
+                return
+            conn.out.popleft()
+            for f in fds:
+                os.close(f)
+        if conn.writing:
+            conn.writing = False
+            self.sel.modify(conn.sock, selectors.EVENT_READ, lambda ev: self._on_conn(conn, ev))
+
+    def _handle(self, conn: Conn, msg: dict[str, Any]) -> None:
+        op, req = msg.get("op"), msg.get("req")
+        if op == "start":
+            self._start(conn, req, ContainerSpec.from_json(msg["spec"]))
+        elif op == "exec":
+            self._exec(conn, req, ExecSpec.from_json(msg["spec"]))
+        elif op == "resume":
+            self._resume(conn, req, str(msg["container_id"]))
+        elif op == "signal":
+            proc = self.procs.get(int(msg["pid"]))
+            if proc is not None and proc.exit_status is None:
+                try:
+                    os.kill(proc.pid, int(msg["signal"]))
+                except ProcessLookupError:
+                    pass
+            self._send(conn, {"req": req, "ok": True})
+        elif op == "list":
+            for proc in list(self.procs.values()):
+                if proc.state in ("running", "paused") and proc.exit_status is None:
+                    self._reply_started(conn, req, proc, item=True)
+            self._send(conn, {"req": req, "ok": True})
+        elif op == "ack":
+            pid = int(msg["pid"])
+            self.unacked.pop(pid, None)
+            (self.exits_dir / f"{pid}.json").unlink(missing_ok=True)
+            self._send(conn, {"req": req, "ok": True})
+        else:
+            self._send(conn, {"req": req, "ok": False, "step": "request",
+                              "text": f"unknown op {op!r}"})
+
+    # ---- start / exec ---------------------------------------------------------------
+
+    def _stdio(self, process: ProcessSpec) -> tuple[init_mod.Stdio, list[int], dict[str, int]]:
+        """(child stdio, fds to close in the parent after fork, daemon-side fds)."""
+        if process.tty:
+            return init_mod.Stdio(None, None, None), [], {}
+        child_close: list[int] = []
+        ours: dict[str, int] = {}
+        stdin = self.devnull
+        if process.open_stdin:
+            r, w = os.pipe2(os.O_CLOEXEC)
+            stdin, ours["stdin"] = r, w
+            child_close.append(r)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        ours["stdout"], ours["stderr"] = out_r, err_r
+        child_close += [out_w, err_w]
+        return init_mod.Stdio(stdin, out_w, err_w), child_close, ours
+
+    def _fork(self, pid_ns: str | None, new_pid_ns: bool,
+              child: Callable[[], None]) -> int:
+        """Fork with the child in a new pid namespace, ``pid_ns`` (a path), or ours."""
+        switched = False
+        if new_pid_ns:
+            self.sc.unshare(S.CLONE_NEWPID)
+            switched = True
+        elif pid_ns:
+            fd = os.open(pid_ns, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                self.sc.setns(fd, S.CLONE_NEWPID)
+                switched = True
+            finally:
+                os.close(fd)
+        try:
+            pid = os.fork()
+        except BaseException:
+            if switched:
+                self.sc.setns(self.own_pidns, S.CLONE_NEWPID)
+            raise
+        if pid == 0:
+            self._child(child)
+        if switched:
+            self.sc.setns(self.own_pidns, S.CLONE_NEWPID)
+        return pid
+
+    def _child(self, body: Callable[[], None]) -> None:
+        """The forked child: restore default signal handling, run the steps, never return."""
+        try:
+            signal.set_wakeup_fd(-1)
+            for sig in signal.valid_signals():
+                if sig not in (signal.SIGKILL, signal.SIGSTOP):
+                    try:
+                        signal.signal(sig, signal.SIG_DFL)
+                    except (OSError, ValueError):
+                        pass
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            body()
+        finally:
+            os._exit(255)
+
+    def _launch(self, conn: Conn, req: int, container_id: str, exec_id: str | None,
+                process: ProcessSpec, pid_ns: str | None, new_pid_ns: bool,
+                make_steps: Callable[[], list[init_mod.Step]], state_extra: dict[str, Any]) -> Proc:
+        parent_sock, child_sock = sync.socketpair()
+        stdio, child_close, ours = self._stdio(process)
+        channel = sync.SocketChannel(child_sock)
+
+        def body() -> None:
+            parent_sock.close()
+            state = init_mod.InitState(sc=self.sc, channel=channel, process=process,
+                                       stdio=stdio, last_cap=self.last_cap, **state_extra)
+            try:
+                init_mod.run_steps(make_steps(), state)
+            except init_mod.InitError as exc:
+                sync.send(child_sock, sync.ExecFailed(exc.step, exc.text))
+            except BaseException as exc:
+                sync.send(child_sock, sync.ExecFailed("init", f"{type(exc).__name__}: {exc}"))
+
+        try:
+            pid = self._fork(pid_ns, new_pid_ns, body)
+        except BaseException:
+            for f in child_close + list(ours.values()):
+                os.close(f)
+            parent_sock.close()
+            child_sock.close()
+            raise
+        child_sock.close()
+        for f in child_close:
+            os.close(f)
+        proc = Proc(container_id, exec_id, pid, process.tty, parent_sock,
+                    stdin=ours.get("stdin"), stdout=ours.get("stdout"),
+                    stderr=ours.get("stderr"), pending=(conn, req))
+        self.procs[pid] = proc
+        parent_sock.setblocking(False)
+        self.sel.register(parent_sock, selectors.EVENT_READ, lambda _ev: self._on_sync(proc))
+        return proc
+
+    def _start(self, conn: Conn, req: int, spec: ContainerSpec) -> None:
+        existing = self.containers.get(spec.container_id)
+        if existing is not None and existing.exit_status is None and existing.state != "failed":
+            self._send(conn, {"req": req, "ok": False, "step": "start",
+                              "text": f"container {spec.container_id} is already running"})
+            return
+        pid_mode = spec.namespaces.get("pid", "")
+        proc = self._launch(
+            conn, req, spec.container_id, None, spec.process,
+            pid_ns=pid_mode or None, new_pid_ns="pid" in spec.namespaces and pid_mode is None,
+            make_steps=lambda: init_mod.container_steps(spec),
+            state_extra={"rootfs_mount": self.rootfs_mount, "cgroup_dirs": spec.cgroup_dirs})
+        proc.cgroup_dirs = spec.cgroup_dirs
+        self.containers[spec.container_id] = proc
+
+    def _exec(self, conn: Conn, req: int, spec: ExecSpec) -> None:
+        init = self.containers.get(spec.container_id)
+        if init is None or init.exit_status is not None or init.state != "running":
+            self._send(conn, {"req": req, "ok": False, "step": "exec",
+                              "text": f"container {spec.container_id} is not running"})
+            return
+        self._launch(
+            conn, req, spec.container_id, spec.exec_id, spec.process,
+            pid_ns=f"/proc/{init.pid}/ns/pid", new_pid_ns=False,
+            make_steps=lambda: init_mod.exec_steps(spec),
+            state_extra={"init_pid": init.pid, "cgroup_dirs": init.cgroup_dirs})
+
+    def _resume(self, conn: Conn, req: int, container_id: str) -> None:
+        proc = self.containers.get(container_id)
+        if proc is None or proc.state != "paused" or proc.sync is None:
+            self._send(conn, {"req": req, "ok": False, "step": "resume",
+                              "text": f"container {container_id} is not waiting to start"})
+            return
+        proc.pending = (conn, req)
+        proc.state = "starting"
+        try:
+            sync.send(proc.sync, sync.Resume())
+        except OSError:
+            pass  # the child died; the EOF path reports it
+
+    def _on_sync(self, proc: Proc) -> None:
+        while proc.sync is not None:
+            try:
+                msg = sync.recv(proc.sync)
+            except BlockingIOError:
+                return
+            except (OSError, ValueError) as exc:
+                proc.failure = proc.failure or ("sync", str(exc))
+                msg = sync.Eof()
+            if isinstance(msg, sync.PtyMaster):
+                proc.master = msg.fd
+            elif isinstance(msg, sync.ExecFailed):
+                proc.failure = (msg.step, msg.text)
+            elif isinstance(msg, sync.Created):
+                proc.state = "paused"
+                self._reply_pending(proc)
+            elif isinstance(msg, sync.Eof):
+                self.sel.unregister(proc.sync)
+                proc.sync.close()
+                proc.sync = None
+                if proc.failure is None:
+                    proc.state = "running"
+                    self._reply_pending(proc)
+                else:
+                    self._fail(proc)
+                if proc.exit_status is not None:
+                    self._finish(proc)
+
+    def _reply_pending(self, proc: Proc) -> None:
+        if proc.pending is None:
+            return
+        conn, req = proc.pending
+        proc.pending = None
+        if conn.sock.fileno() < 0:
+            return
+        self._reply_started(conn, req, proc)
+
+    def _reply_started(self, conn: Conn, req: int, proc: Proc, item: bool = False) -> None:
+        names: list[str] = []
+        fds: list[int] = []
+        if proc.tty:
+            if proc.master is not None:
+                names, fds = ["stdin", "stdout"], [os.dup(proc.master), os.dup(proc.master)]
+        else:
+            if proc.stdin is not None:
+                names.append("stdin")
+                fds.append(proc.stdin)
+                proc.stdin = None  # ownership moves to the daemon
+            for name, fd in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+                if fd is not None:
+                    names.append(name)
+                    fds.append(os.dup(fd))
+        body = {"container_id": proc.container_id, "exec_id": proc.exec_id, "pid": proc.pid,
+                "tty": proc.tty, "fds": names, "state": proc.state}
+        if item:
+            self._send(conn, {"req": req, "item": body}, fds)
+        else:
+            self._send(conn, {"req": req, "ok": True, **body}, fds)
+
+    def _fail(self, proc: Proc) -> None:
+        proc.state = "failed"
+        step, text = proc.failure or ("init", "unknown error")
+        if proc.pending is not None:
+            conn, req = proc.pending
+            proc.pending = None
+            if conn.sock.fileno() >= 0:
+                self._send(conn, {"req": req, "ok": False, "step": step, "text": text})
+        try:
+            os.kill(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    # ---- exits ------------------------------------------------------------------------
+
+    def _on_wakeup(self, _events: int) -> None:
+        try:
+            while os.read(self.wakeup_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            proc = self.procs.get(pid)
+            if proc is None:
+                continue
+            proc.exit_status = status
+            if proc.sync is not None:
+                self._on_sync(proc)  # the child is gone: drains to EOF and finishes
+            else:
+                self._finish(proc)
+
+    def _finish(self, proc: Proc) -> None:
+        assert proc.exit_status is not None
+        self.procs.pop(proc.pid, None)
+        if self.containers.get(proc.container_id) is proc:
+            del self.containers[proc.container_id]
+        for fd in (proc.stdin, proc.stdout, proc.stderr, proc.master):
+            if fd is not None:
+                os.close(fd)
+        proc.stdin = proc.stdout = proc.stderr = proc.master = None
+        if proc.state == "failed" or proc.failure is not None:
+            return
+        report = {"event": "exit", "container_id": proc.container_id, "exec_id": proc.exec_id,
+                  "pid": proc.pid, "exit_code": _exit_code(proc.exit_status),
+                  "finished_at_ns": time.time_ns()}
+        self.unacked[proc.pid] = report
+        if not self.conns:
+            write_json_atomic(self.exits_dir / f"{proc.pid}.json", report)
+        for conn in list(self.conns.values()):
+            self._send(conn, report)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m runtime.process.supervisor")
+    parser.add_argument("--exec-root", required=True, type=Path)
+    parser.add_argument("--ready-fd", type=int, default=-1,
+                        help="write one byte here once the socket listens, then close it")
+    args = parser.parse_args(argv)
+    sup = Supervisor(args.exec_root)
+    sup.bind()
+    if args.ready_fd >= 0:
+        os.write(args.ready_fd, b"1")
+        os.close(args.ready_fd)
+    sup.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,6 +9,7 @@ from compat_api.streams.hijack import (
     hijack,
     wants_upgrade,
 )
+from compat_api.streams.jsonmessage import JSONMessage, JsonMessageWriter, human_size, render_progress
 from compat_api.streams.stdcopy import Frame, FrameDecoder, StdcopyError, StreamType, encode_frame
 
 __all__ = [
@@ -18,10 +19,14 @@ __all__ = [
     "FrameDecoder",
     "HijackedResponse",
     "HijackedStream",
+    "JSONMessage",
+    "JsonMessageWriter",
     "StdcopyError",
     "StreamType",
     "enable_tcp_upgrade",
     "encode_frame",
     "hijack",
+    "human_size",
+    "render_progress",
     "wants_upgrade",
 ]

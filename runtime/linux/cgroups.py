@@ -1,20 +1,38 @@
-"""Per-container cgroups (v1 hybrid and v2 unified), configured by the daemon before start.
+"""Per-container cgroups, v1 (legacy/hybrid) and v2 (unified), detected at start.
 
-Interface first; implementation follows.
+The daemon creates and configures ``<mount>/<parent>/<container id>`` before the start
+(for each v1 hierarchy, or once on v2); the container's init joins the directories in
+``CgroupHandle.dirs`` itself. Values are written as runc writes them for dockerd's
+HostConfig (``--cpus`` -> ``cfs_quota_us`` over a 100000 us period, and so on).
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import time
 from dataclasses import dataclass
+from pathlib import Path
+
+# runc's AllowedDevices plus moby's defaults (deny fuse 10:229 by not listing it).
+DEFAULT_DEVICE_RULES: tuple[str, ...] = (
+    "c *:* m", "b *:* m",
+    "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm",
+    "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm",
+)
+PRIVILEGED_DEVICE_RULES: tuple[str, ...] = ("a *:* rwm",)
+CPU_PERIOD_FOR_NANO_CPUS = 100000
 
 
 @dataclass(frozen=True, slots=True)
 class Resources:
     """HostConfig resource limits, in Docker's units (0 / None = unset).
 
-    memory, memory_swap (-1 = unlimited swap), memory_reservation: bytes; nano_cpus: 1e-9
-    CPUs; cpu_shares: relative weight; cpu_quota/cpu_period: microseconds; pids_limit:
-    None or <= 0 = unlimited; blkio_weight: 10..1000.
+    memory, memory_swap (total memory+swap, -1 = unlimited swap), memory_reservation:
+    bytes; nano_cpus: 1e-9 CPUs; cpu_shares: relative weight; cpu_quota/cpu_period:
+    microseconds; pids_limit: None or <= 0 = unlimited; blkio_weight: 10..1000.
+    ``device_rules`` are devices-cgroup lines (v1 only; ``PRIVILEGED_DEVICE_RULES`` for
+    --privileged).
     """
 
     memory: int = 0
@@ -28,6 +46,7 @@ class Resources:
     cpuset_mems: str = ""
     pids_limit: int | None = None
     blkio_weight: int = 0
+    device_rules: tuple[str, ...] = DEFAULT_DEVICE_RULES
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +55,279 @@ class CgroupHandle:
 
     container_id: str
     dirs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CgroupStats:
+    memory_usage: int
+    memory_limit: int
+    pids_current: int
+    cpu_usage_ns: int
+
+
+def _read(path: Path) -> str:
+    with open(path, encoding="ascii") as f:
+        return f.read().strip()
+
+
+def _write(path: Path, value: str | int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, str(value).encode())
+    finally:
+        os.close(fd)
+
+
+def _keyed(text: str) -> dict[str, int]:
+    result = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            result[parts[0]] = int(parts[1])
+    return result
+
+
+def cpu_quota_period(r: Resources) -> tuple[int, int]:
+    """(quota, period) in microseconds; quota 0 = unlimited."""
+    if r.nano_cpus:
+        period = CPU_PERIOD_FOR_NANO_CPUS
+        return r.nano_cpus * period // 1_000_000_000, period
+    return r.cpu_quota, r.cpu_period
+
+
+def shares_to_weight(shares: int) -> int:
+    """runc's cpu.shares -> cgroup v2 cpu.weight conversion."""
+    if shares == 0:
+        return 0
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def blkio_weight_to_io_weight(weight: int) -> int:
+    if weight == 0:
+        return 0
+    return 1 + (weight - 10) * 9999 // 990
+
+
+def detect_v1_hierarchies(mountinfo: str, root: str = "/sys/fs/cgroup") -> dict[str, str]:
+    """{controllers key: mountpoint} of the v1 hierarchies under ``root``."""
+    result = {}
+    for line in mountinfo.splitlines():
+        left, sep, right = line.partition(" - ")
+        if not sep:
+            continue
+        fields, rfields = left.split(), right.split()
+        if len(fields) < 5 or len(rfields) < 3 or rfields[0] != "cgroup":
+            continue
+        mountpoint = fields[4]
+        if not mountpoint.startswith(root + "/"):
+            continue
+        keys = [o for o in rfields[2].split(",") if o not in ("rw", "ro")
+                and not o.startswith("release_agent") and o not in (
+                    "xattr", "clone_children", "noprefix", "cpuset_v2_mode")]
+        result[",".join(keys)] = mountpoint
+    return result
+
+
+class CgroupManager:
+    """Creates, configures and removes per-container cgroups under ``parent``."""
+
+    def __init__(self, parent: str = "pydockerd", root: str = "/sys/fs/cgroup",
+                 mountinfo: str | None = None) -> None:
+        self.parent = parent.strip("/")
+        self.root = Path(root)
+        if (self.root / "cgroup.controllers").exists():
+            self.version = 2
+            self.hierarchies: dict[str, str] = {}
+        else:
+            self.version = 1
+            if mountinfo is None:
+                mountinfo = Path("/proc/self/mountinfo").read_text()
+            self.hierarchies = detect_v1_hierarchies(mountinfo, root)
+
+    # ---- lifecycle --------------------------------------------------------------------
+
+    def create(self, container_id: str, resources: Resources) -> CgroupHandle:
+        if self.version == 2:
+            path = self.root / self.parent / container_id
+            self._enable_v2_controllers(path)
+            path.mkdir(exist_ok=True)
+            handle = CgroupHandle(container_id, (str(path),))
+        else:
+            dirs = []
+            for key, mountpoint in sorted(self.hierarchies.items()):
+                path = Path(mountpoint) / self.parent / container_id
+                if key == "cpuset":
+                    self._cpuset_ancestors(Path(mountpoint), path)
+                path.mkdir(parents=True, exist_ok=True)
+                dirs.append(str(path))
+            handle = CgroupHandle(container_id, tuple(dirs))
+            self._set_devices(handle, resources.device_rules)
+        try:
+            self.update(handle, resources)
+        except BaseException:
+            self.remove(handle)
+            raise
+        return handle
+
+    def update(self, handle: CgroupHandle, r: Resources) -> None:
+        if self.version == 2:
+            self._update_v2(Path(handle.dirs[0]), r)
+        else:
+            self._update_v1(handle, r)
+
+    def remove(self, handle: CgroupHandle, timeout: float = 1.0) -> None:
+        """Remove the directories; waits briefly for dying processes to leave them."""
+        deadline = time.monotonic() + timeout
+        for d in handle.dirs:
+            while True:
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.005)
+
+    def oom_killed(self, handle: CgroupHandle) -> bool:
+        memory = self._dir(handle, "memory")
+        if memory is None:
+            return False
+        name = "memory.events" if self.version == 2 else "memory.oom_control"
+        try:
+            return _keyed(_read(memory / name)).get("oom_kill", 0) > 0
+        except FileNotFoundError:
+            return False
+
+    def stats(self, handle: CgroupHandle) -> CgroupStats:
+        mem = self._dir(handle, "memory")
+        pids = self._dir(handle, "pids")
+        if self.version == 2:
+            assert mem is not None
+            limit = _read(mem / "memory.max")
+            cpu = _keyed(_read(mem / "cpu.stat")).get("usage_usec", 0) * 1000
+            return CgroupStats(int(_read(mem / "memory.current")),
+                               0 if limit == "max" else int(limit),
+                               int(_read(mem / "pids.current")), cpu)
+        cpuacct = self._dir(handle, "cpuacct") or self._dir(handle, "cpu,cpuacct")
+        return CgroupStats(
+            int(_read(mem / "memory.usage_in_bytes")) if mem else 0,
+            int(_read(mem / "memory.limit_in_bytes")) if mem else 0,
+            int(_read(pids / "pids.current")) if pids else 0,
+            int(_read(cpuacct / "cpuacct.usage")) if cpuacct else 0,
+        )
+
+    # ---- v1 ---------------------------------------------------------------------------
+
+    def _dir(self, handle: CgroupHandle, key: str) -> Path | None:
+        if self.version == 2:
+            return Path(handle.dirs[0])
+        for k, mountpoint in self.hierarchies.items():
+            if key in k.split(","):
+                return Path(mountpoint) / self.parent / handle.container_id
+        return None
+
+    def _cpuset_ancestors(self, mountpoint: Path, path: Path) -> None:
+        """A v1 cpuset cgroup takes no tasks until cpus and mems are set: copy them down."""
+        current = mountpoint
+        for part in path.relative_to(mountpoint).parts:
+            child = current / part
+            child.mkdir(exist_ok=True)
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                if not _read(child / name):
+                    _write(child / name, _read(current / name))
+            current = child
+
+    def _set_devices(self, handle: CgroupHandle, rules: tuple[str, ...]) -> None:
+        devices = self._dir(handle, "devices")
+        if devices is None:
+            return
+        if rules == PRIVILEGED_DEVICE_RULES:
+            _write(devices / "devices.allow", "a *:* rwm")
+            return
+        _write(devices / "devices.deny", "a")
+        for rule in rules:
+            _write(devices / "devices.allow", rule)
+
+    def _update_v1(self, handle: CgroupHandle, r: Resources) -> None:
+        mem = self._dir(handle, "memory")
+        if mem is not None:
+            limit = r.memory if r.memory > 0 else -1
+            swap = r.memory_swap if r.memory_swap != 0 else (-1 if r.memory <= 0 else 0)
+            memsw = mem / "memory.memsw.limit_in_bytes"
+            has_swap = memsw.exists()
+            # memsw must stay >= limit at every moment: order the two writes accordingly.
+            try:
+                _write(mem / "memory.limit_in_bytes", limit)
+                if has_swap and swap:
+                    _write(memsw, swap)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL or not has_swap:
+                    raise
+                _write(memsw, swap)
+                _write(mem / "memory.limit_in_bytes", limit)
+            if r.memory_reservation:
+                _write(mem / "memory.soft_limit_in_bytes", r.memory_reservation)
+        cpu = self._dir(handle, "cpu")
+        if cpu is not None:
+            if r.cpu_shares:
+                _write(cpu / "cpu.shares", r.cpu_shares)
+            quota, period = cpu_quota_period(r)
+            if period:
+                _write(cpu / "cpu.cfs_period_us", period)
+            if quota:
+                _write(cpu / "cpu.cfs_quota_us", quota)
+        cpuset = self._dir(handle, "cpuset")
+        if cpuset is not None:
+            parent = cpuset.parent
+            _write(cpuset / "cpuset.cpus", r.cpuset_cpus or _read(parent / "cpuset.cpus"))
+            _write(cpuset / "cpuset.mems", r.cpuset_mems or _read(parent / "cpuset.mems"))
+        pids = self._dir(handle, "pids")
+        if pids is not None:
+            _write(pids / "pids.max", r.pids_limit if r.pids_limit and r.pids_limit > 0 else "max")
+        blkio = self._dir(handle, "blkio")
+        if blkio is not None and r.blkio_weight:
+            for name in ("blkio.weight", "blkio.bfq.weight"):
+                if (blkio / name).exists():
+                    _write(blkio / name, r.blkio_weight)
+                    break
+
+    # ---- v2 ---------------------------------------------------------------------------
+
+    def _enable_v2_controllers(self, path: Path) -> None:
+        current = self.root
+        for part in path.relative_to(self.root).parts:
+            available = set(_read(current / "cgroup.controllers").split())
+            wanted = [c for c in ("cpuset", "cpu", "io", "memory", "pids") if c in available]
+            if wanted:
+                _write(current / "cgroup.subtree_control", " ".join("+" + c for c in wanted))
+            current = current / part
+            if current != path:
+                current.mkdir(exist_ok=True)
+
+    def _update_v2(self, path: Path, r: Resources) -> None:
+        _write(path / "memory.max", r.memory if r.memory > 0 else "max")
+        if r.memory_swap == -1:
+            _write(path / "memory.swap.max", "max")
+        elif r.memory_swap > 0 and r.memory > 0:
+            _write(path / "memory.swap.max", max(r.memory_swap - r.memory, 0))
+        if r.memory_reservation:
+            _write(path / "memory.low", r.memory_reservation)
+        quota, period = cpu_quota_period(r)
+        if quota or period:
+            _write(path / "cpu.max", f"{quota if quota > 0 else 'max'} {period or 100000}")
+        if r.cpu_shares:
+            _write(path / "cpu.weight", shares_to_weight(r.cpu_shares))
+        if r.cpuset_cpus:
+            _write(path / "cpuset.cpus", r.cpuset_cpus)
+        if r.cpuset_mems:
+            _write(path / "cpuset.mems", r.cpuset_mems)
+        _write(path / "pids.max", r.pids_limit if r.pids_limit and r.pids_limit > 0 else "max")
+        if r.blkio_weight:
+            _write(path / "io.weight", f"default {blkio_weight_to_io_weight(r.blkio_weight)}")
+
+
+__all__ = ["Resources", "CgroupHandle", "CgroupStats", "CgroupManager", "DEFAULT_DEVICE_RULES",
+           "PRIVILEGED_DEVICE_RULES", "cpu_quota_period", "shares_to_weight",
+           "detect_v1_hierarchies"]

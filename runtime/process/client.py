@@ -75,6 +75,9 @@ class SupervisorClient:
         self._check(reply)
 
     def on_exit(self, callback: Callable[[ExitReport], None]) -> None:
+        """Exits are delivered with ``loop.call_soon``, after the task awaiting the start
+        of the same process has resumed; record the pid before your next ``await``.
+        Exits that happened while no daemon was connected arrive right after connecting."""
         self._callbacks.append(callback)
 
     async def running(self) -> list[tuple[str, str | None, StartedProcess]]:
@@ -164,11 +167,9 @@ class SupervisorClient:
             self._close_all(fds)
             report = ExitReport(str(msg["container_id"]), msg.get("exec_id"), int(msg["pid"]),
                                 int(msg["exit_code"]), int(msg["finished_at_ns"]))
-            for callback in list(self._callbacks):
-                callback(report)
-            task = self._loop.create_task(self._ack(report.pid))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            # call_soon: a start reply read in the same batch wakes its awaiting task
+            # first, so the caller can record the pid before hearing that it exited.
+            self._loop.call_soon(self._deliver, report)
             return
         req = msg.get("req")
         if "item" in msg and isinstance(req, int) and req in self._items:
@@ -179,6 +180,14 @@ class SupervisorClient:
             self._close_all(fds)
             return
         fut.set_result((msg, fds))
+
+    def _deliver(self, report: ExitReport) -> None:
+        for callback in list(self._callbacks):
+            callback(report)
+        if not self._closed:
+            task = self._loop.create_task(self._ack(report.pid))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _ack(self, pid: int) -> None:
         try:

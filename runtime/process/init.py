@@ -86,7 +86,7 @@ def run_steps(steps: list[Step], state: InitState) -> None:
         except UserError as exc:
             raise InitError(name, str(exc)) from exc
         except OSError as exc:
-            where = f" {exc.filename}" if exc.filename else ""
+            where = f" {exc.filename}:" if exc.filename else ""
             raise InitError(name, f"error during container init step {name!r}:{where} "
                             f"{go_error(exc)}") from exc
         except (ValueError, KeyError) as exc:
@@ -132,7 +132,7 @@ def step_rlimits(st: InitState) -> None:
 def _open_console(st: InitState, root_fd: int) -> int:
     """Allocate a pty in the container's devpts; send the master to the supervisor."""
     master = st.sc.openat2(root_fd, "dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY, 0,
-                           M.RESOLVE | S.RESOLVE_NO_SYMLINKS | S.RESOLVE_NO_XDEV)
+                           M.RESOLVE | S.RESOLVE_NO_SYMLINKS)
     try:
         if not stat.S_ISCHR(st.sc.fstat(master).st_mode):
             raise OSError(errno.EPERM, "/dev/pts/ptmx is not a character device")

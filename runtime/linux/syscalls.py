@@ -362,17 +362,33 @@ class LinuxSyscalls:
 class RecordingSyscalls:
     """A fake kernel: records ``(name, args)`` of each call and returns scripted results.
 
-    ``files`` maps paths to contents for ``read_file``/``stat``/``access``; ``fail`` maps a
-    call name to the errno it raises (once per entry in the list, first call first).
+    ``files`` maps paths to contents for ``read_file``/``stat``/``access`` (present files
+    are executable); ``dirs`` are directories for ``stat``; ``stats`` overrides ``stat`` and
+    ``fstat`` by path (``fstat`` uses the path the fd was opened with); ``fail_paths`` make
+    ``openat2`` fail with ENOENT; ``fail`` maps a call name to errnos it raises, one per
+    call, first call first.
     """
 
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
     dirs: set[str] = field(default_factory=set)
+    fail_paths: set[str] = field(default_factory=set)
     fail: dict[str, list[int]] = field(default_factory=dict)
     caps: tuple[int, int, int] = (0x1FFFFFFFFFF, 0x1FFFFFFFFFF, 0)
+    stats: dict[str, os.stat_result] = field(default_factory=dict)
+    fd_paths: dict[int, str] = field(default_factory=dict)
     next_fd: int = 100
     cwd: str = "/"
+
+    @staticmethod
+    def char_device(major: int, minor: int) -> os.stat_result:
+        # index 18 of the full stat_result sequence is st_rdev
+        return os.stat_result((0o20666, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                               os.makedev(major, minor)))
+
+    @staticmethod
+    def regular_file() -> os.stat_result:
+        return os.stat_result((0o100644, 0, 0, 1, 0, 0, 0, 0, 0, 0))
 
     def _rec(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
@@ -387,8 +403,9 @@ class RecordingSyscalls:
     def of(self, name: str) -> list[tuple[Any, ...]]:
         return [args for n, args in self.calls if n == name]
 
-    def _fd(self) -> int:
+    def _fd(self, path: str = "") -> int:
         self.next_fd += 1
+        self.fd_paths[self.next_fd] = path
         return self.next_fd
 
     def unshare(self, flags: int) -> None:
@@ -446,11 +463,13 @@ class RecordingSyscalls:
 
     def openat2(self, dirfd: int, path: str, flags: int, mode: int, resolve: int) -> int:
         self._rec("openat2", dirfd, path, flags, mode, resolve)
-        return self._fd()
+        if path in self.fail_paths:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+        return self._fd(path)
 
     def open(self, path: str, flags: int, mode: int = 0o644) -> int:
         self._rec("open", path, flags)
-        return self._fd()
+        return self._fd(path)
 
     def close(self, fd: int) -> None:
         self._rec("close", fd)
@@ -469,10 +488,15 @@ class RecordingSyscalls:
 
     def fstat(self, fd: int) -> os.stat_result:
         self._rec("fstat", fd)
+        path = self.fd_paths.get(fd, "")
+        if path in self.stats:
+            return self.stats[path]
         return os.stat_result((0o40755, 0, 0, 1, 0, 0, 0, 0, 0, 0))
 
     def stat(self, path: str) -> os.stat_result:
         self._rec("stat", path)
+        if path in self.stats:
+            return self.stats[path]
         if path in self.files:
             return os.stat_result((0o100755, 0, 0, 1, 0, 0, len(self.files[path]), 0, 0, 0))
         if path in self.dirs:
@@ -512,6 +536,8 @@ class RecordingSyscalls:
 
     def ioctl(self, fd: int, request: int, arg: bytes | int) -> bytes | int:
         self._rec("ioctl", fd, request, arg)
+        if request == TIOCGPTPEER:
+            return self._fd("pty slave")
         return arg if isinstance(arg, bytes) else 0
 
     def link_up(self, ifname: str) -> None:

@@ -1,0 +1,70 @@
+"""What the container service needs from its neighbours, as narrow Protocols.
+
+The engine wires the real services in (images, layer store, cgroups, process runtime);
+tests pass fakes. Keeping the seams here means the service does not depend on how those
+services are built, only on these few calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from runtime.containers.model import RwLayer
+
+
+class ImageRef(Protocol):
+    """The parts of an image the container service reads."""
+
+    @property
+    def id(self) -> str: ...
+
+
+class ImageBackend(Protocol):
+    def get(self, ref: str) -> Any:
+        """Resolve a reference, ID or ID prefix; raises ImageNotFound("No such image: ...")."""
+        ...
+
+    def image_config(self, image: Any) -> Mapping[str, Any]:
+        """The image's runtime config with Docker keys (Env, Cmd, Entrypoint, ...)."""
+        ...
+
+    def repo_tags(self, image: Any) -> tuple[str, ...]:
+        ...
+
+    def commit(self, parent_id: str, diff_dir: str, config: Mapping[str, Any],
+               repo_tag: str | None, comment: str, author: str) -> str:
+        """Create an image from ``parent_id`` plus the layer in ``diff_dir``; returns its ID."""
+        ...
+
+    def set_usage_checker(self, checker: Callable[[str], str | None]) -> None:
+        """``checker(image_id)`` returns the ID of a container using it, or None."""
+        ...
+
+
+class RwLayerStore(Protocol):
+    def prepare(self, container_id: str, image: Any) -> RwLayer:
+        """Create the container's writable layer on top of ``image``."""
+        ...
+
+    def remove(self, container_id: str) -> None:
+        ...
+
+    def size(self, container_id: str) -> int:
+        """Bytes in the writable layer (SizeRw)."""
+        ...
+
+
+class CgroupBackend(Protocol):
+    """Per-container cgroups (``runtime.linux.cgroups.CgroupManager`` satisfies this)."""
+
+    version: str
+
+    def create(self, container_id: str, resources: Any) -> Any: ...
+
+    def remove(self, handle: Any) -> None: ...
+
+    def oom_killed(self, handle: Any) -> bool: ...
+
+
+__all__ = ["ImageRef", "ImageBackend", "RwLayerStore", "CgroupBackend"]

@@ -1,0 +1,771 @@
+"""Container lifecycle: create, start, stop, kill, restart, wait, remove, rename, attach,
+logs, resize, commit; exit handling (exit code, OOM, cleanup, AutoRemove, restart policy).
+
+Exec lives in ``runtime.containers.execs`` and listing in ``runtime.containers.listing``;
+both work on this service's store and live-process table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal as _signal
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from runtime.containers.attach import (
+    DEFAULT_DETACH_KEYS, AttachOptions, Attachment, parse_detach_keys,
+)
+from runtime.containers.etcfiles import write_etc_files
+from runtime.containers.model import (
+    Container, ContainerConfig, HostConfig, LogConfig, new_id, validate_name,
+)
+from runtime.containers.names import generate_name
+from runtime.containers.ports import CgroupBackend, ImageBackend, RwLayerStore
+from runtime.containers.signals import parse_signal
+from runtime.containers.spec import (
+    Peers, command_line, compose_spec, merge_image_config, user_mounts,
+)
+from runtime.containers.state import ExitStatus, WaitCondition
+from runtime.containers.stdio import Chunk, StdioFanout, Subscription
+from runtime.containers.store import ContainerStore
+from runtime.errors import (
+    Conflict, InvalidParameter, NotModified, SystemError_,
+)
+from runtime.events import EventBus
+from runtime.logs.driver import (
+    LogDriver, LogMessage, NoneDriver, ReadOptions, open_reader, validate_log_config,
+)
+from runtime.logs.jsonfile import JsonFileDriver
+from runtime.process.contract import ExitReport, ProcessRuntime, StartedProcess, StartFailed
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STOP_TIMEOUT = 10
+RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    config: ContainerConfig
+    host_config: HostConfig
+    name: str = ""
+    platform: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CreateResult:
+    id: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LogsOptions:
+    stdout: bool = False
+    stderr: bool = False
+    follow: bool = False
+    since_ns: int = 0
+    until_ns: int = 0
+    timestamps: bool = False
+    tail: int | None = None
+    details: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LogsStream:
+    """Validated logs request: ``tty`` picks raw vs multiplexed framing."""
+
+    tty: bool
+    messages: AsyncIterator[LogMessage]
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOptions:
+    repo: str = ""
+    tag: str = ""
+    comment: str = ""
+    author: str = ""
+    changes: tuple[str, ...] = ()
+    config: ContainerConfig | None = None
+    pause: bool = True
+
+
+@dataclass(slots=True)
+class Live:
+    """Runtime-only state of a container (never persisted)."""
+
+    process: StartedProcess | None = None
+    fanout: StdioFanout | None = None
+    cgroup: Any = None
+    pending: list[Callable[[StdioFanout | None], None]] = field(default_factory=list)
+    exit_task: asyncio.Task[None] | None = None
+    restart_task: asyncio.Task[None] | None = None
+    restart_delay: float = 0.1
+
+
+class ContainerService:
+    def __init__(
+        self,
+        data_root: Path,
+        events: EventBus,
+        images: ImageBackend,
+        layers: RwLayerStore,
+        runtime: ProcessRuntime,
+        cgroups: CgroupBackend | None = None,
+        all_caps: tuple[str, ...] | None = None,
+        masked_default: tuple[str, ...] | None = None,
+    ) -> None:
+        self.store = ContainerStore(data_root / "containers")
+        self.events = events
+        self.images = images
+        self.layers = layers
+        self.runtime = runtime
+        self.cgroups = cgroups
+        self._all_caps = all_caps
+        self._masked_default = masked_default
+        self.live: dict[str, Live] = {}
+        # exits reported before start() recorded the process (fast exits race the reply)
+        self._early_exits: dict[int, ExitReport] = {}
+        self._exec_exit: Callable[[ExitReport], None] | None = None
+        runtime.on_exit(self._on_exit)
+        images.set_usage_checker(self.image_user)
+
+    # --- startup ----------------------------------------------------------------------
+
+    async def load(self) -> None:
+        """Load records from disk and reattach to processes that are still running."""
+        self.store.load()
+        running: dict[str, StartedProcess] = {}
+        try:
+            for container_id, exec_id, process in await self.runtime.running():
+                if exec_id is None:
+                    running[container_id] = process
+                else:
+                    for fd in {process.stdin, process.stdout, process.stderr} - {None}:
+                        os.close(fd)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - a fresh supervisor has nothing to report
+            log.warning("could not list running processes: %s", exc)
+        for container in self.store:
+            process = running.pop(container.id, None)
+            if process is not None and container.state.running:
+                live = self.live.setdefault(container.id, Live())
+                live.process = process
+                live.fanout = StdioFanout(process, self._log_driver(container))
+                container.state.pid = process.pid
+            elif container.state.running:
+                container.state.set_stopped(255, time.time_ns())
+                self.store.save(container)
+        for process in running.values():
+            await self.runtime.signal(process.pid, _signal.SIGKILL)
+
+    def set_exec_exit_handler(self, handler: Callable[[ExitReport], None]) -> None:
+        self._exec_exit = handler
+
+    # --- lookups ----------------------------------------------------------------------
+
+    def get(self, ref: str) -> Container:
+        return self.store.get(ref)
+
+    def live_of(self, container: Container) -> Live:
+        return self.live.setdefault(container.id, Live())
+
+    def image_user(self, image_id: str) -> str | None:
+        """The ``rmi`` usage checker: a container using ``image_id``, if any."""
+        for container in self.store:
+            if container.image_id == image_id:
+                return container.id
+        return None
+
+    def _event(self, container: Container, action: str, **attributes: str) -> None:
+        self.events.publish("container", action, container.id,
+                            container.event_attributes(**attributes))
+
+    # --- create -----------------------------------------------------------------------
+
+    async def create(self, request: CreateRequest) -> CreateResult:
+        config, host = request.config, request.host_config
+        if not config.image:
+            raise InvalidParameter("No image specified")  # dockerd: config.Image is required
+        _validate_host_config(host)
+        image = self.images.get(config.image)
+        config = merge_image_config(config, self.images.image_config(image))
+        argv = command_line(config)
+        if not argv:
+            raise InvalidParameter("No command specified")
+        container_id = new_id()
+        if not config.hostname:
+            config = replace(config, hostname=container_id[:12])
+        host = _with_defaults(host)
+        if request.name:
+            name = validate_name(request.name)
+        else:
+            name = self._generate_name()
+        self.store.reserve_name(name, container_id)
+        root = self.store.directory(container_id)
+        try:
+            _, mount_points = user_mounts(host)
+            root.mkdir(parents=True, exist_ok=False)
+            os.chmod(root, 0o710)
+            container = Container(
+                id=container_id, name=name, created_ns=time.time_ns(), path=argv[0],
+                args=tuple(argv[1:]), config=config, host_config=host,
+                image_id=_image_id(image), root=root, mount_points=mount_points,
+            )
+            container.rw_layer = self.layers.prepare(container_id, image)
+            write_etc_files(container)
+            self.store.add(container)
+            self.store.save(container)
+        except BaseException:
+            self.store.release_name(name)
+            with contextlib.suppress(Exception):
+                self.layers.remove(container_id)
+            import shutil
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+        self._event(container, "create")
+        return CreateResult(container.id, ())
+
+    def _generate_name(self) -> str:
+        for attempt in range(20):
+            name = "/" + generate_name(0 if attempt < 5 else attempt)
+            if not self.store.name_in_use(name):
+                return name
+        return "/" + generate_name(99) + new_id()[:6]
+
+    # --- start ------------------------------------------------------------------------
+
+    async def start(self, ref: str) -> None:
+        container = self.get(ref)
+        state = container.state
+        if state.paused:
+            raise Conflict("cannot start a paused container, try unpause instead")
+        if state.running:
+            raise NotModified("container already started")
+        if state.removal_in_progress or state.dead:
+            raise Conflict("container is marked for removal and cannot be started")
+        await self._start(container)
+
+    async def _start(self, container: Container) -> None:
+        live = self.live_of(container)
+        host = container.host_config
+        cgroup = None
+        try:
+            peers = self._peers(host)
+            if self.cgroups is not None:
+                cgroup = self.cgroups.create(container.id, _resources(host))
+            dirs = tuple(getattr(cgroup, "dirs", ()) or ())
+            write_etc_files(container)
+            spec = compose_spec(
+                container, cgroup_dirs=dirs, peers=peers,
+                cgroup_v2=getattr(self.cgroups, "version", "1") == "2",
+                all_caps=self._all_caps, masked_default=self._masked_default,
+            )
+            process = await self.runtime.start(spec)
+        except StartFailed as exc:
+            self._release_cgroup(cgroup)
+            container.state.set_start_failed(exc.exit_code, str(exc))
+            self.store.save(container)
+            self._fail_pending(live)
+            if host.auto_remove:
+                asyncio.get_running_loop().create_task(self._auto_remove(container))
+            raise
+        except BaseException:
+            self._release_cgroup(cgroup)
+            self._fail_pending(live)
+            raise
+        live.process = process
+        live.cgroup = cgroup
+        live.fanout = StdioFanout(process, self._log_driver(container))
+        # attach sessions made before start subscribe now, before any output is read
+        pending, live.pending = live.pending, []
+        for callback in pending:
+            callback(live.fanout)
+        container.state.set_running(process.pid, time.time_ns())
+        container.has_been_started = True
+        container.has_been_manually_stopped = False
+        self.store.save(container)
+        self._event(container, "start")
+        early = self._early_exits.pop(process.pid, None)
+        if early is not None:
+            self._on_exit(early)
+
+    def _fail_pending(self, live: Live) -> None:
+        pending, live.pending = live.pending, []
+        for callback in pending:
+            callback(None)
+
+    def _peers(self, host: HostConfig) -> Peers:
+        def pid_of(mode: str) -> int | None:
+            if not mode.startswith("container:"):
+                return None
+            peer = self.get(mode.partition(":")[2])
+            if not peer.state.running:
+                raise Conflict(f"cannot join namespace of a non running container: {peer.id}")
+            return peer.state.pid
+        return Peers(network=pid_of(host.network_mode), ipc=pid_of(host.ipc_mode),
+                     pid=pid_of(host.pid_mode))
+
+    def _log_driver(self, container: Container) -> LogDriver:
+        config = container.host_config.log_config
+        if container.log_driver == "none":
+            return NoneDriver()
+        return JsonFileDriver.from_options(container.log_path, config.config)
+
+    def _release_cgroup(self, cgroup: Any) -> None:
+        if cgroup is not None and self.cgroups is not None:
+            try:
+                self.cgroups.remove(cgroup)
+            except OSError as exc:
+                log.warning("removing cgroup: %s", exc)
+
+    # --- exit handling ----------------------------------------------------------------
+
+    def _on_exit(self, report: ExitReport) -> None:
+        if report.exec_id is not None:
+            if self._exec_exit is not None:
+                self._exec_exit(report)
+            return
+        container = self.store.find(report.container_id)
+        if container is None:
+            return
+        live = self.live_of(container)
+        if live.process is None or live.process.pid != report.pid:
+            self._early_exits[report.pid] = report
+            return
+        live.exit_task = asyncio.get_running_loop().create_task(
+            self._handle_exit(container, live, report))
+
+    async def _handle_exit(self, container: Container, live: Live, report: ExitReport) -> None:
+        # output written just before exit must reach the log and the clients before
+        # waiters learn about the exit (docker-py reads the logs right after wait)
+        if live.fanout is not None:
+            await live.fanout.drain()
+        oom = False
+        if live.cgroup is not None and self.cgroups is not None:
+            try:
+                oom = self.cgroups.oom_killed(live.cgroup)
+            except OSError:
+                oom = False
+            self._release_cgroup(live.cgroup)
+        live.process = None
+        live.fanout = None
+        live.cgroup = None
+        started = container.state.started_at_ns
+        container.state.set_stopped(report.exit_code, report.finished_at_ns, oom_killed=oom)
+        self.store.save(container)
+        if oom:
+            self._event(container, "oom")
+        duration = max(0, (report.finished_at_ns - started) // 1_000_000_000)
+        self._event(container, "die", exitCode=str(report.exit_code),
+                    execDuration=str(duration))
+        if container.host_config.auto_remove:
+            await self._auto_remove(container)
+        elif self._should_restart(container, report.exit_code):
+            live.restart_task = asyncio.get_running_loop().create_task(
+                self._restart_later(container, live, report))
+
+    def _should_restart(self, container: Container, exit_code: int) -> bool:
+        policy = container.host_config.restart_policy
+        if container.has_been_manually_stopped or container.state.removal_in_progress:
+            return False
+        if policy.name in ("always", "unless-stopped"):
+            return True
+        if policy.name == "on-failure" and exit_code != 0:
+            return (policy.maximum_retry_count == 0
+                    or container.restart_count < policy.maximum_retry_count)
+        return False
+
+    async def _restart_later(self, container: Container, live: Live, report: ExitReport) -> None:
+        ran = (report.finished_at_ns - container.state.started_at_ns) / 1e9
+        live.restart_delay = 0.1 if ran > 10 else min(live.restart_delay * 2, 60.0)
+        container.state.restarting = True
+        await asyncio.sleep(live.restart_delay)
+        container.state.restarting = False
+        if (container.has_been_manually_stopped or container.state.removal_in_progress
+                or container.state.running or self.store.find(container.id) is not container):
+            return
+        container.restart_count += 1
+        try:
+            await self._start(container)
+        except Exception as exc:  # noqa: BLE001 - recorded in State.Error
+            log.warning("restarting %s failed: %s", container.id[:12], exc)
+
+    async def _auto_remove(self, container: Container) -> None:
+        try:
+            await self.remove(container.id, force=True, volumes=True)
+        except Exception as exc:  # noqa: BLE001 - already removed by a client, or similar
+            log.debug("auto-remove of %s: %s", container.id[:12], exc)
+
+    # --- stop / kill / restart --------------------------------------------------------
+
+    async def stop(self, ref: str, signal: str | None = None, timeout: int | None = None) -> None:
+        container = self.get(ref)
+        if not container.state.running:
+            raise NotModified("container already stopped")
+        await self._stop(container, signal, timeout)
+
+    async def _stop(self, container: Container, signal: str | None, timeout: int | None) -> None:
+        sig = parse_signal(signal or container.config.stop_signal or "SIGTERM")
+        if timeout is None:
+            timeout = (container.config.stop_timeout if container.config.stop_timeout is not None
+                       else DEFAULT_STOP_TIMEOUT)
+        container.has_been_manually_stopped = True
+        self._cancel_restart(container)
+        stopped = container.state.wait(WaitCondition.NOT_RUNNING)
+        if container.state.running:
+            await self._signal(container, sig)
+            try:
+                await asyncio.wait_for(asyncio.shield(stopped), None if timeout < 0 else timeout)
+            except TimeoutError:
+                if container.state.running:
+                    await self._signal(container, _signal.SIGKILL)
+                await stopped
+        self.store.save(container)
+        self._event(container, "stop")
+
+    def _cancel_restart(self, container: Container) -> None:
+        live = self.live.get(container.id)
+        if live is not None and live.restart_task is not None:
+            live.restart_task.cancel()
+            live.restart_task = None
+            container.state.restarting = False
+
+    async def _signal(self, container: Container, sig: int) -> None:
+        live = self.live_of(container)
+        if live.process is None:
+            return
+        await self.runtime.signal(live.process.pid, sig)
+        self._event(container, "kill", signal=str(sig))
+
+    async def kill(self, ref: str, signal: str = "") -> None:
+        container = self.get(ref)
+        sig = parse_signal(signal or "SIGKILL")
+        if not container.state.running:
+            raise Conflict(f"Cannot kill container: {ref}: container {container.id} is not running")
+        if sig == _signal.SIGKILL:
+            container.has_been_manually_stopped = True
+        await self._signal(container, sig)
+
+    async def restart(self, ref: str, signal: str | None = None, timeout: int | None = None) -> None:
+        container = self.get(ref)
+        if container.state.running:
+            await self._stop(container, signal, timeout)
+        exit_task = self.live_of(container).exit_task
+        if exit_task is not None and not exit_task.done():
+            await exit_task
+        await self._start(container)
+        self._event(container, "restart")
+
+    # --- wait -------------------------------------------------------------------------
+
+    def wait(self, ref: str, condition: WaitCondition) -> asyncio.Future[ExitStatus]:
+        """Look up now (404 before any byte is sent); the future resolves later."""
+        return self.get(ref).state.wait(condition)
+
+    # --- remove / rename --------------------------------------------------------------
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False,
+                     link: bool = False) -> None:
+        container = self.get(ref)
+        if link:
+            raise InvalidParameter("Conflict, cannot remove the default link name of the container")
+        state = container.state
+        if state.running and not force:
+            if state.paused:
+                raise Conflict(f'cannot remove container "{container.name}": container is paused: '
+                               "unpause the container before removing or force remove")
+            raise Conflict(f'cannot remove container "{container.name}": container is running: '
+                           "stop the container before removing or force remove")
+        state.set_removal_in_progress(container.id)
+        try:
+            self._cancel_restart(container)
+            if state.running:
+                container.has_been_manually_stopped = True
+                stopped = state.wait(WaitCondition.NOT_RUNNING)
+                await self._signal(container, _signal.SIGKILL)
+                await stopped
+            live = self.live.get(container.id)
+            if live is not None and live.exit_task is not None and not live.exit_task.done():
+                if live.exit_task is not asyncio.current_task():
+                    await live.exit_task
+        except BaseException:
+            state.reset_removal_in_progress()
+            raise
+        try:
+            self.layers.remove(container.id)
+        except OSError as exc:
+            state.reset_removal_in_progress()
+            state.set_dead()
+            self.store.save(container)
+            raise SystemError_(f"unable to remove filesystem for {container.id}: {exc}") from exc
+        self.store.remove(container)
+        self.live.pop(container.id, None)
+        state.set_removed()
+        self._event(container, "destroy")
+
+    def rename(self, ref: str, new_name: str) -> None:
+        if not new_name:
+            raise InvalidParameter("Neither old nor new names may be empty")
+        container = self.get(ref)
+        canonical = validate_name(new_name)
+        old = container.name
+        if canonical == old:
+            raise InvalidParameter("Renaming a container with the same name as its current name")
+        self.store.reserve_name(canonical, container.id)
+        container.name = canonical
+        self.store.release_name(old)
+        self.store.save(container)
+        self._event(container, "rename", oldName=old)
+
+    # --- attach / logs / resize -------------------------------------------------------
+
+    def attach(self, ref: str, options: AttachOptions) -> Attachment:
+        """Validate and set up an attach session (the API layer hijacks afterwards)."""
+        container = self.get(ref)
+        state = container.state
+        if state.paused:
+            raise Conflict(f"You cannot attach to a paused container, unpause it first")
+        if state.restarting:
+            raise Conflict("You cannot attach to a restarting container, wait until it is running")
+        keys = (parse_detach_keys(options.detach_keys) if options.detach_keys
+                else DEFAULT_DETACH_KEYS)
+        if options.stdin and not container.config.open_stdin:
+            options = replace(options, stdin=False)
+        history = None
+        live = self.live_of(container)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[StdioFanout, Subscription[Chunk]] | None] = loop.create_future()
+
+        def subscribe(fanout: StdioFanout | None) -> None:
+            if future.done():
+                return
+            if fanout is None:
+                future.set_result(None)
+            else:
+                future.set_result((fanout, fanout.subscribe(options.stdout, options.stderr)))
+
+        if options.logs and container.log_driver == "json-file":
+            history = _as_chunks(open_reader("json-file", container.log_path).read(ReadOptions()),
+                                 options.stdout, options.stderr)
+        if not options.stream:
+            future.set_result(None)
+        elif live.fanout is not None and not live.fanout.closed:
+            subscribe(live.fanout)
+        else:
+            live.pending.append(subscribe)  # e.g. docker run / start -a: attach, then start
+        self._event(container, "attach")
+        return Attachment(
+            tty=container.config.tty, subscription=future, stdin=options.stdin,
+            close_stdin_on_eof=container.config.stdin_once, detach_keys=keys, history=history,
+        )
+
+    def logs(self, ref: str, options: LogsOptions) -> LogsStream:
+        container = self.get(ref)
+        if not (options.stdout or options.stderr):
+            raise InvalidParameter("Bad parameters: you must choose at least one stream")
+        if options.since_ns and options.until_ns and options.until_ns < options.since_ns:
+            raise InvalidParameter("invalid since and until values: since must be before until")
+        reader = open_reader(container.log_driver, container.log_path)
+        live = self.live.get(container.id)
+        follow_sub = None
+        if options.follow and live is not None and live.fanout is not None and not live.fanout.closed:
+            # subscribe and snapshot in one synchronous step: every line exactly once
+            follow_sub = live.fanout.subscribe_lines(options.stdout, options.stderr)
+        past = reader.read(ReadOptions(tail=options.tail, since_ns=options.since_ns,
+                                       until_ns=options.until_ns))
+        return LogsStream(container.config.tty,
+                          _logs_iter(past, follow_sub, options))
+
+    def resize(self, ref: str, height: int, width: int) -> None:
+        container = self.get(ref)
+        live = self.live.get(container.id)
+        if not container.state.running or live is None or live.fanout is None:
+            raise Conflict(f"Container {container.id} is not running")
+        live.fanout.resize(height, width)
+        self._event(container, "resize", height=str(height), width=str(width))
+
+    # --- commit -----------------------------------------------------------------------
+
+    def commit(self, ref: str, options: CommitOptions) -> str:
+        from runtime.containers.changes import apply_changes
+
+        container = self.get(ref)
+        if container.rw_layer is None:
+            raise Conflict(f"container {container.id} has no writable layer")
+        config = container.config
+        if options.config is not None:
+            config = _merge_commit_config(options.config, config)
+        config = apply_changes(config, options.changes)
+        repo_tag = None
+        if options.repo:
+            repo_tag = f"{options.repo}:{options.tag or 'latest'}"
+        image_config = commit_image_config(config)
+        image_id = self.images.commit(container.image_id, container.rw_layer.upperdir,
+                                      image_config, repo_tag, options.comment, options.author)
+        attributes = {"comment": options.comment, "imageID": image_id,
+                      "imageRef": repo_tag or ""}
+        self._event(container, "commit", **attributes)
+        return image_id
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+async def _as_chunks(messages: AsyncIterator[LogMessage], stdout: bool,
+                     stderr: bool) -> AsyncIterator[LogMessage]:
+    async for message in messages:
+        if (message.stream == "stdout" and stdout) or (message.stream == "stderr" and stderr):
+            yield message
+
+
+async def _logs_iter(past: AsyncIterator[LogMessage], follow: Subscription[LogMessage] | None,
+                     options: LogsOptions) -> AsyncIterator[LogMessage]:
+    try:
+        async for message in past:
+            if (message.stream == "stdout" and options.stdout) or (
+                    message.stream == "stderr" and options.stderr):
+                yield message
+        if follow is None:
+            return
+        async for message in follow:
+            if options.until_ns and message.time_ns > options.until_ns:
+                return
+            if options.since_ns and message.time_ns < options.since_ns:
+                continue
+            yield message
+    finally:
+        if follow is not None:
+            follow.close()
+
+
+def _image_id(image: Any) -> str:
+    image_id = image.id if hasattr(image, "id") else str(image["Id"])
+    return image_id if image_id.startswith("sha256:") else "sha256:" + image_id
+
+
+def _validate_host_config(host: HostConfig) -> None:
+    policy = host.restart_policy
+    if policy.name and policy.name not in RESTART_POLICIES:
+        raise InvalidParameter(f"invalid restart policy: unknown policy '{policy.name}'; use one "
+                               "of 'no', 'always', 'on-failure', or 'unless-stopped'")
+    if policy.maximum_retry_count and policy.name != "on-failure":
+        raise InvalidParameter(f"invalid restart policy: maximum retry count can only be used "
+                               f"with 'on-failure'")
+    if policy.maximum_retry_count < 0:
+        raise InvalidParameter("invalid restart policy: maximum retry count cannot be negative")
+    if host.auto_remove and policy.name not in ("", "no"):
+        raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
+    log_config = host.log_config
+    validate_log_config(log_config.type or "json-file", log_config.config)
+    if host.memory and 0 < host.memory < 6 * 1024 * 1024:
+        raise InvalidParameter("Minimum memory limit allowed is 6MB")
+    if host.memory_swap > 0 and host.memory and host.memory_swap < host.memory:
+        raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, "
+                               "see usage")
+    if host.nano_cpus and (host.cpu_quota or host.cpu_period):
+        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if host.nano_cpus < 0 or host.nano_cpus > os.cpu_count() * 1_000_000_000:  # type: ignore[operator]
+        raise InvalidParameter(f"Range of CPUs is from 0.01 to {os.cpu_count()}.00, as there "
+                               f"are only {os.cpu_count()} CPUs available")
+    if host.shm_size < 0:
+        raise InvalidParameter("SHM size can not be less than 0")
+    if host.oom_score_adj < -1000 or host.oom_score_adj > 1000:
+        raise InvalidParameter("Invalid value %d, range for oom score adj is [-1000, 1000]"
+                               % host.oom_score_adj)
+    mode = host.network_mode
+    if mode and mode not in ("default", "bridge", "none", "host") and not mode.startswith(
+            "container:"):
+        raise InvalidParameter(f"network {mode} not found")
+    for field_name, value in (("IpcMode", host.ipc_mode), ("PidMode", host.pid_mode)):
+        if value and value not in ("host", "private", "shareable", "none") and not value.startswith(
+                "container:"):
+            raise InvalidParameter(f"invalid {field_name}: {value}")
+    if host.cgroupns_mode not in ("", "host", "private"):
+        raise InvalidParameter(f"invalid cgroup namespace mode: {host.cgroupns_mode}")
+
+
+def _with_defaults(host: HostConfig) -> HostConfig:
+    """dockerd fills these at create so inspect shows the effective values."""
+    changes: dict[str, Any] = {}
+    if not host.log_config.type:
+        changes["log_config"] = LogConfig("json-file", dict(host.log_config.config))
+    if not host.network_mode or host.network_mode == "default":
+        changes["network_mode"] = "bridge" if not host.network_mode else host.network_mode
+    if not host.ipc_mode:
+        changes["ipc_mode"] = "private"
+    if not host.cgroupns_mode:
+        changes["cgroupns_mode"] = "host"
+    if not host.shm_size:
+        changes["shm_size"] = 64 * 1024 * 1024
+    if not host.runtime:
+        changes["runtime"] = "runc"
+    if not host.restart_policy.name:
+        changes["restart_policy"] = replace(host.restart_policy, name="no")
+    if host.masked_paths is None and not host.privileged:
+        from runtime.spec.defaults import default_masked_paths
+        changes["masked_paths"] = default_masked_paths()
+    if host.readonly_paths is None and not host.privileged:
+        from runtime.spec.defaults import DEFAULT_READONLY_PATHS
+        changes["readonly_paths"] = DEFAULT_READONLY_PATHS
+    return replace(host, **changes)
+
+
+def _resources(host: HostConfig) -> Any:
+    from runtime.linux.cgroups import Resources
+
+    swap = host.memory_swap
+    return Resources(
+        memory=host.memory, memory_swap=swap, memory_reservation=host.memory_reservation,
+        nano_cpus=host.nano_cpus, cpu_shares=host.cpu_shares, cpu_quota=host.cpu_quota,
+        cpu_period=host.cpu_period, cpuset_cpus=host.cpuset_cpus, cpuset_mems=host.cpuset_mems,
+        pids_limit=host.pids_limit, blkio_weight=host.blkio_weight,
+    )
+
+
+def _merge_commit_config(given: ContainerConfig, current: ContainerConfig) -> ContainerConfig:
+    """dockerd's commit merge: the request's config, unset fields from the container's."""
+    image_like: dict[str, Any] = {
+        "User": current.user, "Env": list(current.env or []), "Cmd": current.cmd,
+        "Entrypoint": current.entrypoint, "WorkingDir": current.working_dir,
+        "Labels": dict(current.labels or {}), "StopSignal": current.stop_signal,
+        "ExposedPorts": {p: {} for p in current.exposed_ports or ()},
+        "Volumes": {v: {} for v in current.volumes or ()},
+    }
+    return merge_image_config(given, image_like)
+
+
+def commit_image_config(config: ContainerConfig) -> dict[str, Any]:
+    """The image ``config`` section (Docker keys) for a committed container; unset keys
+    are left out."""
+    health = config.healthcheck
+    full: dict[str, Any] = {
+        "Hostname": "", "Domainname": "", "User": config.user,
+        "AttachStdin": False, "AttachStdout": False, "AttachStderr": False,
+        "ExposedPorts": {p: {} for p in config.exposed_ports} if config.exposed_ports else None,
+        "Tty": False, "OpenStdin": False, "StdinOnce": False,
+        "Env": list(config.env) if config.env is not None else None,
+        "Cmd": list(config.cmd) if config.cmd is not None else None,
+        "Healthcheck": {
+            "Test": list(health.test or []), "Interval": health.interval,
+            "Timeout": health.timeout, "Retries": health.retries,
+            "StartPeriod": health.start_period, "StartInterval": health.start_interval,
+        } if health is not None else None,
+        "Image": "", "Volumes": {v: {} for v in config.volumes} if config.volumes else None,
+        "WorkingDir": config.working_dir,
+        "Entrypoint": list(config.entrypoint) if config.entrypoint is not None else None,
+        "OnBuild": list(config.on_build) if config.on_build is not None else None,
+        "Labels": dict(config.labels) if config.labels else None,
+        "StopSignal": config.stop_signal or None,
+        "Shell": list(config.shell) if config.shell else None,
+        "ArgsEscaped": config.args_escaped or None,
+    }
+    return {k: v for k, v in full.items() if v is not None}
+
+
+__all__ = ["ContainerService", "CreateRequest", "CreateResult", "LogsOptions", "LogsStream",
+           "CommitOptions", "Live", "commit_image_config"]

@@ -7,6 +7,7 @@ from aiohttp import web
 from compat_api.appkeys import ENGINE
 from compat_api.middleware import add_common_headers, error_middleware, version_middleware
 from compat_api.routers import Route, all_routes
+from compat_api.streams.hijack import enable_tcp_upgrade
 from runtime.engine import Engine
 
 VERSION_PREFIX = r"/v{version:[0-9][0-9.]*}"
@@ -22,6 +23,8 @@ async def _options(request: web.Request) -> web.Response:
 
 
 def create_app(engine: Engine, routes: list[Route] | None = None) -> web.Application:
+    # attach/exec send `Upgrade: tcp` and may send stdin right after the headers
+    enable_tcp_upgrade()
     app = web.Application(
         middlewares=[error_middleware, version_middleware],
         client_max_size=MAX_BUFFERED_BODY,

@@ -67,10 +67,17 @@ async def version_middleware(request: web.Request, handler: Handler) -> web.Stre
     return await handler(request)
 
 
-async def add_common_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare hook: the headers dockerd puts on every response."""
-    response.headers["Server"] = SERVER_HEADER
-    response.headers["Api-Version"] = str(MAX_API_VERSION)
-    response.headers["Ostype"] = "linux"
+def common_headers(request: web.Request) -> dict[str, str]:
+    """The headers dockerd puts on every response (hijacked streams add them by hand)."""
     experimental = request.app[ENGINE].config.experimental
-    response.headers["Docker-Experimental"] = "true" if experimental else "false"
+    return {
+        "Server": SERVER_HEADER,
+        "Api-Version": str(MAX_API_VERSION),
+        "Ostype": "linux",
+        "Docker-Experimental": "true" if experimental else "false",
+    }
+
+
+async def add_common_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare hook applying :func:`common_headers`."""
+    response.headers.update(common_headers(request))

@@ -48,6 +48,9 @@ def test_ping_get(raw: RawHTTP, advertised: Advertised, prefix: str) -> None:
     assert resp.header("Cache-Control") == "no-cache, no-store, must-revalidate"
     assert resp.header("Pragma") == "no-cache"
     assert (resp.header("Content-Type") or "").startswith("text/plain")
+    if advertised.max >= APIVersion(1, 42):
+        # Swarm status on /_ping arrived with API 1.42; clients treat it as optional before.
+        assert resp.header("Swarm") == "inactive", resp.describe()
 
 
 def test_ping_head(raw: RawHTTP, advertised: Advertised) -> None:
@@ -55,6 +58,7 @@ def test_ping_head(raw: RawHTTP, advertised: Advertised) -> None:
     assert resp.status == 200
     assert resp.body == b""
     assert resp.header("Content-Length") == "0"
+    assert (resp.header("Content-Type") or "").startswith("text/plain")
     assert_common_headers(resp, advertised)
     assert resp.header("Cache-Control") == "no-cache, no-store, must-revalidate"
     assert resp.header("Pragma") == "no-cache"

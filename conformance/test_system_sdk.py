@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from urllib.parse import quote
 
 import docker
 import pytest
@@ -95,3 +97,24 @@ def test_events_stream_sends_headers_at_once(docker_host: str) -> None:
     status, _, rest = head.partition(b"\r\n")
     assert status.startswith(b"HTTP/1.1 200"), head
     assert b"content-type: application/json" in rest.lower(), head
+
+
+@pytest.mark.parametrize(
+    "filters",
+    ['{"type":{"volume":true}}', '{"type":["volume"]}'],
+    ids=["map-of-sets (Go client)", "list (docker-py)"],
+)
+def test_events_accepts_both_filter_encodings(raw: RawHTTP, filters: str) -> None:
+    until = int(time.time())
+    resp = raw.get(f"/events?since=0&until={until}&filters={quote(filters)}")
+    assert resp.status == 200, resp.describe()
+    events = [json.loads(line) for line in resp.body.splitlines() if line.strip()]
+    assert all(e["Type"] == "volume" for e in events), events[:3]
+
+
+def test_events_malformed_filters_is_400(raw: RawHTTP, engine_kind: str) -> None:
+    if engine_kind != "pydockerd":
+        pytest.skip("dockerd 20.10 answers 500 here; later releases and pydockerd say 400")
+    resp = raw.get(f"/events?until={int(time.time())}&filters=notjson")
+    assert resp.status == 400, resp.describe()
+    assert resp.json()["message"]

@@ -148,6 +148,27 @@ def docker_cli(docker_binary: str, docker_host: str, tmp_path: Path) -> DockerCL
     return DockerCLI(docker_binary, docker_host, tmp_path / "docker-config")
 
 
+@pytest.fixture(scope="session")
+def reference_host(engine: Engine) -> str:
+    """A second, real engine for interoperability tests (mark them ``@pytest.mark.reference``).
+
+    Given by CONFORMANCE_REFERENCE_HOST (e.g. unix:///tmp/ref.sock, see scripts/ref-dockerd.sh);
+    tests that need it skip without it.
+    """
+    host = os.environ.get("CONFORMANCE_REFERENCE_HOST")
+    if not host:
+        pytest.skip("no reference engine: set CONFORMANCE_REFERENCE_HOST (scripts/ref-dockerd.sh starts one)")
+    if host == engine.host:
+        pytest.skip("the reference engine is the engine under test")
+    return host
+
+
+@pytest.fixture
+def reference_cli(docker_binary: str, reference_host: str, tmp_path: Path) -> DockerCLI:
+    """The docker CLI bound to the reference engine."""
+    return DockerCLI(docker_binary, reference_host, tmp_path / "docker-config-reference")
+
+
 @pytest.fixture
 def client(docker_host: str) -> Iterator[docker.DockerClient]:
     """docker-py's high-level client, negotiating the version as users' code does."""

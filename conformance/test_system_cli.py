@@ -173,3 +173,10 @@ def test_docker_events_filter_excludes_other_types(
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
     assert [(e["Type"], e["Action"]) for e in events] == [("volume", "create")]
+
+
+@pytest.mark.reference
+def test_reference_engine_reports_the_same_host(docker_cli: DockerCLI, reference_cli: DockerCLI) -> None:
+    # Both engines run on this machine: host facts in `docker info` must agree.
+    fmt = "{{.NCPU}} {{.MemTotal}} {{.KernelVersion}} {{.OSType}} {{.Architecture}} {{.CgroupVersion}}"
+    assert docker_cli.ok("info", "--format", fmt) == reference_cli.ok("info", "--format", fmt)

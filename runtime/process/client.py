@@ -184,7 +184,7 @@ class SupervisorClient:
     def _deliver(self, report: ExitReport) -> None:
         for callback in list(self._callbacks):
             callback(report)
-        if not self._closed:
+        if self._callbacks and not self._closed:
             task = self._loop.create_task(self._ack(report.pid))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

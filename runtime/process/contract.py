@@ -59,11 +59,11 @@ class StartFailed(EngineError):
     ``str(err)`` is dockerd's full message, which the CLI matches to pick its exit status.
     """
 
-    def __init__(self, step: str, text: str, exit_code: int) -> None:
+    def __init__(self, step: str, text: str, exit_code: int, message: str | None = None) -> None:
         self.step = step
         self.text = text
         self.exit_code = exit_code
-        super().__init__(message_for(text))
+        super().__init__(message if message is not None else message_for(text))
 
 
 class StartInvalidConfig(StartFailed, InvalidParameter):
@@ -81,6 +81,9 @@ def message_for(text: str) -> str:
 def start_failed(step: str, text: str) -> StartFailed:
     """Classify an init failure like dockerd's ``setExitCodeFromError``."""
     low = text.lower()
+    if step == "user":
+        # dockerd resolves the user itself, before the OCI runtime: no prefix (CLI: 125).
+        return StartSystemError(step, text, EXIT_UNKNOWN, message=text)
     if "permission denied" in low:
         return StartInvalidConfig(step, text, EXIT_EACCES)
     if "is a directory" in low:

@@ -495,9 +495,9 @@ def _mount_cgroups(st: InitState, dest: str, opts: M.MountOptions, new_ns: bool)
                        M.MountOptions(base | S.MS_BIND | S.MS_RDONLY, 0, ""))
         return
     M.mount_at(sc, st.root_fd, dest, "tmpfs", "tmpfs", M.MountOptions(base, 0, "mode=755"))
-    for mountpoint, _fstype, key in hierarchies:
-        if mountpoint == "/sys/fs/cgroup":
-            continue
+    for mountpoint, fstype, key in hierarchies:
+        if mountpoint == "/sys/fs/cgroup" or fstype == "cgroup2":
+            continue  # runc's v1 mode leaves the hybrid unified hierarchy out, as dockerd shows
         path = st.cgroup_paths.get(key, "/")
         sub = os.path.join(dest, os.path.relpath(mountpoint, "/sys/fs/cgroup"))
         M.mount_at(sc, st.root_fd, sub, mountpoint + path.rstrip("/"), None,

@@ -1,0 +1,244 @@
+"""Real container starts through the supervisor (root; busybox rootfs over overlayfs)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+
+from runtime.linux.cgroups import CgroupManager, Resources
+from runtime.process.contract import StartInvalidConfig, StartSystemError
+from runtime.spec.model import ExecSpec, UserSpec
+from tests.runtime.process.conftest import Harness, needs_root, read_all
+
+pytestmark = needs_root
+
+
+async def test_echo_hello_through_stdout_pipe(harness: Harness) -> None:
+    code, out, err = await harness.run(harness.spec("echo", "hello"))
+    assert (code, out, err) == (0, "hello\n", "")
+
+
+async def test_exit_code_and_stderr(harness: Harness) -> None:
+    code, out, err = await harness.run(harness.spec("sh", "-c", "echo oops >&2; exit 3"))
+    assert (code, out, err) == (3, "", "oops\n")
+
+
+async def test_missing_path_is_start_failed_with_dockerd_text(harness: Harness) -> None:
+    with pytest.raises(StartInvalidConfig) as info:
+        await harness.start(harness.spec("/no/such"))
+    assert info.value.exit_code == 127
+    assert str(info.value).endswith(
+        'error during container init: exec: "/no/such": stat /no/such: '
+        "no such file or directory: unknown")
+
+
+async def test_missing_command_in_path(harness: Harness) -> None:
+    with pytest.raises(StartInvalidConfig) as info:
+        await harness.start(harness.spec("nosuchcmd"))
+    assert 'exec: "nosuchcmd": executable file not found in $PATH' in str(info.value)
+    assert info.value.exit_code == 127
+
+
+async def test_not_executable_is_permission_denied(harness: Harness) -> None:
+    with pytest.raises(StartInvalidConfig) as info:
+        await harness.start(harness.spec("/etc/passwd"))
+    assert info.value.exit_code == 126
+    assert "permission denied" in str(info.value)
+
+
+async def test_pid_one_and_own_processes_only(harness: Harness) -> None:
+    code, out, _ = await harness.run(harness.spec("sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"))
+    lines = out.split()
+    assert code == 0 and lines[0] == "1"
+    assert int(lines[1]) <= 3  # sh, ls, grep: nothing of the host
+
+
+async def test_default_capabilities(harness: Harness) -> None:
+    _, out, _ = await harness.run(harness.spec("grep", "^Cap", "/proc/self/status"))
+    caps = dict(line.split(":\t") for line in out.splitlines())
+    assert caps == {"CapInh": "0000000000000000", "CapPrm": "00000000a80425fb",
+                    "CapEff": "00000000a80425fb", "CapBnd": "00000000a80425fb",
+                    "CapAmb": "0000000000000000"}
+
+
+async def test_masked_and_readonly_proc_paths(harness: Harness) -> None:
+    # /proc/kcore does not exist on every kernel; /proc/keys is masked the same way.
+    script = ("for p in /proc/kcore /proc/keys; do [ -e $p ] && wc -c < $p; done; "
+              "ls /sys/firmware | wc -l; "
+              "echo x > /proc/sys/kernel/hostname 2>/dev/null && echo writable || echo ro")
+    code, out, _ = await harness.run(harness.spec("sh", "-c", script))
+    host_keys = Path("/proc/keys").read_text()
+    lines = out.split()
+    assert lines[-1] == "ro"
+    assert lines[-2] == "0"                      # /sys/firmware is an empty tmpfs
+    assert all(v == "0" for v in lines[:-2])     # masked files read as empty
+    assert host_keys                             # while the host's /proc/keys is not
+
+
+async def test_mounts_match_dockerd_options(harness: Harness) -> None:
+    _, out, _ = await harness.run(harness.spec("cat", "/proc/self/mountinfo"))
+    opts = {}
+    for line in out.splitlines():
+        left, _, right = line.partition(" - ")
+        opts[left.split()[4]] = (left.split()[5], right.split()[0])
+    assert opts["/"][1] == "overlay"
+    assert opts["/proc"] == ("rw,nosuid,nodev,noexec,relatime", "proc")
+    assert opts["/sys"][0].startswith("ro,")
+    assert opts["/sys/fs/cgroup"][0].startswith("ro,")
+    assert opts["/dev/pts"][1] == "devpts" and opts["/dev/shm"][1] == "tmpfs"
+    assert opts["/proc/sys"][0].startswith("ro,")
+
+
+async def test_hostname_and_loopback(harness: Harness) -> None:
+    spec = harness.spec("sh", "-c", "hostname; cat /sys/class/net/lo/operstate; ls /sys/class/net")
+    _, out, _ = await harness.run(spec)
+    lines = out.split()
+    assert lines[0] == spec.hostname
+    assert lines[2:] == ["lo"]
+
+
+async def test_user_nobody(harness: Harness) -> None:
+    _, out, _ = await harness.run(harness.spec("id", user="65534:65534"))
+    assert out.strip() == "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)"
+    _, out, _ = await harness.run(harness.spec("id"))
+    assert out.strip() == "uid=0(root) gid=0(root) groups=0(root),10(wheel)"
+
+
+async def test_unknown_user(harness: Harness) -> None:
+    with pytest.raises(StartSystemError) as info:
+        await harness.start(harness.spec("id", user="bob"))
+    assert str(info.value) == "unable to find user bob: no matching entries in passwd file"
+
+
+async def test_only_stdio_fds_reach_the_process(harness: Harness) -> None:
+    _, out, _ = await harness.run(harness.spec("ls", "/proc/self/fd"))
+    assert sorted(out.split()) == ["0", "1", "2", "3"]  # 3 = the directory ls reads
+
+
+async def test_workdir_created_and_files_stay_in_upper(harness: Harness) -> None:
+    spec = harness.spec("sh", "-c", "pwd; echo data > f", cwd="/work/dir")
+    code, out, _ = await harness.run(spec)
+    assert (code, out) == (0, "/work/dir\n")
+    assert (Path(spec.rootfs.upperdir) / "work/dir/f").read_text() == "data\n"
+    assert not (harness.rootfs / "work").exists()
+
+
+async def test_stdin_pipe(harness: Harness) -> None:
+    proc = await harness.start(harness.spec("tr", "a-z", "A-Z", open_stdin=True))
+    assert proc.stdin is not None
+    os.write(proc.stdin, b"abc\n")
+    os.close(proc.stdin)
+    out = await asyncio.get_running_loop().run_in_executor(None, read_all, proc.stdout)
+    read_all(proc.stderr)
+    assert out == "ABC\n"
+    assert await harness.wait(proc) == 0
+
+
+async def test_tty_gets_container_pts(harness: Harness) -> None:
+    spec = harness.spec("sh", "-c", "tty; stty size", tty=True)
+    spec = dataclasses.replace(spec, process=dataclasses.replace(spec.process,
+                                                                console_size=(30, 90)))
+    proc = await harness.start(spec)
+    assert proc.tty and proc.stderr is None and proc.stdin is not None
+    os.close(proc.stdin)
+    out = await asyncio.get_running_loop().run_in_executor(None, read_all, proc.stdout)
+    assert re.fullmatch(r"/dev/pts/\d+\r\n30 90\r\n", out), out
+    assert await harness.wait(proc) == 0
+
+
+async def test_signal_death_is_128_plus_signal(harness: Harness) -> None:
+    proc = await harness.start(harness.spec("sleep", "30"))
+    await harness.client.signal(proc.pid, 9)
+    assert await harness.wait(proc) == 137
+    for fd in (proc.stdout, proc.stderr):
+        read_all(fd)
+
+
+async def test_exec_into_running_container(harness: Harness) -> None:
+    spec = harness.spec("sleep", "30")
+    init = await harness.start(spec)
+    exec_spec = ExecSpec(spec.container_id, "e1", dataclasses.replace(
+        spec.process, args=("sh", "-c", "echo $$; tr '\\0' ' ' < /proc/1/cmdline; echo; id -u; hostname"),
+        user=UserSpec("nobody")))
+    proc = await harness.client.exec(exec_spec)
+    harness.started.append(proc.pid)
+    loop = asyncio.get_running_loop()
+    out = await loop.run_in_executor(None, read_all, proc.stdout)
+    read_all(proc.stderr)
+    assert await harness.wait(proc) == 0
+    pid, cmdline, uid, host = out.split("\n")[:4]
+    assert int(pid) > 1 and cmdline == "sleep 30 " and uid == "65534"
+    assert host == spec.hostname
+    running = await harness.client.running()
+    assert [(c, e, p.pid) for c, e, p in running if c == spec.container_id] == [
+        (spec.container_id, None, init.pid)]
+    for _, _, p in running:
+        for fd in (p.stdin, p.stdout, p.stderr):
+            if fd is not None:
+                os.close(fd)
+    await harness.client.signal(init.pid, 9)
+    assert await harness.wait(init) == 137
+
+
+async def test_exec_in_unknown_container_fails(harness: Harness) -> None:
+    spec = harness.spec("true")
+    with pytest.raises(Exception, match="is not running"):
+        await harness.client.exec(ExecSpec("nope", "e1", spec.process))
+
+
+async def test_pause_before_exec_then_resume(harness: Harness) -> None:
+    spec = dataclasses.replace(harness.spec("echo", "resumed"), pause_before_exec=True)
+    proc = await harness.start(spec)
+    # the namespaces exist while paused: the net namespace is not the host's
+    assert os.readlink(f"/proc/{proc.pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    await harness.client.resume(spec.container_id)
+    out = await asyncio.get_running_loop().run_in_executor(None, read_all, proc.stdout)
+    read_all(proc.stderr)
+    assert out == "resumed\n" and await harness.wait(proc) == 0
+
+
+@pytest.fixture
+def cgroups() -> object:
+    manager = CgroupManager(parent=f"pydockerd-test-{uuid.uuid4().hex[:8]}")
+    handles = []
+
+    class Helper:
+        def create(self, resources: Resources) -> tuple[str, ...]:
+            handle = manager.create(uuid.uuid4().hex, resources)
+            handles.append(handle)
+            return handle.dirs
+
+    helper = Helper()
+    helper.manager = manager  # type: ignore[attr-defined]
+    helper.handles = handles  # type: ignore[attr-defined]
+    yield helper
+    for handle in handles:
+        manager.remove(handle)
+    for mountpoint in manager.hierarchies.values():
+        try:
+            os.rmdir(os.path.join(mountpoint, manager.parent))
+        except FileNotFoundError:
+            pass
+
+
+async def test_memory_limit_oom_kill_is_137(harness: Harness, cgroups: object) -> None:
+    dirs = cgroups.create(Resources(memory=16 << 20, memory_swap=16 << 20))  # type: ignore[attr-defined]
+    code, _, _ = await harness.run(harness.spec("tail", "/dev/zero", cgroup_dirs=dirs))
+    assert code == 137
+    assert cgroups.manager.oom_killed(cgroups.handles[0])  # type: ignore[attr-defined]
+
+
+async def test_pids_and_cpu_limits_visible_inside(harness: Harness, cgroups: object) -> None:
+    dirs = cgroups.create(Resources(pids_limit=42, nano_cpus=1_500_000_000))  # type: ignore[attr-defined]
+    spec = harness.spec("cat", "/sys/fs/cgroup/pids/pids.max",
+                        "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+                        "/sys/fs/cgroup/cpu/cpu.cfs_period_us", cgroup_dirs=dirs)
+    code, out, _ = await harness.run(spec)
+    assert (code, out.split()) == (0, ["42", "150000", "100000"])
+    assert not cgroups.manager.oom_killed(cgroups.handles[0])  # type: ignore[attr-defined]

@@ -1,0 +1,300 @@
+"""The overlayfs layer store (see :mod:`runtime.storage.snapshots` for the contract).
+
+Layout under ``<data-root>/overlay2/``::
+
+    layers/<chain-hex>/diff/            the unpacked layer (an overlay lowerdir)
+    layers/<chain-hex>/layer.json       {"chain_id", "diff_id", "parent", "size", "link"}
+    layers/<chain-hex>/tar-split.*      what is needed to rebuild the exact layer tar
+    layers/<chain-hex>/stash/           content the layer's own tar overwrote (rare)
+    l/<LINK>  -> ../layers/<chain-hex>/diff     26-character names keep lowerdir short
+    mounts/<key>/{diff,work,merged}     writable layers (upper, overlay workdir, mountpoint)
+    mounts/<key>/mount.json             {"parent": <chain id> | null}
+    empty/                              lowerdir for writable layers without a parent
+    tmp/                                staging; a layer appears in layers/ only complete
+
+Mount options must fit in one page (4096 bytes). With absolute ``l/`` paths that is
+about 70 layers; beyond that the mount uses relative ``l/...`` paths and
+``Mount.chdir`` = the store root, which allows about 140 (dockerd caps images at 128).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from runtime.archive.extract import ExtractOptions, WhiteoutMode, extract_chunks
+from runtime.archive.errors import DigestMismatch
+from runtime.archive.tarsplit import TarSplitRecorder, reassemble
+from runtime.errors import Conflict, NotFound, SystemError_
+from runtime.statefile import ensure_private_dir, read_json, write_json_atomic
+from runtime.storage.digest import chain_id as make_chain_id
+from runtime.storage.digest import hex_of
+from runtime.storage.snapshots import Layer, LayerNotFound, Mount, is_mounted, unmount
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+MAX_DEPTH = 128
+
+
+def _link_name(chain_id: str) -> str:
+    digest = hashlib.sha256(chain_id.encode()).digest()
+    return base64.b32encode(digest).decode()[:26]
+
+
+def _overlay_extra_options() -> tuple[str, ...]:
+    # "index=off": as dockerd, so lower dirs can be shared by many mounts safely
+    if os.path.exists("/sys/module/overlay/parameters/index"):
+        return ("index=off",)
+    return ()
+
+
+class RWLayerNotFound(NotFound):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"writable layer does not exist: {key}")
+
+
+class OverlayLayerStore:
+    def __init__(self, root: Path) -> None:
+        self.root = ensure_private_dir(root)
+        self.layers_dir = self.root / "layers"
+        self.links_dir = self.root / "l"
+        self.mounts_dir = self.root / "mounts"
+        self.tmp_dir = self.root / "tmp"
+        self.empty_dir = self.root / "empty"
+        for d in (self.layers_dir, self.links_dir, self.mounts_dir, self.tmp_dir, self.empty_dir):
+            d.mkdir(exist_ok=True)
+        os.chmod(self.empty_dir, 0o755)
+        for stale in self.tmp_dir.iterdir():
+            shutil.rmtree(stale, ignore_errors=True)
+        self._lock = threading.RLock()
+        self._layers: dict[str, Layer] = {}
+        self._links: dict[str, str] = {}
+        for entry in self.layers_dir.iterdir():
+            meta = entry / "layer.json"
+            if not meta.is_file():
+                shutil.rmtree(entry, ignore_errors=True)
+                continue
+            doc = read_json(meta)
+            self._layers[doc["chain_id"]] = Layer(
+                chain_id=doc["chain_id"],
+                diff_id=doc["diff_id"],
+                parent=doc["parent"],
+                size=int(doc["size"]),
+                diff_dir=entry / "diff",
+            )
+            self._links[doc["chain_id"]] = doc["link"]
+        self._extra = _overlay_extra_options()
+
+    # -- read-only layers ------------------------------------------------------------------
+
+    def _layer_dir(self, chain_id: str) -> Path:
+        return self.layers_dir / hex_of(chain_id)
+
+    def register(
+        self, tar_chunks: Iterable[bytes], parent: str | None, expected_diff_id: str | None = None
+    ) -> Layer:
+        if parent is not None:
+            self.get(parent)
+            if self._depth(parent) >= MAX_DEPTH:
+                raise SystemError_(f"max depth exceeded ({MAX_DEPTH} layers)")
+        stage = self.tmp_dir / uuid.uuid4().hex
+        (stage / "diff").mkdir(parents=True)
+        os.chmod(stage / "diff", 0o755)
+        try:
+            with TarSplitRecorder(stage / "tar-split.log", stage / "tar-split.files", stage / "stash") as rec:
+                result = extract_chunks(
+                    tar_chunks, stage / "diff", ExtractOptions(whiteouts=WhiteoutMode.OVERLAY), rec
+                )
+            if expected_diff_id is not None and result.digest != expected_diff_id:
+                raise DigestMismatch(
+                    f"layer digest mismatch: expected {expected_diff_id}, got {result.digest}"
+                )
+            chain = make_chain_id(parent, result.digest)
+            link = _link_name(chain)
+            layer_doc = {
+                "chain_id": chain,
+                "diff_id": result.digest,
+                "parent": parent,
+                "size": result.size,
+                "link": link,
+            }
+            write_json_atomic(stage / "layer.json", layer_doc)
+            with self._lock:
+                existing = self._layers.get(chain)
+                if existing is not None:
+                    return existing
+                final = self._layer_dir(chain)
+                os.rename(stage, final)
+                link_path = self.links_dir / link
+                if link_path.is_symlink():
+                    link_path.unlink()
+                os.symlink(f"../layers/{hex_of(chain)}/diff", link_path)
+                layer = Layer(chain, result.digest, parent, result.size, final / "diff")
+                self._layers[chain] = layer
+                self._links[chain] = link
+                return layer
+        finally:
+            if stage.exists():
+                shutil.rmtree(stage, ignore_errors=True)
+
+    def _depth(self, chain_id: str) -> int:
+        depth = 0
+        current: str | None = chain_id
+        while current is not None:
+            depth += 1
+            current = self.get(current).parent
+        return depth
+
+    def get(self, chain_id: str) -> Layer:
+        layer = self._layers.get(chain_id)
+        if layer is None:
+            raise LayerNotFound(chain_id)
+        return layer
+
+    def exists(self, chain_id: str) -> bool:
+        return chain_id in self._layers
+
+    def layers(self) -> list[Layer]:
+        return list(self._layers.values())
+
+    def chain(self, chain_id: str | None) -> list[Layer]:
+        """``chain_id`` and its ancestors, top first."""
+        out: list[Layer] = []
+        current = chain_id
+        while current is not None:
+            layer = self.get(current)
+            out.append(layer)
+            current = layer.parent
+        return out
+
+    def lowerdirs(self, chain_id: str) -> list[Path]:
+        return [layer.diff_dir for layer in self.chain(chain_id)]
+
+    def tar_stream(self, chain_id: str) -> Iterator[bytes]:
+        layer = self.get(chain_id)
+        d = self._layer_dir(chain_id)
+        return reassemble(
+            d / "tar-split.log", d / "tar-split.files", layer.diff_dir, d / "stash", layer.diff_id
+        )
+
+    # -- writable layers -------------------------------------------------------------------
+
+    def _mount_dir(self, key: str) -> Path:
+        if not key or "/" in key or key.startswith("."):
+            raise NotFound(f"invalid writable layer key: {key!r}")
+        return self.mounts_dir / key
+
+    def prepare(self, key: str, parent: str | None) -> Mount:
+        if parent is not None:
+            self.get(parent)
+        d = self._mount_dir(key)
+        with self._lock:
+            try:
+                d.mkdir()
+            except FileExistsError:
+                raise Conflict(f"writable layer {key} already exists") from None
+            try:
+                for sub, mode in (("diff", 0o755), ("work", 0o700), ("merged", 0o700)):
+                    (d / sub).mkdir()
+                    os.chmod(d / sub, mode)
+                write_json_atomic(d / "mount.json", {"parent": parent})
+            except BaseException:
+                shutil.rmtree(d, ignore_errors=True)
+                raise
+        return self._mount_for(d, parent)
+
+    def _mount_for(self, d: Path, parent: str | None) -> Mount:
+        links = [self._links[layer.chain_id] for layer in self.chain(parent)]
+        upper = f"upperdir={d / 'diff'}"
+        work = f"workdir={d / 'work'}"
+        if not links:
+            lower = f"lowerdir={self.empty_dir}"
+            return Mount("overlay", "overlay", (lower, upper, work, *self._extra))
+        absolute = "lowerdir=" + ":".join(str(self.links_dir / link) for link in links)
+        options = (absolute, upper, work, *self._extra)
+        if len(",".join(options)) < PAGE_SIZE:
+            return Mount("overlay", "overlay", options)
+        relative = "lowerdir=" + ":".join(f"l/{link}" for link in links)
+        options = (relative, upper, work, *self._extra)
+        if len(",".join(options)) >= PAGE_SIZE:
+            raise SystemError_(f"too many layers to mount ({len(links)})")
+        return Mount("overlay", "overlay", options, chdir=str(self.root))
+
+    def mounts(self, key: str) -> Mount:
+        d = self._mount_dir(key)
+        try:
+            doc = read_json(d / "mount.json")
+        except FileNotFoundError:
+            raise RWLayerNotFound(key) from None
+        return self._mount_for(d, doc["parent"])
+
+    def upper_dir(self, key: str) -> Path:
+        d = self._mount_dir(key)
+        if not (d / "mount.json").is_file():
+            raise RWLayerNotFound(key)
+        return d / "diff"
+
+    def merged_dir(self, key: str) -> Path:
+        return self.upper_dir(key).parent / "merged"
+
+    def writable_layers(self) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for d in self.mounts_dir.iterdir():
+            try:
+                out[d.name] = read_json(d / "mount.json")["parent"]
+            except (FileNotFoundError, ValueError):
+                continue
+        return out
+
+    def remove(self, key: str) -> None:
+        d = self._mount_dir(key)
+        if not d.exists():
+            raise RWLayerNotFound(key)
+        merged = d / "merged"
+        if merged.exists() and is_mounted(merged):
+            unmount(merged, detach=True)
+        with self._lock:
+            # rename first so a half-deleted layer is never mistaken for a live one
+            doomed = self.tmp_dir / f"rm-{uuid.uuid4().hex}"
+            os.rename(d, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def gc(self, keep: Iterable[str]) -> list[Layer]:
+        with self._lock:
+            needed: set[str] = set()
+            roots = [c for c in keep if c in self._layers]
+            roots += [p for p in self.writable_layers().values() if p is not None]
+            for chain in roots:
+                current: str | None = chain
+                while current is not None and current not in needed:
+                    needed.add(current)
+                    current = self._layers[current].parent if current in self._layers else None
+            removed = [layer for chain, layer in self._layers.items() if chain not in needed]
+            for layer in removed:
+                del self._layers[layer.chain_id]
+                link = self._links.pop(layer.chain_id, None)
+                if link is not None:
+                    try:
+                        (self.links_dir / link).unlink()
+                    except FileNotFoundError:
+                        pass
+                doomed = self.tmp_dir / f"rm-{uuid.uuid4().hex}"
+                os.rename(self._layer_dir(layer.chain_id), doomed)
+        for path in self.tmp_dir.glob("rm-*"):
+            shutil.rmtree(path, ignore_errors=True)
+        return removed
+
+    def used_size(self) -> int:
+        return sum(layer.size for layer in self._layers.values())
+
+    def chain_size(self, chain_id: str | None) -> int:
+        return sum(layer.size for layer in self.chain(chain_id))
+
+    def layer_json(self, chain_id: str) -> dict[str, object]:
+        return dict(json.loads((self._layer_dir(chain_id) / "layer.json").read_text()))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,14 +98,15 @@ def docker_host(engine: Engine) -> Iterator[str]:
         pytest.fail(f"pydockerd died during this test\n{engine.daemon.log_tail()}", pytrace=False)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach the daemon's log written during a failed test to its report."""
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
+    report = yield
     daemon = item.config.stash.get(_daemon_key, None)
     if daemon is None:
-        return
+        return report
     if call.when == "setup":
         item.stash[_log_offset_key] = daemon.log_size()
     elif report.failed:
@@ -114,6 +115,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.append(("pydockerd log during this test", daemon.log_tail(80, since)))
         else:
             report.sections.append(("pydockerd log during this test", "(nothing logged)"))
+    return report
 
 
 _log_offset_key = pytest.StashKey[int]()
@@ -230,8 +232,8 @@ def busybox_tar(tmp_path_factory: pytest.TempPathFactory) -> Path:
 BUSYBOX_REF = "busybox:latest"
 
 
-def _not_implemented(proc: subprocess.CompletedProcess[str]) -> bool:
-    err = proc.stderr.lower()
+def _not_implemented(proc: subprocess.CompletedProcess[str] | subprocess.CompletedProcess[bytes]) -> bool:
+    err = str(proc.stderr).lower()
     return any(s in err for s in ("page not found", "not implemented", "501", "404 not found"))
 
 
@@ -248,7 +250,7 @@ def busybox_image(
     proc = cli("import", "-c", 'CMD ["sh"]', str(busybox_tar), BUSYBOX_REF, timeout=300)
     assert isinstance(proc.stderr, str)
     if proc.returncode != 0:
-        if _not_implemented(proc):  # type: ignore[arg-type]
+        if _not_implemented(proc):
             pytest.skip(f"engine cannot import images yet: {proc.stderr.strip()}")
         pytest.fail(f"docker import of the busybox rootfs failed:\n{proc.stderr}", pytrace=False)
     yield BUSYBOX_REF

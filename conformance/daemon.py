@@ -35,6 +35,8 @@ class DaemonSettings:
     bip: str = DEFAULT_BIP
     base_dir: str = "/tmp"
     extra_args: list[str] = field(default_factory=list)
+    # Debug level so a failing test's report shows what the daemon did meanwhile.
+    log_level: str = "debug"
     start_timeout: float = 30.0
     stop_timeout: float = 15.0
     keep_dirs: bool = False
@@ -50,6 +52,7 @@ class DaemonSettings:
         settings.base_dir = os.environ.get("CONFORMANCE_TMPDIR", settings.base_dir)
         if extra := os.environ.get("CONFORMANCE_PYDOCKERD_ARGS"):
             settings.extra_args = shlex.split(extra)
+        settings.log_level = os.environ.get("CONFORMANCE_LOG_LEVEL", settings.log_level)
         settings.keep_dirs = os.environ.get("CONFORMANCE_KEEP", "") not in ("", "0")
         return settings
 
@@ -82,6 +85,7 @@ class PydockerdProcess:
             "--pidfile", str(self.pidfile),
             "--bridge", s.bridge,
             "--bip", s.bip,
+            "--log-level", s.log_level,
             *s.extra_args,
         ]  # fmt: skip
 

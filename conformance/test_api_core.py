@@ -205,7 +205,7 @@ SWARM_REQUESTS = [
 
 @pytest.mark.parametrize(("method", "path"), SWARM_REQUESTS)
 def test_swarm_family_is_503(raw: RawHTTP, advertised: Advertised, method: str, path: str) -> None:
-    body = {} if method == "POST" else None
+    body: dict[str, object] | None = {} if method == "POST" else None
     resp = raw.request(method, path, json_body=body)
     assert resp.status == 503, resp.describe()
     assert resp.json() == {"message": NOT_A_MANAGER}

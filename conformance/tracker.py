@@ -7,6 +7,7 @@ already removed, must not turn a passing test into an error.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import docker
@@ -42,7 +43,7 @@ class ResourceTracker:
     def cleanup(self) -> list[str]:
         """Remove everything tracked (containers first, they pin the rest); returns failures."""
         failures: list[str] = []
-        steps = (
+        steps: tuple[tuple[list[str], Callable[[str], object]], ...] = (
             (self.containers, lambda c: self.api.remove_container(c, force=True, v=True)),
             (self.images, lambda i: self.api.remove_image(i, force=True)),
             (self.networks, lambda n: self.api.remove_network(n)),

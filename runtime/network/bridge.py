@@ -1,0 +1,260 @@
+"""Linux bridges and veth pairs through netlink (pyroute2), the way dockerd's bridge
+driver lays them out.
+
+Every function here is synchronous and short; callers run them in a worker thread
+(``asyncio.to_thread`` for the host side, :func:`runtime.network.netns.run_in_netns` for
+work inside a container's namespace). Each call opens its own netlink socket (well
+under a millisecond), so nothing is shared between threads or namespaces.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyroute2 import IPRoute  # type: ignore[import-untyped]
+from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
+
+from runtime.errors import SystemError_
+
+VETH_PREFIX = "veth"
+RTPROT_BOOT = 3  # what `ip route add` uses; shows as a plain route in `ip route`
+
+
+@contextmanager
+def _iproute() -> Iterator[IPRoute]:
+    ipr = IPRoute()
+    try:
+        yield ipr
+    finally:
+        ipr.close()
+
+
+def mac_for_ipv4(address: ipaddress.IPv4Address | str) -> str:
+    """A locally administered MAC ``02:42:`` + the four address bytes (dockerd <= 25)."""
+    packed = ipaddress.IPv4Address(address).packed
+    return "02:42:" + ":".join(f"{b:02x}" for b in packed)
+
+
+def random_veth_name() -> str:
+    """``veth`` + 7 hex digits, as dockerd names the host side of a veth pair."""
+    return VETH_PREFIX + secrets.token_hex(4)[:7]
+
+
+def _index(ipr: IPRoute, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+def link_exists(name: str) -> bool:
+    with _iproute() as ipr:
+        return _index(ipr, name) is not None
+
+
+def delete_link(name: str) -> bool:
+    """Delete an interface by name; False when it did not exist."""
+    with _iproute() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            return False
+        try:
+            ipr.link("del", index=index)
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:
+                return False
+            raise
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeState:
+    name: str
+    index: int
+    addresses: tuple[str, ...]  # "a.b.c.d/len"
+    up: bool
+
+
+def bridge_state(name: str) -> BridgeState | None:
+    with _iproute() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            return None
+        link = ipr.get_links(index)[0]
+        addrs = tuple(
+            f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(index=index, family=2)
+        )
+        return BridgeState(name, index, addrs, bool(link["flags"] & 1))
+
+
+def ensure_bridge(name: str, gateway_cidr: str, mtu: int = 1500) -> bool:
+    """Create (or adopt) bridge ``name`` with ``gateway_cidr`` as its IPv4 address, up.
+
+    Returns True when the bridge was created. An existing bridge keeps its other
+    addresses (dockerd adopts an existing ``docker0`` the same way)."""
+    created = False
+    with _iproute() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            try:
+                ipr.link("add", ifname=name, kind="bridge", address=_random_mac(), mtu=mtu)
+            except NetlinkError as exc:
+                raise SystemError_(f"failed to create bridge {name} via netlink: {exc.args[1] if len(exc.args) > 1 else exc}") from exc
+            created = True
+            index = _index(ipr, name)
+            assert index is not None
+        if gateway_cidr:
+            iface = ipaddress.IPv4Interface(gateway_cidr)
+            have = {
+                (a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=index, family=2)
+            }
+            if (str(iface.ip), iface.network.prefixlen) not in have:
+                ipr.addr(
+                    "add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
+                    broadcast=str(iface.network.broadcast_address),
+                )
+        ipr.link("set", index=index, state="up")
+    return created
+
+
+def _random_mac() -> str:
+    raw = bytearray(secrets.token_bytes(6))
+    raw[0] = (raw[0] & 0xFE) | 0x02
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def links_with_master(bridge: str) -> list[str]:
+    with _iproute() as ipr:
+        index = _index(ipr, bridge)
+        if index is None:
+            return []
+        return [link.get_attr("IFLA_IFNAME") for link in ipr.get_links() if link.get_attr("IFLA_MASTER") == index]
+
+
+@dataclass(frozen=True, slots=True)
+class VethPlan:
+    """One endpoint's interface: host side on ``bridge``, peer ``peer_name`` in the netns."""
+
+    host_name: str
+    peer_name: str
+    bridge: str
+    mac: str
+    mtu: int
+    address_cidr: str  # "10.213.0.2/24"
+    gateway: str  # "" = no default route through this endpoint
+
+
+def create_veth(plan: VethPlan, netns_fd: int) -> None:
+    """Create the pair with its peer born inside the namespace of ``netns_fd`` (so the
+    peer may be called ``eth0`` at once), plug the host side into the bridge, bring it up."""
+    with _iproute() as ipr:
+        bridge_index = _index(ipr, plan.bridge)
+        if bridge_index is None:
+            raise SystemError_(f"bridge {plan.bridge} not found")
+        try:
+            ipr.link(
+                "add", ifname=plan.host_name, kind="veth", mtu=plan.mtu,
+                peer={"ifname": plan.peer_name, "net_ns_fd": netns_fd, "address": plan.mac, "mtu": plan.mtu},
+            )
+        except NetlinkError as exc:
+            raise SystemError_(
+                f"failed to add the host ({plan.host_name}) <=> sandbox ({plan.peer_name}) pair interfaces: {exc}"
+            ) from exc
+        index = _index(ipr, plan.host_name)
+        assert index is not None
+        try:
+            ipr.link("set", index=index, master=bridge_index)
+            ipr.link("set", index=index, state="up")
+        except NetlinkError as exc:
+            ipr.link("del", index=index)
+            raise SystemError_(
+                f"adding interface {plan.host_name} to bridge {plan.bridge} failed: {exc}"
+            ) from exc
+
+
+def write_sysctl(name: str, value: str) -> None:
+    """Write a sysctl of the *current thread's* network namespace (``net.*``) or the host."""
+    path = Path("/proc/sys") / name.replace(".", "/")
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def configure_peer(plan: VethPlan, disable_ipv6: bool = True) -> None:
+    """Inside the container's namespace: address, MTU, up, loopback up, default route."""
+    with _iproute() as ipr:
+        index = _index(ipr, plan.peer_name)
+        if index is None:
+            raise SystemError_(f"interface {plan.peer_name} not found in the container's namespace")
+        if disable_ipv6:
+            try:
+                write_sysctl(f"net.ipv6.conf.{plan.peer_name}.disable_ipv6", "1")
+            except OSError:
+                pass  # kernel without IPv6
+        iface = ipaddress.IPv4Interface(plan.address_cidr)
+        ipr.addr(
+            "add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
+            broadcast=str(iface.network.broadcast_address),
+        )
+        ipr.link("set", index=index, state="up")
+        lo = _index(ipr, "lo")
+        if lo is not None:
+            ipr.link("set", index=lo, state="up")
+        if plan.gateway:
+            ipr.route("replace", dst="0.0.0.0/0", gateway=plan.gateway, oif=index, proto=RTPROT_BOOT)
+
+
+def remove_peer(peer_name: str) -> None:
+    """Inside the container's namespace: delete an interface (its host twin goes too)."""
+    with _iproute() as ipr:
+        index = _index(ipr, peer_name)
+        if index is not None:
+            ipr.link("del", index=index)
+
+
+def set_default_route(gateway: str, device: str) -> None:
+    with _iproute() as ipr:
+        index = _index(ipr, device)
+        if index is not None:
+            ipr.route("replace", dst="0.0.0.0/0", gateway=gateway, oif=index, proto=RTPROT_BOOT)
+
+
+def netns_interfaces() -> list[str]:
+    with _iproute() as ipr:
+        return [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
+
+
+def loopback_has_ipv6() -> bool:
+    """Whether ``lo`` of the current namespace carries ``::1`` (dockerd's IPv6 test for
+    /etc/hosts)."""
+    with _iproute() as ipr:
+        index = _index(ipr, "lo")
+        if index is None:
+            return False
+        return bool(ipr.get_addr(index=index, family=10))
+
+
+def enable_ip_forward() -> None:
+    """dockerd sets net.ipv4.ip_forward=1 when it manages bridges with iptables."""
+    path = Path("/proc/sys/net/ipv4/ip_forward")
+    try:
+        if path.read_text().strip() != "1":
+            path.write_text("1")
+    except OSError:
+        pass
+
+
+def open_netns(pid: int) -> int:
+    return os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+
+__all__ = [
+    "mac_for_ipv4", "random_veth_name", "link_exists", "delete_link", "BridgeState",
+    "bridge_state", "ensure_bridge", "links_with_master", "VethPlan", "create_veth",
+    "write_sysctl", "configure_peer", "remove_peer", "set_default_route", "netns_interfaces",
+    "loopback_has_ipv6", "enable_ip_forward", "open_netns",
+]

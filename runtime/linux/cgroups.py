@@ -298,7 +298,10 @@ class CgroupManager:
     def _enable_v2_controllers(self, path: Path) -> None:
         current = self.root
         for part in path.relative_to(self.root).parts:
-            available = set(_read(current / "cgroup.controllers").split())
+            try:
+                available = set(_read(current / "cgroup.controllers").split())
+            except FileNotFoundError:
+                available = set()
             wanted = [c for c in ("cpuset", "cpu", "io", "memory", "pids") if c in available]
             if wanted:
                 _write(current / "cgroup.subtree_control", " ".join("+" + c for c in wanted))

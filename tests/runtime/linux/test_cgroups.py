@@ -1,0 +1,133 @@
+"""Per-container cgroups: v2 against a fake tree, v1 against this host's real hierarchies."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runtime.linux.cgroups import (
+    PRIVILEGED_DEVICE_RULES, CgroupManager, Resources, cpu_quota_period, detect_v1_hierarchies,
+    shares_to_weight,
+)
+
+
+def make_v2_tree(root: Path) -> None:
+    root.mkdir()
+    (root / "cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids rdma misc\n")
+    (root / "cgroup.subtree_control").write_text("")
+
+
+def read(path: Path) -> str:
+    return path.read_text().strip()
+
+
+def test_nano_cpus_become_quota_over_100ms_period() -> None:
+    assert cpu_quota_period(Resources(nano_cpus=1_500_000_000)) == (150000, 100000)
+    assert cpu_quota_period(Resources(cpu_quota=50000, cpu_period=200000)) == (50000, 200000)
+    assert shares_to_weight(1024) == 39 and shares_to_weight(2) == 1 and shares_to_weight(0) == 0
+
+
+def test_v2_detected_and_files_written(tmp_path: Path) -> None:
+    root = tmp_path / "cg"
+    make_v2_tree(root)
+    m = CgroupManager("pydockerd", root=str(root), mountinfo="")
+    assert m.version == 2
+    h = m.create("c1", Resources(memory=64 << 20, memory_swap=96 << 20, memory_reservation=32 << 20,
+                                 nano_cpus=500_000_000, cpu_shares=512, cpuset_cpus="0",
+                                 pids_limit=10, blkio_weight=500))
+    d = root / "pydockerd" / "c1"
+    assert h.dirs == (str(d),)
+    assert read(root / "cgroup.subtree_control") == "+cpuset +cpu +io +memory +pids"
+    assert read(d / "memory.max") == str(64 << 20)
+    assert read(d / "memory.swap.max") == str(32 << 20)   # v2 swap excludes memory
+    assert read(d / "memory.low") == str(32 << 20)
+    assert read(d / "cpu.max") == "50000 100000"
+    assert read(d / "cpu.weight") == str(shares_to_weight(512))
+    assert read(d / "cpuset.cpus") == "0"
+    assert read(d / "pids.max") == "10"
+    assert read(d / "io.weight") == "default 4950"  # 1 + (500-10)*9999//990
+
+
+def test_v2_unlimited_and_oom(tmp_path: Path) -> None:
+    root = tmp_path / "cg"
+    make_v2_tree(root)
+    (root / "pydockerd").mkdir()
+    (root / "pydockerd" / "cgroup.controllers").write_text("cpu memory pids\n")
+    m = CgroupManager("pydockerd", root=str(root), mountinfo="")
+    h = m.create("c2", Resources(memory_swap=-1))
+    d = root / "pydockerd" / "c2"
+    assert read(d / "memory.max") == "max" and read(d / "pids.max") == "max"
+    assert read(d / "memory.swap.max") == "max"
+    assert not (d / "cpu.max").exists()
+    assert not m.oom_killed(h)
+    (d / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    assert m.oom_killed(h)
+
+
+def test_v1_hierarchy_detection() -> None:
+    info = ("32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n"
+            "41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n"
+            "40 31 0:37 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd\n")
+    assert detect_v1_hierarchies(info) == {"cpu,cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
+                                          "name=systemd": "/sys/fs/cgroup/systemd"}
+
+
+v1_host = pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.isdir("/sys/fs/cgroup/memory")
+    or os.path.exists("/sys/fs/cgroup/cgroup.controllers"), reason="needs root on cgroup v1")
+
+
+@pytest.fixture
+def v1() -> Iterator[CgroupManager]:
+    m = CgroupManager(f"pydockerd-test-{uuid.uuid4().hex[:8]}")
+    yield m
+    for mountpoint in m.hierarchies.values():
+        parent = Path(mountpoint) / m.parent
+        if parent.exists():
+            for child in parent.iterdir():
+                if child.is_dir():
+                    child.rmdir()
+            parent.rmdir()
+
+
+@v1_host
+def test_v1_real_limits(v1: CgroupManager) -> None:
+    assert v1.version == 1
+    h = v1.create("c1", Resources(memory=32 << 20, memory_swap=48 << 20, memory_reservation=16 << 20,
+                                  nano_cpus=1_500_000_000, cpu_shares=512, pids_limit=7))
+    mem = Path("/sys/fs/cgroup/memory") / v1.parent / "c1"
+    assert str(mem) in h.dirs
+    assert read(mem / "memory.limit_in_bytes") == str(32 << 20)
+    assert read(mem / "memory.memsw.limit_in_bytes") == str(48 << 20)
+    assert read(mem / "memory.soft_limit_in_bytes") == str(16 << 20)
+    cpu = Path("/sys/fs/cgroup/cpu") / v1.parent / "c1"
+    assert (read(cpu / "cpu.cfs_quota_us"), read(cpu / "cpu.cfs_period_us")) == ("150000", "100000")
+    assert read(cpu / "cpu.shares") == "512"
+    assert read(Path("/sys/fs/cgroup/pids") / v1.parent / "c1" / "pids.max") == "7"
+    cpuset = Path("/sys/fs/cgroup/cpuset") / v1.parent / "c1"
+    assert read(cpuset / "cpuset.cpus") == read(Path("/sys/fs/cgroup/cpuset/cpuset.cpus"))
+    devices = Path("/sys/fs/cgroup/devices") / v1.parent / "c1" / "devices.list"
+    rules = read(devices).splitlines()
+    assert "c 1:3 rwm" in rules and "a *:* rwm" not in rules
+    # lowering both limits must work whatever the write order constraint is
+    v1.update(h, Resources(memory=16 << 20, memory_swap=16 << 20))
+    assert read(mem / "memory.memsw.limit_in_bytes") == str(16 << 20)
+    v1.update(h, Resources(memory=64 << 20, memory_swap=128 << 20))
+    assert read(mem / "memory.limit_in_bytes") == str(64 << 20)
+    stats = v1.stats(h)
+    assert stats.memory_limit == 64 << 20 and stats.pids_current == 0
+    assert not v1.oom_killed(h)
+    v1.remove(h)
+    assert not mem.exists()
+
+
+@v1_host
+def test_v1_privileged_devices_allow_all(v1: CgroupManager) -> None:
+    h = v1.create("c2", Resources(device_rules=PRIVILEGED_DEVICE_RULES))
+    devices = Path("/sys/fs/cgroup/devices") / v1.parent / "c2" / "devices.list"
+    assert read(devices) == "a *:* rwm"
+    v1.remove(h)

@@ -129,11 +129,22 @@ def test_versioned_paths_in_range(raw: RawHTTP, advertised: Advertised) -> None:
         assert resp.header("Api-Version") == advertised.api_version
 
 
+def assert_error_for_version(resp: RawResponse, requested: APIVersion, message: str) -> None:
+    """dockerd writes errors as JSON, but as plain text (Go's http.Error) to a client that
+    asked for an API version below 1.24, which predates JSON errors."""
+    if requested < APIVersion(1, 24):
+        assert resp.header("Content-Type") == "text/plain; charset=utf-8", resp.describe()
+        assert resp.body == (message + "\n").encode(), resp.describe()
+    else:
+        assert resp.header("Content-Type") == "application/json", resp.describe()
+        assert resp.json() == {"message": message}
+
+
 def test_version_below_minimum_is_400(raw: RawHTTP, advertised: Advertised) -> None:
     below = advertised.min.previous()
     resp = raw.get(f"/v{below}/version")
     assert resp.status == 400, resp.describe()
-    assert resp.error_message() == TOO_OLD.format(req=below, min=advertised.min_api_version)
+    assert_error_for_version(resp, below, TOO_OLD.format(req=below, min=advertised.min_api_version))
 
 
 def test_v1_23_is_too_old_for_pydockerd(raw: RawHTTP, engine_kind: str) -> None:
@@ -141,7 +152,7 @@ def test_v1_23_is_too_old_for_pydockerd(raw: RawHTTP, engine_kind: str) -> None:
         pytest.skip("reference engines may accept 1.23")
     resp = raw.get("/v1.23/version")
     assert resp.status == 400, resp.describe()
-    assert resp.error_message() == TOO_OLD.format(req="1.23", min="1.24")
+    assert_error_for_version(resp, APIVersion(1, 23), TOO_OLD.format(req="1.23", min="1.24"))
 
 
 @pytest.mark.parametrize("kind", ["9.99", "next"])

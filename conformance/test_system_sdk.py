@@ -40,7 +40,7 @@ def test_info(client: docker.DockerClient) -> None:
     assert info["NCPU"] >= 1
     assert info["MemTotal"] > 0
     assert isinstance(info["SecurityOptions"], list)
-    assert "runc" in info["Runtimes"] or info["Runtimes"], info["Runtimes"]
+    assert info["DefaultRuntime"] in info["Runtimes"], (info["DefaultRuntime"], info["Runtimes"])
     assert info["Swarm"]["LocalNodeState"] == "inactive"
 
 

@@ -34,9 +34,12 @@ exit is re-sent to each new connection until acknowledged, and written under
 from __future__ import annotations
 
 import argparse
+import array  # noqa: F401  socket.send_fds imports it lazily: load it before any fork
 import collections
+import dataclasses
 import errno
 import fcntl
+import importlib.abc
 import json
 import os
 import selectors
@@ -53,6 +56,7 @@ from runtime.linux import syscalls as S
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import init as init_mod
 from runtime.process import sync
+from runtime.spec.defaults import all_host_capabilities
 from runtime.spec.model import ContainerSpec, ExecSpec, ProcessSpec
 from runtime.statefile import ensure_private_dir, write_json_atomic
 
@@ -83,6 +87,15 @@ class Proc:
     failure: tuple[str, str] | None = None
     cgroup_dirs: tuple[str, ...] = ()
     exit_status: int | None = None              # reaped before the sync channel drained
+
+
+class _NoImports(importlib.abc.MetaPathFinder):
+    """Installed in every forked child: a lazy import there could load code from the
+    container's filesystem as host root (CVE-2019-14271), so any import not already
+    done by the supervisor fails instead."""
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        raise ImportError(f"import of {fullname!r} after fork is not allowed")
 
 
 def _exit_code(status: int) -> int:
@@ -320,6 +333,7 @@ class Supervisor:
     def _child(self, body: Callable[[], None]) -> None:
         """The forked child: restore default signal handling, run the steps, never return."""
         try:
+            sys.meta_path.insert(0, _NoImports())
             signal.set_wakeup_fd(-1)
             for sig in signal.valid_signals():
                 if sig not in (signal.SIGKILL, signal.SIGSTOP):
@@ -390,8 +404,11 @@ class Supervisor:
             self._send(conn, {"req": req, "ok": False, "step": "exec",
                               "text": f"container {spec.container_id} is not running"})
             return
+        process = spec.process
+        if spec.privileged:
+            process = dataclasses.replace(process, capabilities=all_host_capabilities())
         self._launch(
-            conn, req, spec.container_id, spec.exec_id, spec.process,
+            conn, req, spec.container_id, spec.exec_id, process,
             pid_ns=f"/proc/{init.pid}/ns/pid", new_pid_ns=False,
             make_steps=lambda: init_mod.exec_steps(spec),
             state_extra={"init_pid": init.pid, "cgroup_dirs": init.cgroup_dirs})

@@ -242,3 +242,97 @@ async def test_pids_and_cpu_limits_visible_inside(harness: Harness, cgroups: obj
     code, out, _ = await harness.run(spec)
     assert (code, out.split()) == (0, ["42", "150000", "100000"])
     assert not cgroups.manager.oom_killed(cgroups.handles[0])  # type: ignore[attr-defined]
+
+
+async def test_exec_with_tty_and_privileged(harness: Harness) -> None:
+    spec = harness.spec("sleep", "30")
+    init = await harness.start(spec)
+    process = dataclasses.replace(spec.process, args=("sh", "-c", "tty; grep CapEff /proc/self/status"),
+                                  tty=True)
+    proc = await harness.client.exec(ExecSpec(spec.container_id, "e2", process, privileged=True))
+    harness.started.append(proc.pid)
+    assert proc.stdin is not None
+    os.close(proc.stdin)
+    out = await asyncio.get_running_loop().run_in_executor(None, read_all, proc.stdout)
+    assert await harness.wait(proc) == 0
+    host_bnd = [l for l in Path("/proc/self/status").read_text().splitlines()
+                if l.startswith("CapBnd")][0].split()[1]
+    assert re.fullmatch(rf"/dev/pts/\d+\r\nCapEff:\t{host_bnd}\r\n", out), out
+    await harness.client.signal(init.pid, 9)
+    assert await harness.wait(init) == 137
+
+
+async def test_privileged_container(harness: Harness) -> None:
+    from runtime.spec.defaults import all_host_capabilities, default_mounts
+    spec = harness.spec("sh", "-c", "grep CapEff /proc/self/status; cat /proc/self/mountinfo")
+    mounts = tuple(dataclasses.replace(m, options=tuple(o for o in m.options if o != "ro"))
+                   if m.destination == "/sys" else m for m in default_mounts())
+    spec = dataclasses.replace(spec, privileged=True, masked_paths=(), readonly_paths=(),
+                               mounts=mounts, process=dataclasses.replace(
+                                   spec.process, capabilities=all_host_capabilities()))
+    code, out, _ = await harness.run(spec)
+    host_bnd = [l for l in Path("/proc/self/status").read_text().splitlines()
+                if l.startswith("CapBnd")][0].split()[1]
+    assert code == 0 and out.splitlines()[0] == f"CapEff:\t{host_bnd}"
+    sys_opts = [l.split()[5] for l in out.splitlines()[1:] if l.split()[4] == "/sys"]
+    assert sys_opts and sys_opts[0].startswith("rw,")
+    assert not any(l.split()[4] == "/proc/sys" for l in out.splitlines()[1:])
+
+
+async def test_stdin_is_dev_null_without_open_stdin(harness: Harness) -> None:
+    code, out, _ = await harness.run(harness.spec("sh", "-c", "cat; readlink /proc/self/fd/0"))
+    assert (code, out) == (0, "/dev/null\n")
+
+
+async def test_readonly_rootfs_binds_sysctls_rlimits_nnp(harness: Harness, tmp_path: Path) -> None:
+    from runtime.spec.model import Mount
+    host_file = tmp_path / "hostname"
+    host_file.write_text("bound\n")
+    spec = harness.spec("sh", "-c", "touch /x 2>/dev/null && echo rw || echo ro; cat /etc/hostname; "
+                        "echo y > /etc/hostname 2>/dev/null || echo bind-ro; "
+                        "cat /proc/sys/net/ipv4/ip_forward; ulimit -n; "
+                        "grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj")
+    spec = dataclasses.replace(
+        spec, rootfs=dataclasses.replace(spec.rootfs, readonly=True),
+        mounts=spec.mounts + (Mount("/etc/hostname", "bind", str(host_file), ("rbind", "ro")),),
+        sysctls={"net.ipv4.ip_forward": "1"},
+        process=dataclasses.replace(spec.process, rlimits=(("RLIMIT_NOFILE", 321, 654),),
+                                    no_new_privileges=True, oom_score_adj=123))
+    code, out, err = await harness.run(spec)
+    assert code == 0, err
+    assert out.split("\n")[:7] == ["ro", "bound", "bind-ro", "1", "321", "NoNewPrivs:\t1", "123"]
+    assert host_file.read_text() == "bound\n"
+
+
+async def test_exit_kept_while_no_daemon_is_connected(harness: Harness, tmp_path: Path) -> None:
+    from runtime.process.client import SupervisorClient, spawn_supervisor
+    root = tmp_path / "private-exec"
+    sup, ready = spawn_supervisor(root)
+    try:
+        assert os.read(ready, 1) == b"1"
+        os.close(ready)
+        first = await SupervisorClient.connect(root)
+        proc = await first.start(harness.spec("sh", "-c", "sleep 0.2; exit 5"))
+        for fd in (proc.stdout, proc.stderr):
+            assert fd is not None
+            os.close(fd)
+        await first.close()
+        saved = root / "supervisor" / "exits" / f"{proc.pid}.json"
+        for _ in range(100):
+            if saved.exists():
+                break
+            await asyncio.sleep(0.02)
+        assert saved.exists()
+        second = await SupervisorClient.connect(root)
+        got: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        second.on_exit(lambda r: got.done() or got.set_result(r.exit_code))
+        assert await asyncio.wait_for(got, 5) == 5
+        for _ in range(100):  # acknowledged: forgotten
+            if not saved.exists():
+                break
+            await asyncio.sleep(0.02)
+        assert not saved.exists()
+        await second.close()
+    finally:
+        sup.terminate()
+        sup.wait(10)

@@ -256,7 +256,7 @@ class Supervisor:
             self.sel.modify(conn.sock, selectors.EVENT_READ, lambda ev: self._on_conn(conn, ev))
 
     def _handle(self, conn: Conn, msg: dict[str, Any]) -> None:
-        op, req = msg.get("op"), msg.get("req")
+        op, req = msg.get("op"), int(msg.get("req") or 0)
         if op == "start":
             self._start(conn, req, ContainerSpec.from_json(msg["spec"]))
         elif op == "exec":

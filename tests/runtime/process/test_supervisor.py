@@ -7,12 +7,13 @@ import dataclasses
 import os
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from runtime.linux.cgroups import CgroupManager, Resources
-from runtime.process.contract import StartInvalidConfig, StartSystemError
+from runtime.linux.cgroups import CgroupHandle, CgroupManager, Resources
+from runtime.process.contract import ExitReport, StartInvalidConfig, StartSystemError
 from runtime.spec.model import ExecSpec, UserSpec
 from tests.runtime.process.conftest import Harness, needs_root, read_all
 
@@ -203,45 +204,48 @@ async def test_pause_before_exec_then_resume(harness: Harness) -> None:
     assert out == "resumed\n" and await harness.wait(proc) == 0
 
 
+class Cgroups:
+    def __init__(self) -> None:
+        self.manager = CgroupManager(parent=f"pydockerd-test-{uuid.uuid4().hex[:8]}")
+        self.handles: list[CgroupHandle] = []
+
+    def create(self, resources: Resources) -> tuple[str, ...]:
+        handle = self.manager.create(uuid.uuid4().hex, resources)
+        self.handles.append(handle)
+        return handle.dirs
+
+    def cleanup(self) -> None:
+        for handle in self.handles:
+            self.manager.remove(handle)
+        for mountpoint in self.manager.hierarchies.values():
+            try:
+                os.rmdir(os.path.join(mountpoint, self.manager.parent))
+            except FileNotFoundError:
+                pass
+
+
 @pytest.fixture
-def cgroups() -> object:
-    manager = CgroupManager(parent=f"pydockerd-test-{uuid.uuid4().hex[:8]}")
-    handles = []
-
-    class Helper:
-        def create(self, resources: Resources) -> tuple[str, ...]:
-            handle = manager.create(uuid.uuid4().hex, resources)
-            handles.append(handle)
-            return handle.dirs
-
-    helper = Helper()
-    helper.manager = manager  # type: ignore[attr-defined]
-    helper.handles = handles  # type: ignore[attr-defined]
+def cgroups() -> Iterator[Cgroups]:
+    helper = Cgroups()
     yield helper
-    for handle in handles:
-        manager.remove(handle)
-    for mountpoint in manager.hierarchies.values():
-        try:
-            os.rmdir(os.path.join(mountpoint, manager.parent))
-        except FileNotFoundError:
-            pass
+    helper.cleanup()
 
 
-async def test_memory_limit_oom_kill_is_137(harness: Harness, cgroups: object) -> None:
-    dirs = cgroups.create(Resources(memory=16 << 20, memory_swap=16 << 20))  # type: ignore[attr-defined]
+async def test_memory_limit_oom_kill_is_137(harness: Harness, cgroups: Cgroups) -> None:
+    dirs = cgroups.create(Resources(memory=16 << 20, memory_swap=16 << 20))
     code, _, _ = await harness.run(harness.spec("tail", "/dev/zero", cgroup_dirs=dirs))
     assert code == 137
-    assert cgroups.manager.oom_killed(cgroups.handles[0])  # type: ignore[attr-defined]
+    assert cgroups.manager.oom_killed(cgroups.handles[0])
 
 
-async def test_pids_and_cpu_limits_visible_inside(harness: Harness, cgroups: object) -> None:
-    dirs = cgroups.create(Resources(pids_limit=42, nano_cpus=1_500_000_000))  # type: ignore[attr-defined]
+async def test_pids_and_cpu_limits_visible_inside(harness: Harness, cgroups: Cgroups) -> None:
+    dirs = cgroups.create(Resources(pids_limit=42, nano_cpus=1_500_000_000))
     spec = harness.spec("cat", "/sys/fs/cgroup/pids/pids.max",
                         "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
                         "/sys/fs/cgroup/cpu/cpu.cfs_period_us", cgroup_dirs=dirs)
     code, out, _ = await harness.run(spec)
     assert (code, out.split()) == (0, ["42", "150000", "100000"])
-    assert not cgroups.manager.oom_killed(cgroups.handles[0])  # type: ignore[attr-defined]
+    assert not cgroups.manager.oom_killed(cgroups.handles[0])
 
 
 async def test_exec_with_tty_and_privileged(harness: Harness) -> None:
@@ -325,7 +329,12 @@ async def test_exit_kept_while_no_daemon_is_connected(harness: Harness, tmp_path
         assert saved.exists()
         second = await SupervisorClient.connect(root)
         got: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        second.on_exit(lambda r: got.done() or got.set_result(r.exit_code))
+
+        def on_exit(report: ExitReport) -> None:
+            if not got.done():
+                got.set_result(report.exit_code)
+
+        second.on_exit(on_exit)
         assert await asyncio.wait_for(got, 5) == 5
         for _ in range(100):  # acknowledged: forgotten
             if not saved.exists():

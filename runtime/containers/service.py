@@ -262,7 +262,7 @@ class ContainerService:
             write_etc_files(container)
             spec = compose_spec(
                 container, cgroup_dirs=dirs, peers=peers,
-                cgroup_v2=getattr(self.cgroups, "version", "1") == "2",
+                cgroup_v2=str(getattr(self.cgroups, "version", "1")) == "2",
                 all_caps=self._all_caps, masked_default=self._masked_default,
             )
             process = await self.runtime.start(spec)
@@ -694,8 +694,8 @@ def _with_defaults(host: HostConfig) -> HostConfig:
     changes: dict[str, Any] = {}
     if not host.log_config.type:
         changes["log_config"] = LogConfig("json-file", dict(host.log_config.config))
-    if not host.network_mode or host.network_mode == "default":
-        changes["network_mode"] = "bridge" if not host.network_mode else host.network_mode
+    if not host.network_mode:
+        changes["network_mode"] = "default"
     if not host.ipc_mode:
         changes["ipc_mode"] = "private"
     if not host.cgroupns_mode:
@@ -716,14 +716,15 @@ def _with_defaults(host: HostConfig) -> HostConfig:
 
 
 def _resources(host: HostConfig) -> Any:
-    from runtime.linux.cgroups import Resources
+    from runtime.linux.cgroups import DEFAULT_DEVICE_RULES, PRIVILEGED_DEVICE_RULES, Resources
 
     swap = host.memory_swap
+    rules = PRIVILEGED_DEVICE_RULES if host.privileged else DEFAULT_DEVICE_RULES
     return Resources(
         memory=host.memory, memory_swap=swap, memory_reservation=host.memory_reservation,
         nano_cpus=host.nano_cpus, cpu_shares=host.cpu_shares, cpu_quota=host.cpu_quota,
         cpu_period=host.cpu_period, cpuset_cpus=host.cpuset_cpus, cpuset_mems=host.cpuset_mems,
-        pids_limit=host.pids_limit, blkio_weight=host.blkio_weight,
+        pids_limit=host.pids_limit, blkio_weight=host.blkio_weight, device_rules=rules,
     )
 
 

@@ -60,7 +60,7 @@ async def test_create_merges_image_and_persists(svc: ContainerService) -> None:
     assert c.id == result.id and c.name == "/web"
     assert c.path == "sh" and c.args == () and c.config.hostname == c.id[:12]
     assert c.config.env and c.config.env[0].startswith("PATH=")
-    assert c.host_config.log_config.type == "json-file" and c.host_config.network_mode == "bridge"
+    assert c.host_config.log_config.type == "json-file" and c.host_config.network_mode == "default"
     assert (c.root / "config.v2.json").exists() and (c.root / "hostname").read_text() == c.id[:12] + "\n"
     assert "127.0.0.1\tlocalhost" in (c.root / "hosts").read_text()
     assert actions(svc) == ["create"]

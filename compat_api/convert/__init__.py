@@ -1,0 +1,1 @@
+"""Wire <-> runtime domain conversions; per-API-version quirks live here."""

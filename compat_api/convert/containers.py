@@ -1,0 +1,391 @@
+"""Containers: Docker's wire JSON <-> runtime domain values, per API version.
+
+Config and HostConfig are decoded and rendered generically from the domain dataclasses
+(snake_case <-> PascalCase, plus the irregular names below), which keeps every field of
+the spec round-tripping without a hand-written line per field. Docker's ``omitempty``
+fields are left out when empty, exactly as dockerd's Go structs do.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from compat_api.versions import APIVersion
+from compat_api.wire.containers import (
+    ContainerCreateResponse, ContainerState, ContainerSummary, ContainerWaitResponse,
+    ExecInspectResponse, MountPoint as WireMountPoint,
+)
+from runtime.containers.codec import from_jsonable, to_jsonable
+from runtime.containers.execs import ExecConfig, ExecRecord
+from runtime.containers.model import (
+    Container, ContainerConfig, HostConfig, MountPoint,
+)
+from runtime.containers.state import ExitStatus, State
+from runtime.errors import InvalidParameter
+from runtime.timefmt import rfc3339_nano
+
+_IRREGULAR = {
+    "uts_mode": "UTSMode",
+    "io_maximum_iops": "IOMaximumIOps",
+    "io_maximum_bandwidth": "IOMaximumBandwidth",
+    "blkio_device_read_iops": "BlkioDeviceReadIOps",
+    "blkio_device_write_iops": "BlkioDeviceWriteIOps",
+    "container_id_file": "ContainerIDFile",
+    "kernel_memory_tcp": "KernelMemoryTCP",
+    "rw": "RW",
+}
+
+
+def wire_name(cls: type, name: str) -> str:
+    """The spec's field name for a domain field."""
+    irregular = _IRREGULAR.get(name)
+    if irregular is not None:
+        return irregular
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+_SET_MAPS = ("ExposedPorts", "Volumes")
+
+
+def config_from_wire(body: Mapping[str, Any]) -> ContainerConfig:
+    """A create body (or its Config) -> ContainerConfig. Sets like ExposedPorts arrive as
+    ``{"80/tcp": {}}`` and become tuples of keys."""
+    data = dict(body)
+    for key in _SET_MAPS:
+        value = data.get(key)
+        if isinstance(value, Mapping):
+            data[key] = list(value)
+        elif value is not None and not isinstance(value, list):
+            raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into Go "
+                                   f"struct field Config.{key} of type nat.PortSet")
+    for key in ("Cmd", "Entrypoint", "Shell"):
+        if isinstance(data.get(key), str):  # strslice accepts a single string
+            data[key] = [data[key]]
+    return from_jsonable(ContainerConfig, data, wire_name)
+
+
+def host_config_from_wire(body: Mapping[str, Any] | None, version: APIVersion) -> HostConfig:
+    if not body:
+        return HostConfig()
+    data = dict(body)
+    if version < APIVersion(1, 42):
+        data.pop("ConsoleSize", None)
+    if version < APIVersion(1, 43):
+        data.pop("Annotations", None)
+    ports = data.get("PortBindings")
+    if isinstance(ports, Mapping):
+        data["PortBindings"] = {k: v for k, v in ports.items()}
+    return from_jsonable(HostConfig, data, wire_name)
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+_CONFIG_OMITEMPTY = ("ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled",
+                     "MacAddress", "StopSignal", "StopTimeout", "Shell")
+_HOST_OMITEMPTY = ("Annotations", "StorageOpt", "Tmpfs", "Sysctls", "Runtime", "Mounts",
+                   "Init", "KernelMemory", "KernelMemoryTCP")
+
+
+def render_config(config: ContainerConfig) -> dict[str, Any]:
+    raw = to_jsonable(config, wire_name)
+    for key in _SET_MAPS:
+        if raw.get(key) is not None:
+            raw[key] = {k: {} for k in raw[key]}
+    if raw.get("Healthcheck") is not None:
+        raw["Healthcheck"] = {k: v for k, v in raw["Healthcheck"].items() if v}
+    order = ["Hostname", "Domainname", "User", "AttachStdin", "AttachStdout", "AttachStderr",
+             "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env", "Cmd", "Healthcheck",
+             "ArgsEscaped", "Image", "Volumes", "WorkingDir", "Entrypoint", "NetworkDisabled",
+             "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell"]
+    out = {k: raw[k] for k in order}
+    for key in _CONFIG_OMITEMPTY:
+        value = out[key]
+        if value is None or (key != "StopTimeout" and not value):
+            del out[key]
+    return out
+
+
+def render_host_config(host: HostConfig) -> dict[str, Any]:
+    raw = to_jsonable(host, wire_name)
+    if raw.get("Mounts"):
+        raw["Mounts"] = [_render_mount_request(m) for m in raw["Mounts"]]
+    for key in _HOST_OMITEMPTY:
+        if not raw.get(key):
+            raw.pop(key, None)
+    if host.init is not None:
+        raw["Init"] = host.init
+    return raw
+
+
+def _render_mount_request(m: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in m.items() if v not in (None, "", False) or k in ("Target", "Type")}
+
+
+def render_state(state: State) -> ContainerState:
+    return {
+        "Status": state.status.value,
+        "Running": state.running,
+        "Paused": state.paused,
+        "Restarting": state.restarting,
+        "OOMKilled": state.oom_killed,
+        "Dead": state.dead,
+        "Pid": state.pid,
+        "ExitCode": state.exit_code,
+        "Error": state.error,
+        "StartedAt": rfc3339_nano(state.started_at_ns),
+        "FinishedAt": rfc3339_nano(state.finished_at_ns),
+    }
+
+
+def render_mount_point(m: MountPoint) -> WireMountPoint:
+    out: dict[str, Any] = {"Type": m.type}
+    if m.name:
+        out["Name"] = m.name
+    out.update({"Source": m.source, "Destination": m.destination})
+    if m.driver:
+        out["Driver"] = m.driver
+    out.update({"Mode": m.mode, "RW": m.rw, "Propagation": m.propagation})
+    return out  # type: ignore[return-value]
+
+
+def network_mode_name(host: HostConfig) -> str:
+    mode = host.network_mode
+    return "bridge" if mode in ("", "default") else mode
+
+
+def _endpoint(version: APIVersion) -> dict[str, Any]:
+    endpoint: dict[str, Any] = {
+        "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
+        "DriverOpts": None,
+    }
+    if version >= APIVersion(1, 48):
+        endpoint["GwPriority"] = 0
+    endpoint.update({
+        "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+    })
+    if version >= APIVersion(1, 44):
+        endpoint["DNSNames"] = None
+    return endpoint
+
+
+def default_network_settings(container: Container, version: APIVersion) -> dict[str, Any]:
+    """NetworkSettings until the networking service provides them."""
+    mode = network_mode_name(container.host_config)
+    networks = {} if mode.startswith("container:") else {mode: _endpoint(version)}
+    ports: dict[str, Any] = {p: None for p in container.config.exposed_ports or ()}
+    return {
+        "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0, "Ports": ports, "SandboxKey": "",
+        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
+        "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
+        "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "", "Networks": networks,
+    }
+
+
+def render_inspect(
+    container: Container,
+    version: APIVersion,
+    *,
+    network_settings: dict[str, Any] | None = None,
+    size: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    layer = container.rw_layer
+    graph: dict[str, Any] = {"Data": None, "Name": container.driver}
+    if layer is not None:
+        merged = layer.upperdir.rsplit("/", 1)[0] + "/merged"
+        graph["Data"] = {"LowerDir": ":".join(layer.lowerdirs), "MergedDir": merged,
+                         "UpperDir": layer.upperdir, "WorkDir": layer.workdir}
+    out: dict[str, Any] = {
+        "Id": container.id,
+        "Created": rfc3339_nano(container.created_ns),
+        "Path": container.path,
+        "Args": list(container.args),
+        "State": render_state(container.state),
+        "Image": container.image_id,
+        "ResolvConfPath": str(container.resolv_conf_path),
+        "HostnamePath": str(container.hostname_path),
+        "HostsPath": str(container.hosts_path),
+        "LogPath": str(container.log_path) if container.log_driver == "json-file" else "",
+        "Name": container.name,
+        "RestartCount": container.restart_count,
+        "Driver": container.driver,
+        "Platform": container.platform,
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": list(container.exec_ids) or None,
+        "HostConfig": render_host_config(container.host_config),
+        "GraphDriver": graph,
+    }
+    if size is not None:
+        out["SizeRw"], out["SizeRootFs"] = size
+    out["Mounts"] = [render_mount_point(m) for m in container.mount_points]
+    out["Config"] = render_config(container.config)
+    out["NetworkSettings"] = network_settings or default_network_settings(container, version)
+    return out
+
+
+def command_string(container: Container) -> str:
+    """``Command`` in ``docker ps``: path and args, shell-quoted where needed."""
+    return " ".join([container.path, *(shlex.quote(a) for a in container.args)])
+
+
+def human_duration(seconds: float) -> str:
+    """go-units ``HumanDuration``."""
+    if seconds < 1:
+        return "Less than a second"
+    if int(seconds) == 1:
+        return "1 second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // (24 * 7)} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // (24 * 30)} months"
+    return f"{int(hours / 24 / 365)} years"
+
+
+def human_status(state: State, now_ns: int | None = None) -> str:
+    """``Status`` in ``docker ps`` (dockerd's State.String)."""
+    now = now_ns if now_ns is not None else time.time_ns()
+    if state.running:
+        if state.paused:
+            return f"Up {human_duration((now - state.started_at_ns) / 1e9)} (Paused)"
+        if state.restarting:
+            return (f"Restarting ({state.exit_code}) "
+                    f"{human_duration((now - state.finished_at_ns) / 1e9)} ago")
+        return f"Up {human_duration((now - state.started_at_ns) / 1e9)}"
+    if state.removal_in_progress:
+        return "Removal In Progress"
+    if state.dead:
+        return "Dead"
+    if state.started_at_ns == 0:
+        return "Created"
+    if state.finished_at_ns == 0:
+        return ""
+    return f"Exited ({state.exit_code}) {human_duration((now - state.finished_at_ns) / 1e9)} ago"
+
+
+def render_summary(
+    container: Container,
+    version: APIVersion,
+    *,
+    image_id: str | None = None,
+    network_settings: dict[str, Any] | None = None,
+    size: tuple[int, int] | None = None,
+) -> ContainerSummary:
+    settings = network_settings or default_network_settings(container, version)
+    out: ContainerSummary = {
+        "Id": container.id,
+        "Names": [container.name],
+        "Image": container.config.image,
+        "ImageID": image_id or container.image_id,
+        "Command": command_string(container),
+        "Created": container.created_ns // 1_000_000_000,
+        "Ports": [],
+    }
+    if size is not None:
+        out["SizeRw"], out["SizeRootFs"] = size
+    host: dict[str, Any] = {"NetworkMode": container.host_config.network_mode}
+    if version >= APIVersion(1, 46) and container.host_config.annotations:
+        host["Annotations"] = dict(container.host_config.annotations)
+    out.update({
+        "Labels": dict(container.config.labels or {}),
+        "State": container.state.status.value,
+        "Status": human_status(container.state),
+        "HostConfig": host,
+        "NetworkSettings": {"Networks": settings.get("Networks") or {}},
+        "Mounts": [render_mount_point(m) for m in container.mount_points],
+    })
+    return out
+
+
+def render_create(container_id: str, warnings: tuple[str, ...]) -> ContainerCreateResponse:
+    return {"Id": container_id, "Warnings": list(warnings)}
+
+
+def render_wait(status: ExitStatus) -> ContainerWaitResponse:
+    return {"StatusCode": status.exit_code,
+            "Error": {"Message": status.error} if status.error else None}
+
+
+# --- exec ---------------------------------------------------------------------------------
+
+
+def exec_config_from_wire(body: Mapping[str, Any], version: APIVersion) -> ExecConfig:
+    def strs(key: str) -> tuple[str, ...]:
+        value = body.get(key)
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into Go "
+                                   f"struct field ExecOptions.{key} of type []string")
+        return tuple(value)
+
+    def flag(key: str) -> bool:
+        value = body.get(key)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into Go "
+                                   f"struct field ExecOptions.{key} of type bool")
+        return value
+
+    size = body.get("ConsoleSize") if version >= APIVersion(1, 42) else None
+    console: tuple[int, int] | None = None
+    if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size):
+        console = (size[0], size[1])
+    return ExecConfig(
+        cmd=strs("Cmd"), user=str(body.get("User") or ""), privileged=flag("Privileged"),
+        tty=flag("Tty"), attach_stdin=flag("AttachStdin"), attach_stdout=flag("AttachStdout"),
+        attach_stderr=flag("AttachStderr"), detach_keys=str(body.get("DetachKeys") or ""),
+        env=strs("Env"), working_dir=str(body.get("WorkingDir") or ""), console_size=console,
+    )
+
+
+def render_exec_inspect(record: ExecRecord) -> ExecInspectResponse:
+    config = record.config
+    return {
+        "CanRemove": record.can_remove,
+        "ContainerID": record.container.id,
+        "DetachKeys": config.detach_keys,
+        "ExitCode": record.exit_code,
+        "ID": record.id,
+        "OpenStderr": config.attach_stderr,
+        "OpenStdin": config.attach_stdin,
+        "OpenStdout": config.attach_stdout,
+        "ProcessConfig": {
+            "arguments": list(config.cmd[1:]),
+            "entrypoint": config.cmd[0] if config.cmd else "",
+            "privileged": config.privileged,
+            "tty": config.tty,
+            "user": config.user,
+        },
+        "Running": record.running,
+        "Pid": record.pid,
+    }
+
+
+__all__ = ["wire_name", "config_from_wire", "host_config_from_wire", "render_config",
+           "render_host_config", "render_state", "render_mount_point", "render_inspect",
+           "render_summary", "render_create", "render_wait", "human_status", "human_duration",
+           "command_string", "exec_config_from_wire", "render_exec_inspect",
+           "default_network_settings", "network_mode_name"]

@@ -1,0 +1,1 @@
+"""Container endpoints: create, list, inspect, lifecycle, wait, logs, attach, resize, commit."""

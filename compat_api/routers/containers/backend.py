@@ -1,0 +1,47 @@
+"""What the container and exec routers need from the engine.
+
+``runtime.engine.Engine`` provides ``containers`` (a ContainerService) and ``execs`` (an
+ExecService); tests build the app with an engine-like object carrying the same two.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from compat_api.appkeys import ENGINE
+from runtime.containers.execs import ExecService
+from runtime.containers.service import ContainerService
+from runtime.errors import NotImplementedFeature
+
+
+class ContainersEngine(Protocol):
+    containers: ContainerService
+    execs: ExecService
+
+
+def containers(request: web.Request) -> ContainerService:
+    service = getattr(request.app[ENGINE], "containers", None)
+    if service is None:
+        raise NotImplementedFeature("containers are not available in this engine")
+    return service  # type: ignore[no-any-return]
+
+
+def execs(request: web.Request) -> ExecService:
+    service = getattr(request.app[ENGINE], "execs", None)
+    if service is None:
+        raise NotImplementedFeature("exec is not available in this engine")
+    return service  # type: ignore[no-any-return]
+
+
+def network_settings(request: web.Request, container_id: str) -> dict[str, Any] | None:
+    """Live NetworkSettings from the networking service, when the engine has one."""
+    networking = getattr(request.app[ENGINE], "networking", None)
+    if networking is None:
+        return None
+    settings = networking.settings(container_id)
+    return settings if isinstance(settings, dict) else None
+
+
+__all__ = ["ContainersEngine", "containers", "execs", "network_settings"]

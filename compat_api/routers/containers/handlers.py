@@ -1,0 +1,263 @@
+"""Handlers of the container area: parse, call the container service once, render."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from compat_api.convert.containers import (
+    config_from_wire, host_config_from_wire, render_create, render_inspect, render_summary,
+    render_wait,
+)
+from compat_api.params import (
+    api_version, bool_value, bool_value_or_default, filters_value, int_value, json_body,
+)
+from compat_api.render import dumps, json_response, no_content
+from compat_api.routers.containers.backend import containers, network_settings
+from compat_api.routers.containers.streaming import frame, pump
+from compat_api.streams.hijack import MULTIPLEXED_STREAM, RAW_STREAM, hijack
+from compat_api.versions import APIVersion
+from runtime.containers.attach import AttachOptions
+from runtime.containers.listing import ListOptions, select
+from runtime.containers.model import Container
+from runtime.containers.service import CommitOptions, CreateRequest, LogsOptions
+from runtime.containers.state import WaitCondition
+from runtime.errors import InvalidParameter
+from runtime.timefmt import parse_timestamp, rfc3339_nano_fixed
+
+_V1_42 = APIVersion(1, 42)
+
+
+def _stream_content_type(request: web.Request, tty: bool) -> str:
+    # below 1.42 dockerd always says raw-stream, whatever the framing
+    if tty or api_version(request) < _V1_42:
+        return RAW_STREAM
+    return MULTIPLEXED_STREAM
+
+
+def _size(request: web.Request, container: Container) -> tuple[int, int] | None:
+    if not bool_value(request, "size"):
+        return None
+    service = containers(request)
+    try:
+        rw = service.layers.size(container.id)
+    except OSError:
+        rw = 0
+    return rw, rw
+
+
+# --- create / inspect / list -------------------------------------------------------------
+
+
+async def create(request: web.Request) -> web.Response:
+    service = containers(request)
+    version = api_version(request)
+    body = await json_body(request)
+    if not body:
+        raise InvalidParameter("config cannot be empty in order to create a container")
+    config = config_from_wire({k: v for k, v in body.items()
+                               if k not in ("HostConfig", "NetworkingConfig")})
+    host = host_config_from_wire(body.get("HostConfig"), version)
+    result = await service.create(CreateRequest(config, host, request.query.get("name", ""),
+                                                request.query.get("platform", "")))
+    return json_response(render_create(result.id, result.warnings), status=201)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    container = containers(request).get(request.match_info["id"])
+    return json_response(render_inspect(
+        container, api_version(request),
+        network_settings=network_settings(request, container.id),
+        size=_size(request, container)))
+
+
+async def list_(request: web.Request) -> web.Response:
+    service = containers(request)
+    version = api_version(request)
+    limit = int_value(request, "limit", -1)
+    options = ListOptions(all=bool_value(request, "all"), limit=limit,
+                          size=bool_value(request, "size"), filters=filters_value(request))
+
+    def image_matches(ref: str, container: Container) -> bool:
+        if ref in (container.config.image, container.image_id) or container.image_id.startswith(
+                "sha256:" + ref) or container.image_id.startswith(ref):
+            return True
+        try:
+            image = service.images.get(ref)
+        except Exception:  # noqa: BLE001 - an unknown ancestor simply matches nothing
+            return False
+        return getattr(image, "id", None) == container.image_id
+
+    selected = select(service.store, options, service.get, image_matches)
+    return json_response([
+        render_summary(c, version, network_settings=network_settings(request, c.id),
+                       size=_size(request, c)) for c in selected])
+
+
+# --- lifecycle -----------------------------------------------------------------------------
+
+
+def _stop_params(request: web.Request) -> tuple[str | None, int | None]:
+    signal = request.query.get("signal") or None
+    if api_version(request) < _V1_42:
+        signal = None
+    raw = request.query.get("t", "")
+    timeout = None
+    if raw != "":
+        try:
+            timeout = int(raw)
+        except ValueError:
+            raise InvalidParameter(f'strconv.Atoi: parsing "{raw}": invalid syntax') from None
+    return signal, timeout
+
+
+async def start(request: web.Request) -> web.Response:
+    body = await request.read()
+    if body.strip() and body.strip() not in (b"{}", b"null"):
+        raise InvalidParameter("starting container with non-empty request body was deprecated "
+                               "since API v1.22 and removed in v1.24")
+    await containers(request).start(request.match_info["id"])
+    return no_content()
+
+
+async def stop(request: web.Request) -> web.Response:
+    signal, timeout = _stop_params(request)
+    await containers(request).stop(request.match_info["id"], signal, timeout)
+    return no_content()
+
+
+async def restart(request: web.Request) -> web.Response:
+    signal, timeout = _stop_params(request)
+    await containers(request).restart(request.match_info["id"], signal, timeout)
+    return no_content()
+
+
+async def kill(request: web.Request) -> web.Response:
+    await containers(request).kill(request.match_info["id"], request.query.get("signal", ""))
+    return no_content()
+
+
+async def wait(request: web.Request) -> web.StreamResponse:
+    condition = WaitCondition.parse(request.query.get("condition", ""))
+    future = containers(request).wait(request.match_info["id"], condition)
+    # headers go out now: `docker run` waits for them before it calls /start
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    status = await future
+    await response.write(dumps(render_wait(status)))
+    await response.write_eof()
+    return response
+
+
+async def remove(request: web.Request) -> web.Response:
+    await containers(request).remove(request.match_info["id"], force=bool_value(request, "force"),
+                                     volumes=bool_value(request, "v"),
+                                     link=bool_value(request, "link"))
+    return no_content()
+
+
+async def rename(request: web.Request) -> web.Response:
+    containers(request).rename(request.match_info["id"], request.query.get("name", ""))
+    return no_content()
+
+
+def _dimension(request: web.Request, key: str, what: str) -> int:
+    raw = request.query.get(key, "")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidParameter(f'invalid resize {what} "{raw}": strconv.ParseUint: parsing '
+                               f'"{raw}": invalid syntax') from None
+    if value < 0 or value > 0xFFFF_FFFF:
+        raise InvalidParameter(f'invalid resize {what} "{raw}": value out of range')
+    return value
+
+
+async def resize(request: web.Request) -> web.Response:
+    height = _dimension(request, "h", "height")
+    width = _dimension(request, "w", "width")
+    containers(request).resize(request.match_info["id"], height, width)
+    return web.Response(status=200)
+
+
+# --- logs / attach -------------------------------------------------------------------------
+
+
+def _time_param(request: web.Request, key: str) -> int:
+    raw = request.query.get(key, "")
+    if raw == "":
+        return 0
+    try:
+        return parse_timestamp(raw)
+    except ValueError:
+        raise InvalidParameter(f"failed to parse value {raw} as time") from None
+
+
+def _tail(request: web.Request) -> int | None:
+    raw = request.query.get("tail", "all")
+    try:
+        value = int(raw)
+    except ValueError:
+        return None  # dockerd treats anything unparsable, including "all", as everything
+    return value if value >= 0 else None
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    options = LogsOptions(
+        stdout=bool_value(request, "stdout"), stderr=bool_value(request, "stderr"),
+        follow=bool_value(request, "follow"), since_ns=_time_param(request, "since"),
+        until_ns=_time_param(request, "until"), timestamps=bool_value(request, "timestamps"),
+        tail=_tail(request), details=bool_value(request, "details"),
+    )
+    stream = containers(request).logs(request.match_info["id"], options)
+    multiplexed = not stream.tty
+    response = web.StreamResponse(headers={"Content-Type": _stream_content_type(request, stream.tty)})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    async for message in stream.messages:
+        data = message.line
+        if options.timestamps:
+            data = rfc3339_nano_fixed(message.time_ns).encode() + b" " + data
+        await response.write(frame(message.stream, data, multiplexed))
+    await response.write_eof()
+    return response
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    options = AttachOptions(
+        stream=bool_value(request, "stream"), logs=bool_value(request, "logs"),
+        stdin=bool_value(request, "stdin"), stdout=bool_value(request, "stdout"),
+        stderr=bool_value(request, "stderr"),
+        detach_keys=request.query.get("detachKeys") or None,
+    )
+    attachment = containers(request).attach(request.match_info["id"], options)
+    try:
+        stream = await hijack(request, content_type=_stream_content_type(request, attachment.tty))
+    except BaseException:
+        attachment.close()
+        raise
+    await pump(stream, attachment, multiplexed=not attachment.tty)
+    return stream.response
+
+
+# --- commit --------------------------------------------------------------------------------
+
+
+async def commit(request: web.Request) -> web.Response:
+    service = containers(request)
+    body = await json_body(request)
+    config = config_from_wire(body) if body else None
+    changes: list[str] = []
+    for value in request.query.getall("changes", []):
+        changes.extend(line for line in value.splitlines() if line.strip())
+    ref = request.query.get("container", "")
+    options = CommitOptions(
+        repo=request.query.get("repo", ""), tag=request.query.get("tag", ""),
+        comment=request.query.get("comment", ""), author=request.query.get("author", ""),
+        changes=tuple(changes), config=config,
+        pause=bool_value_or_default(request, "pause", True),
+    )
+    if options.tag and not options.repo:
+        raise InvalidParameter("invalid reference format: repository name must be given with a tag")
+    image_id = service.commit(ref, options)
+    return json_response({"Id": image_id}, status=201)

@@ -1,0 +1,23 @@
+"""Route table of the container area."""
+
+from __future__ import annotations
+
+from compat_api.routers import Route
+from compat_api.routers.containers import handlers as h
+
+ROUTES: list[Route] = [
+    Route("POST", "/containers/create", h.create),
+    Route("GET", "/containers/json", h.list_),
+    Route("GET", "/containers/{id}/json", h.inspect),
+    Route("POST", "/containers/{id}/start", h.start),
+    Route("POST", "/containers/{id}/stop", h.stop),
+    Route("POST", "/containers/{id}/restart", h.restart),
+    Route("POST", "/containers/{id}/kill", h.kill),
+    Route("POST", "/containers/{id}/wait", h.wait),
+    Route("DELETE", "/containers/{id}", h.remove),
+    Route("POST", "/containers/{id}/rename", h.rename),
+    Route("POST", "/containers/{id}/resize", h.resize),
+    Route("GET", "/containers/{id}/logs", h.logs),
+    Route("POST", "/containers/{id}/attach", h.attach),
+    Route("POST", "/commit", h.commit),
+]

@@ -1,0 +1,1 @@
+"""Exec endpoints: POST /containers/{id}/exec, /exec/{id}/start|resize, GET /exec/{id}/json."""

@@ -1,0 +1,1 @@
+"""Docker JSON shapes as TypedDicts (names exactly as the v1.50 spec)."""

@@ -136,10 +136,10 @@ class CgroupManager:
         self.parent = parent.strip("/")
         self.root = Path(root)
         if (self.root / "cgroup.controllers").exists():
-            self.version = 2
+            self.version = "2"
             self.hierarchies: dict[str, str] = {}
         else:
-            self.version = 1
+            self.version = "1"
             if mountinfo is None:
                 mountinfo = Path("/proc/self/mountinfo").read_text()
             self.hierarchies = detect_v1_hierarchies(mountinfo, root)
@@ -147,7 +147,7 @@ class CgroupManager:
     # ---- lifecycle --------------------------------------------------------------------
 
     def create(self, container_id: str, resources: Resources) -> CgroupHandle:
-        if self.version == 2:
+        if self.version == "2":
             path = self.root / self.parent / container_id
             self._enable_v2_controllers(path)
             path.mkdir(exist_ok=True)
@@ -170,7 +170,7 @@ class CgroupManager:
         return handle
 
     def update(self, handle: CgroupHandle, r: Resources) -> None:
-        if self.version == 2:
+        if self.version == "2":
             self._update_v2(Path(handle.dirs[0]), r)
         else:
             self._update_v1(handle, r)
@@ -194,7 +194,7 @@ class CgroupManager:
         memory = self._dir(handle, "memory")
         if memory is None:
             return False
-        name = "memory.events" if self.version == 2 else "memory.oom_control"
+        name = "memory.events" if self.version == "2" else "memory.oom_control"
         try:
             return _keyed(_read(memory / name)).get("oom_kill", 0) > 0
         except FileNotFoundError:
@@ -203,7 +203,7 @@ class CgroupManager:
     def stats(self, handle: CgroupHandle) -> CgroupStats:
         mem = self._dir(handle, "memory")
         pids = self._dir(handle, "pids")
-        if self.version == 2:
+        if self.version == "2":
             assert mem is not None
             limit = _read(mem / "memory.max")
             cpu = _keyed(_read(mem / "cpu.stat")).get("usage_usec", 0) * 1000
@@ -221,7 +221,7 @@ class CgroupManager:
     # ---- v1 ---------------------------------------------------------------------------
 
     def _dir(self, handle: CgroupHandle, key: str) -> Path | None:
-        if self.version == 2:
+        if self.version == "2":
             return Path(handle.dirs[0])
         for k, mountpoint in self.hierarchies.items():
             if key in k.split(","):

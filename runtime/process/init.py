@@ -484,15 +484,14 @@ def _mount_cgroups(st: InitState, dest: str, opts: M.MountOptions, new_ns: bool)
     hierarchies = M.parse_mountinfo_cgroups(
         sc.read_file("/proc/self/mountinfo", 4 << 20).decode())
     base = opts.flags & (S.MS_NOSUID | S.MS_NODEV | S.MS_NOEXEC)
+    ro = opts.flags & S.MS_RDONLY  # --privileged gets a writable /sys/fs/cgroup
     unified = [h for h in hierarchies if h[0] == "/sys/fs/cgroup" and h[1] == "cgroup2"]
     if unified:
         if new_ns:
-            M.mount_at(sc, st.root_fd, dest, "cgroup2", "cgroup2",
-                       M.MountOptions(base | S.MS_RDONLY, 0, ""))
+            M.mount_at(sc, st.root_fd, dest, "cgroup2", "cgroup2", M.MountOptions(base | ro, 0, ""))
         else:
             src = "/sys/fs/cgroup" + st.cgroup_paths.get("", "/")
-            M.mount_at(sc, st.root_fd, dest, src, None,
-                       M.MountOptions(base | S.MS_BIND | S.MS_RDONLY, 0, ""))
+            M.mount_at(sc, st.root_fd, dest, src, None, M.MountOptions(base | S.MS_BIND | ro, 0, ""))
         return
     M.mount_at(sc, st.root_fd, dest, "tmpfs", "tmpfs", M.MountOptions(base, 0, "mode=755"))
     for mountpoint, fstype, key in hierarchies:
@@ -501,7 +500,9 @@ def _mount_cgroups(st: InitState, dest: str, opts: M.MountOptions, new_ns: bool)
         path = st.cgroup_paths.get(key, "/")
         sub = os.path.join(dest, os.path.relpath(mountpoint, "/sys/fs/cgroup"))
         M.mount_at(sc, st.root_fd, sub, mountpoint + path.rstrip("/"), None,
-                   M.MountOptions(base | S.MS_BIND | S.MS_RDONLY, 0, ""))
+                   M.MountOptions(base | S.MS_BIND | ro, 0, ""))
+    if not ro:
+        return
     target = M.open_in_root(sc, st.root_fd, dest)
     try:
         sc.mount(None, M.fd_path(target), None, S.MS_REMOUNT | S.MS_RDONLY | base, "mode=755")

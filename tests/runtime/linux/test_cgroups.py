@@ -35,7 +35,7 @@ def test_v2_detected_and_files_written(tmp_path: Path) -> None:
     root = tmp_path / "cg"
     make_v2_tree(root)
     m = CgroupManager("pydockerd", root=str(root), mountinfo="")
-    assert m.version == 2
+    assert m.version == "2"
     h = m.create("c1", Resources(memory=64 << 20, memory_swap=96 << 20, memory_reservation=32 << 20,
                                  nano_cpus=500_000_000, cpu_shares=512, cpuset_cpus="0",
                                  pids_limit=10, blkio_weight=500))
@@ -96,7 +96,7 @@ def v1() -> Iterator[CgroupManager]:
 
 @v1_host
 def test_v1_real_limits(v1: CgroupManager) -> None:
-    assert v1.version == 1
+    assert v1.version == "1"
     h = v1.create("c1", Resources(memory=32 << 20, memory_swap=48 << 20, memory_reservation=16 << 20,
                                   nano_cpus=1_500_000_000, cpu_shares=512, pids_limit=7))
     mem = Path("/sys/fs/cgroup/memory") / v1.parent / "c1"

@@ -19,15 +19,31 @@ log = logging.getLogger(__name__)
 SERVER_HEADER = f"Docker/{ENGINE_VERSION} ({platform.system().lower()})"
 
 
+_JSON_ERRORS_SINCE = APIVersion(1, 24)
+
+
+def _error_response(request: web.Request, message: str, status: int) -> web.Response:
+    raw = request.match_info.get("version")
+    requested = APIVersion.parse(raw) if raw else None
+    if requested is not None and requested < _JSON_ERRORS_SINCE:
+        # dockerd answers clients older than 1.24 with plain-text errors
+        return web.Response(
+            text=message + "\n", status=status, content_type="text/plain", charset="utf-8",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
+    return json_response({"message": message}, status=status)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render every failure as ``{"message": ...}`` with the status of its category."""
+    log.debug("Calling %s %s", request.method, request.path_qs)
     try:
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status in (404, 405):
             # dockerd answers unknown paths and wrong methods alike
-            return json_response({"message": "page not found"}, status=404)
+            return _error_response(request, "page not found", 404)
         raise
     except EngineError as exc:
         status = status_for(exc)
@@ -37,10 +53,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             log.debug("%s %s: %s", request.method, request.path, exc)
         if status == 304:
             return web.Response(status=304)
-        return json_response({"message": str(exc)}, status=status)
+        return _error_response(request, str(exc), status)
     except Exception as exc:  # noqa: BLE001 - the API must answer, not drop the connection
         status = status_for(exc)
-        return json_response({"message": str(exc) or type(exc).__name__}, status=status)
+        return _error_response(request, str(exc) or type(exc).__name__, status)
 
 
 @web.middleware

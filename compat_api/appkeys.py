@@ -9,6 +9,6 @@ from runtime.engine import Engine
 
 ENGINE = web.AppKey("engine", Engine)
 # request-scoped: the API version the client asked for (set by the version middleware)
-API_VERSION = "pydockerd.api_version"
+API_VERSION = web.RequestKey("api_version", APIVersion)
 
 __all__ = ["ENGINE", "API_VERSION", "APIVersion"]

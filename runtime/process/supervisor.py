@@ -39,6 +39,7 @@ import collections
 import dataclasses
 import errno
 import fcntl
+import gc
 import importlib.abc
 import json
 import os
@@ -333,6 +334,7 @@ class Supervisor:
     def _child(self, body: Callable[[], None]) -> None:
         """The forked child: restore default signal handling, run the steps, never return."""
         try:
+            gc.disable()  # a collection would touch (and copy) every page of the parent
             sys.meta_path.insert(0, _NoImports())
             signal.set_wakeup_fd(-1)
             for sig in signal.valid_signals():
@@ -551,6 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sup = Supervisor(args.exec_root)
     sup.bind()
+    gc.freeze()  # keep start-up objects out of collections, so forks share their pages
     if args.ready_fd >= 0:
         os.write(args.ready_fd, b"1")
         os.close(args.ready_fd)

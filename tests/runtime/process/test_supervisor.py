@@ -345,3 +345,9 @@ async def test_exit_kept_while_no_daemon_is_connected(harness: Harness, tmp_path
     finally:
         sup.terminate()
         sup.wait(10)
+
+
+async def test_concurrent_starts_each_get_their_own_output(harness: Harness) -> None:
+    specs = [harness.spec("sh", "-c", f"echo {i}; exit {i}") for i in range(12)]
+    results = await asyncio.gather(*(harness.run(s) for s in specs))
+    assert [(code, out) for code, out, _ in results] == [(i, f"{i}\n") for i in range(12)]

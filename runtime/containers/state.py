@@ -133,8 +133,12 @@ class State:
         self.dead = True
 
     def set_removed(self) -> None:
-        """The container is gone: every remaining waiter gets the last exit status."""
-        status = self.exit_status()
+        """The container is gone: every remaining waiter gets the last exit code.
+
+        The recorded start error is not repeated here: dockerd's ``removed`` waiters get
+        none, and the CLI would print "Error waiting for container" for ``run --rm``.
+        """
+        status = ExitStatus(self.exit_code)
         for condition in list(self._waiters):
             self._resolve(condition, status)
 

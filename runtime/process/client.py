@@ -37,6 +37,7 @@ class SupervisorClient:
         self._pending: dict[int, asyncio.Future[tuple[dict[str, Any], list[int]]]] = {}
         self._items: dict[int, list[tuple[dict[str, Any], list[int]]]] = {}
         self._callbacks: list[Callable[[ExitReport], None]] = []
+        self._undelivered: list[ExitReport] = []
         self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -77,8 +78,12 @@ class SupervisorClient:
     def on_exit(self, callback: Callable[[ExitReport], None]) -> None:
         """Exits are delivered with ``loop.call_soon``, after the task awaiting the start
         of the same process has resumed; record the pid before your next ``await``.
-        Exits that happened while no daemon was connected arrive right after connecting."""
+        Exits that happened while no daemon was connected arrive right after connecting;
+        they are held until the first callback is registered."""
         self._callbacks.append(callback)
+        held, self._undelivered = self._undelivered, []
+        for report in held:
+            self._loop.call_soon(self._deliver, report)
 
     async def running(self) -> list[tuple[str, str | None, StartedProcess]]:
         req = next(self._ids)
@@ -182,9 +187,12 @@ class SupervisorClient:
         fut.set_result((msg, fds))
 
     def _deliver(self, report: ExitReport) -> None:
+        if not self._callbacks:
+            self._undelivered.append(report)  # e.g. exits from while no daemon was connected
+            return
         for callback in list(self._callbacks):
             callback(report)
-        if self._callbacks and not self._closed:
+        if not self._closed:
             task = self._loop.create_task(self._ack(report.pid))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

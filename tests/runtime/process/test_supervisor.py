@@ -328,6 +328,7 @@ async def test_exit_kept_while_no_daemon_is_connected(harness: Harness, tmp_path
             await asyncio.sleep(0.02)
         assert saved.exists()
         second = await SupervisorClient.connect(root)
+        await asyncio.sleep(0.1)  # the exit arrives before anyone listens: it is held
         got: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
         def on_exit(report: ExitReport) -> None:

@@ -109,7 +109,7 @@ def render_config(config: ContainerConfig) -> dict[str, Any]:
 
 
 def render_host_config(host: HostConfig) -> dict[str, Any]:
-    raw = to_jsonable(host, wire_name)
+    raw: dict[str, Any] = to_jsonable(host, wire_name)
     if raw.get("Mounts"):
         raw["Mounts"] = [_render_mount_request(m) for m in raw["Mounts"]]
     for key in _HOST_OMITEMPTY:

@@ -90,7 +90,8 @@ class Attachment:
         result = await _first(self._subscription, self.detached)
         if result is None:
             return
-        _, sub = result  # type: ignore[misc]
+        assert isinstance(result, tuple)
+        sub: Subscription[Chunk] = result[1]
         if self.detached.is_set():
             return
         while True:

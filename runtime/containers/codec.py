@@ -68,7 +68,7 @@ def _decode(tp: Any, data: Any, name: NameMap, path: str) -> Any:
         raise last
     if tp is Any:
         return data
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(data, Mapping):
             raise _type_error(path, data, "object")
         hints = _hints(tp)
@@ -81,19 +81,19 @@ def _decode(tp: Any, data: Any, name: NameMap, path: str) -> Any:
                 kwargs[f.name] = None
         return tp(**kwargs)
     if origin is tuple:
-        args = typing.get_args(tp)
+        items = typing.get_args(tp)
         if not isinstance(data, list):
             raise _type_error(path, data, "array")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_decode(args[0], v, name, f"{path}[{i}]") for i, v in enumerate(data))
-        if len(args) != len(data):
-            raise _type_error(path, data, f"array of {len(args)}")
-        return tuple(_decode(a, v, name, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, data)))
+        if len(items) == 2 and items[1] is Ellipsis:
+            return tuple(_decode(items[0], v, name, f"{path}[{i}]") for i, v in enumerate(data))
+        if len(items) != len(data):
+            raise _type_error(path, data, f"array of {len(items)}")
+        return tuple(_decode(a, v, name, f"{path}[{i}]") for i, (a, v) in enumerate(zip(items, data)))
     if origin in (Mapping, dict, typing.Mapping) or tp is dict:
-        args = typing.get_args(tp)
+        pair = typing.get_args(tp)
         if not isinstance(data, Mapping):
             raise _type_error(path, data, "object")
-        vt = args[1] if args else Any
+        vt = pair[1] if pair else Any
         return {str(k): _decode(vt, v, name, f"{path}.{k}") for k, v in data.items()}
     if tp is bool:
         if isinstance(data, bool):

@@ -151,8 +151,9 @@ class ContainerService:
         except Exception as exc:  # noqa: BLE001 - a fresh supervisor has nothing to report
             log.warning("could not list running processes: %s", exc)
         for container in self.store:
-            process = running.pop(container.id, None)
-            if process is not None and container.state.running:
+            found = running.pop(container.id, None)
+            if found is not None and container.state.running:
+                process = found
                 live = self.live.setdefault(container.id, Live())
                 live.process = process
                 live.fanout = StdioFanout(process, self._log_driver(container))

@@ -27,10 +27,10 @@ def parse_signal(raw: str) -> int:
     name = text.upper()
     if name.startswith("SIG"):
         name = name[3:]
-    number = SIGNALS.get(name)
-    if number is None:
+    found = SIGNALS.get(name)
+    if found is None:
         raise InvalidParameter(f"Invalid signal: {raw}")
-    return number
+    return found
 
 
 __all__ = ["SIGNALS", "parse_signal"]

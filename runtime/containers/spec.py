@@ -204,15 +204,15 @@ def user_mounts(host: HostConfig) -> tuple[tuple[Mount, ...], tuple[MountPoint, 
             if req.source:
                 raise InvalidParameter('invalid mount config for type "tmpfs": field Source must '
                                        "be empty")
-            options = ["nosuid", "nodev", "noexec"]
+            tmpfs_opts = ["nosuid", "nodev", "noexec"]
             if req.tmpfs_options is not None:
                 if req.tmpfs_options.size_bytes:
-                    options.append(f"size={req.tmpfs_options.size_bytes // 1024}k")
+                    tmpfs_opts.append(f"size={req.tmpfs_options.size_bytes // 1024}k")
                 if req.tmpfs_options.mode:
-                    options.append(f"mode={req.tmpfs_options.mode:o}")
+                    tmpfs_opts.append(f"mode={req.tmpfs_options.mode:o}")
             if req.read_only:
-                options.append("ro")
-            mounts.append(Mount(req.target, "tmpfs", "tmpfs", tuple(options)))
+                tmpfs_opts.append("ro")
+            mounts.append(Mount(req.target, "tmpfs", "tmpfs", tuple(tmpfs_opts)))
             points.append(MountPoint("tmpfs", "", req.target, "", not req.read_only, ""))
         elif req.type == "volume":
             raise InvalidParameter("volume mounts are not supported yet")

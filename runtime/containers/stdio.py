@@ -19,7 +19,7 @@ import struct
 import termios
 import time
 from collections.abc import AsyncIterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from runtime.logs.driver import LogDriver, LogMessage
 from runtime.process.contract import StartedProcess
@@ -106,7 +106,7 @@ class StdioFanout:
             self._readers[process.stdout] = "stdout"
         if process.stderr is not None and process.stderr != process.stdout:
             self._readers[process.stderr] = "stderr"
-        self._stdin = process.stdin
+        self._stdin: int | None = process.stdin
         self._stdin_shared = process.stdin is not None and process.stdin == process.stdout
         self._partial: dict[str, bytes] = {"stdout": b"", "stderr": b""}
         self._chunk_subs: set[Subscription[Chunk]] = set()
@@ -149,7 +149,7 @@ class StdioFanout:
             self._partial[stream] = b""
         if not self._readers:
             self._eof.set()
-            for sub in list(self._chunk_subs) + list(self._line_subs):  # type: ignore[operator]
+            for sub in self._all_subscriptions():
                 sub._end()
 
     def _dispatch(self, stream: str, data: bytes) -> None:
@@ -202,9 +202,12 @@ class StdioFanout:
             self._line_subs.add(sub)
         return sub
 
-    def _unsubscribe(self, sub: Subscription[object]) -> None:
-        self._chunk_subs.discard(sub)  # type: ignore[arg-type]
-        self._line_subs.discard(sub)  # type: ignore[arg-type]
+    def _all_subscriptions(self) -> list[Subscription[Any]]:
+        return [*self._chunk_subs, *self._line_subs]
+
+    def _unsubscribe(self, sub: Subscription[Any]) -> None:
+        self._chunk_subs.discard(sub)
+        self._line_subs.discard(sub)
 
     # stdin ---------------------------------------------------------------------------
 
@@ -230,7 +233,11 @@ class StdioFanout:
 
     async def _writable(self, fd: int) -> None:
         ready: asyncio.Future[None] = self._loop.create_future()
-        self._loop.add_writer(fd, lambda: ready.done() or ready.set_result(None))
+        def wake() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        self._loop.add_writer(fd, wake)
         try:
             await ready
         finally:
@@ -273,16 +280,16 @@ class StdioFanout:
         for fd in list(self._readers):
             self._finish_reader(fd)
         self._eof.set()
-        for sub in list(self._chunk_subs) + list(self._line_subs):  # type: ignore[operator]
+        for sub in self._all_subscriptions():
             sub._end()
         self._chunk_subs.clear()
         self._line_subs.clear()
         fds = {self.process.stdout, self.process.stderr, self._stdin}
         self._stdin = None
-        for fd in fds:
-            if fd is not None:
+        for maybe_fd in fds:
+            if maybe_fd is not None:
                 try:
-                    os.close(fd)
+                    os.close(maybe_fd)
                 except OSError:
                     pass
         if self._driver is not None:

@@ -80,7 +80,7 @@ async def svc(tmp_path: Path, rootfs: Path, exec_root: Path) -> AsyncIterator[Co
         if c.state.running:
             await service.remove(c.id, force=True)
     await client.close()
-    mounts = [str(cgroups.root)] if cgroups.version == 2 else list(cgroups.hierarchies.values())
+    mounts = [str(cgroups.root)] if str(cgroups.version) == "2" else list(cgroups.hierarchies.values())
     for mountpoint in mounts:
         try:
             os.rmdir(Path(mountpoint) / cgroups.parent)

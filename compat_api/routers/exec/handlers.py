@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from aiohttp import web
 
 from compat_api.convert.containers import exec_config_from_wire, render_exec_inspect
@@ -15,6 +18,10 @@ from compat_api.streams.hijack import hijack
 from compat_api.versions import APIVersion
 from runtime.errors import Conflict, InvalidParameter
 from runtime.process.contract import StartFailed
+
+
+# how long a finished exec stream waits for the process's exit report
+EXIT_GRACE = 10.0
 
 
 async def create(request: web.Request) -> web.Response:
@@ -70,4 +77,9 @@ async def start(request: web.Request) -> web.StreamResponse:
         return stream.response
     if attachment is not None:
         await pump(stream, attachment, multiplexed)
+        if not attachment.detached.is_set() and not stream.is_closing:
+            # like dockerd, end the session only once the exit code is recorded: the CLI
+            # reads it with GET /exec/{id}/json as soon as the stream closes
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(record.done.wait(), EXIT_GRACE)
     return stream.response

@@ -64,6 +64,7 @@ class ExtractResult:
     digest: str  # "sha256:<hex>" of the whole uncompressed stream (a layer's diff ID)
     size: int  # bytes of content, counted as dockerd counts a layer (files + symlink text)
     entries: int
+    tar_size: int = 0  # bytes of the uncompressed stream
 
 
 class ContentRecorder(RawSink, Protocol):
@@ -326,7 +327,7 @@ def extract_chunks(
         ex.finish_dirs()
         digest = reader.finish()
         size = ex.size if not ex.size_dirty else tree_size(root_fd)
-        return ExtractResult(digest=digest, size=size, entries=ex.entries)
+        return ExtractResult(digest=digest, size=size, entries=ex.entries, tar_size=reader.consumed)
     finally:
         os.umask(old_umask)
         root.close()

@@ -3,7 +3,7 @@
 Layout under ``<data-root>/overlay2/``::
 
     layers/<chain-hex>/diff/            the unpacked layer (an overlay lowerdir)
-    layers/<chain-hex>/layer.json       {"chain_id", "diff_id", "parent", "size", "link"}
+    layers/<chain-hex>/layer.json       {"chain_id", "diff_id", "parent", "size", "tar_size", "link"}
     layers/<chain-hex>/tar-split.*      what is needed to rebuild the exact layer tar
     layers/<chain-hex>/stash/           content the layer's own tar overwrote (rare)
     l/<LINK>  -> ../layers/<chain-hex>/diff     26-character names keep lowerdir short
@@ -87,6 +87,7 @@ class OverlayLayerStore:
                 parent=doc["parent"],
                 size=int(doc["size"]),
                 diff_dir=entry / "diff",
+                tar_size=int(doc.get("tar_size", 0)),
             )
             self._links[doc["chain_id"]] = doc["link"]
         self._extra = _overlay_extra_options()
@@ -122,6 +123,7 @@ class OverlayLayerStore:
                 "diff_id": result.digest,
                 "parent": parent,
                 "size": result.size,
+                "tar_size": result.tar_size,
                 "link": link,
             }
             write_json_atomic(stage / "layer.json", layer_doc)
@@ -135,7 +137,7 @@ class OverlayLayerStore:
                 if link_path.is_symlink():
                     link_path.unlink()
                 os.symlink(f"../layers/{hex_of(chain)}/diff", link_path)
-                layer = Layer(chain, result.digest, parent, result.size, final / "diff")
+                layer = Layer(chain, result.digest, parent, result.size, final / "diff", result.tar_size)
                 self._layers[chain] = layer
                 self._links[chain] = link
                 return layer

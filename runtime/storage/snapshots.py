@@ -71,6 +71,7 @@ class Layer:
     parent: str | None  # chain ID of the layer below, None for a base layer
     size: int  # bytes of this layer's own content, counted as dockerd does
     diff_dir: Path  # the unpacked tree (an overlay lowerdir)
+    tar_size: int = 0  # bytes of the layer tar (what tar_stream yields)
 
 
 class LayerNotFound(NotFound):

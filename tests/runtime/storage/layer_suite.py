@@ -60,6 +60,7 @@ class LayerStoreSuite:
         padded = BASE + bytes(4096)
         layer = store.register([padded], None)
         assert b"".join(store.tar_stream(layer.chain_id)) == padded
+        assert layer.tar_size == len(padded)
 
     def test_writable_layers(self, store: LayerStore) -> None:
         base = store.register([BASE], None)

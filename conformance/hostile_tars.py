@@ -213,3 +213,109 @@ def huge_pax_header_layer(size: int = 2 << 20) -> bytes:
 def layer_names(layer: bytes) -> list[str]:
     with tarfile.open(fileobj=io.BytesIO(layer)) as tar:
         return tar.getnames()
+
+
+# --- hostile docker-archives (the outer tar of ``docker load``) -----------------------------
+
+
+def _archive_entries(archive: bytes) -> list[Entry]:
+    out = []
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        for m in tar.getmembers():
+            data = tar.extractfile(m).read() if m.isfile() else b""  # type: ignore[union-attr]
+            out.append(Entry(m.name, m.type, data, m.linkname))
+    return out
+
+
+def _manifest_of(entries: list[Entry]) -> list[dict[str, object]]:
+    return json.loads(next(e.data for e in entries if e.name == "manifest.json"))  # type: ignore[no-any-return]
+
+
+def _with_manifest(entries: list[Entry], manifest: list[dict[str, object]]) -> list[Entry]:
+    return [e for e in entries if e.name != "manifest.json"] + [
+        Entry("manifest.json", data=json.dumps(manifest).encode())
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class HostileLoad:
+    """A docker-archive that tries to reach ``marker`` itself (not through a layer).
+
+    ``plant`` writes host files into the marker dir first (what an escape would pick up);
+    ``leaked_id`` is the image ID the engine would create if it used a planted config.
+    """
+
+    name: str
+    build: Callable[[Path, str], bytes]  # (marker, repo:tag) -> archive
+    plant: Callable[[Path], None] = lambda m: None
+    leaked_id: Callable[[Path], str | None] = lambda m: None
+
+
+def _benign_layer() -> bytes:
+    return build_tar([file("hello", b"hi from the archive\n")])
+
+
+def _host_layer(m: Path) -> bytes:
+    """Unique per marker, so an image made from planted files has an ID no other test makes."""
+    return build_tar([file("hello", f"HOST LAYER CONTENT {m.name}\n".encode())])
+
+
+def _outer_dotdot(m: Path, ref: str) -> bytes:
+    entries = _archive_entries(docker_archive(_benign_layer(), ref))
+    entries += [file(CLIMB + _marker_rel(m) + "/pwned"), file(f"{m}/pwned2")]
+    return build_tar(entries, fmt=tarfile.USTAR_FORMAT)
+
+
+def _plant_config(m: Path) -> None:
+    archive = docker_archive(_host_layer(m), None)
+    entries = _archive_entries(archive)
+    config_name = str(_manifest_of(entries)[0]["Config"])
+    (m / "config.json").write_bytes(next(e.data for e in entries if e.name == config_name))
+    (m / "layer.tar").write_bytes(_host_layer(m))
+
+
+def _planted_id(m: Path) -> str:
+    return "sha256:" + hashlib.sha256((m / "config.json").read_bytes()).hexdigest()
+
+
+def _config_elsewhere(how: str) -> Callable[[Path, str], bytes]:
+    def build(m: Path, ref: str) -> bytes:
+        entries = _archive_entries(docker_archive(_host_layer(m), ref))
+        manifest = _manifest_of(entries)
+        config_name = str(manifest[0]["Config"])
+        entries = [e for e in entries if e.name != config_name]
+        if how == "dotdot":
+            manifest[0]["Config"] = CLIMB + _marker_rel(m) + "/config.json"
+        elif how == "absolute":
+            manifest[0]["Config"] = f"{m}/config.json"
+        else:  # a symlink inside the archive pointing at the host file
+            entries.append(symlink("cfg.json", f"{m}/config.json"))
+            manifest[0]["Config"] = "cfg.json"
+        return build_tar(_with_manifest(entries, manifest), fmt=tarfile.USTAR_FORMAT)
+
+    return build
+
+
+def _layer_elsewhere(how: str) -> Callable[[Path, str], bytes]:
+    def build(m: Path, ref: str) -> bytes:
+        entries = _archive_entries(docker_archive(_host_layer(m), ref))
+        manifest = _manifest_of(entries)
+        layer_name = str(manifest[0]["Layers"][0])  # type: ignore[index]
+        if how == "symlink":
+            entries = [symlink(e.name, f"{m}/layer.tar") if e.name == layer_name else e for e in entries]
+        else:
+            entries = [e for e in entries if e.name != layer_name]
+            manifest[0]["Layers"] = [CLIMB + _marker_rel(m) + "/layer.tar"]
+        return build_tar(_with_manifest(entries, manifest), fmt=tarfile.USTAR_FORMAT)
+
+    return build
+
+
+LOAD_CASES: tuple[HostileLoad, ...] = (
+    HostileLoad("outer-dotdot", _outer_dotdot),
+    HostileLoad("config-dotdot", _config_elsewhere("dotdot"), _plant_config, _planted_id),
+    HostileLoad("config-absolute", _config_elsewhere("absolute"), _plant_config, _planted_id),
+    HostileLoad("config-symlink", _config_elsewhere("symlink"), _plant_config, _planted_id),
+    HostileLoad("layer-symlink", _layer_elsewhere("symlink"), _plant_config, _planted_id),
+    HostileLoad("layer-dotdot", _layer_elsewhere("dotdot"), _plant_config, _planted_id),
+)

@@ -52,6 +52,8 @@ class FakeImages:
     def commit(self, parent_id: str, diff_dir: str, config: Mapping[str, Any],
                repo_tag: str | None, comment: str, author: str) -> str:
         self.committed.append((parent_id, diff_dir, config, repo_tag, comment, author))
+        if repo_tag and repo_tag.startswith("docker.io/library/"):  # the CLI sends it normalised
+            repo_tag = repo_tag[len("docker.io/library/"):]
         new = FakeImage("sha256:" + f"{len(self.committed):064x}", (repo_tag,) if repo_tag else (),
                         dict(config))
         self.images[new.id] = new

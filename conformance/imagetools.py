@@ -99,3 +99,17 @@ def remove_quietly(api: docker.APIClient, refs: Iterator[str] | list[str]) -> No
             api.remove_image(ref, force=True)
         except (docker.errors.APIError, OSError):
             pass
+
+
+def remove_repo(api: docker.APIClient, repo: str) -> None:
+    """Force-remove every image tagged into ``repo`` (best effort, for fixture teardown)."""
+    for _ in range(2):  # a second pass catches images a first removal only untagged
+        try:
+            images = api.images(name=repo)
+        except (docker.errors.APIError, OSError):
+            return  # e.g. the engine cannot list images yet
+        for img in images:
+            try:
+                api.remove_image(img["Id"], force=True)
+            except (docker.errors.APIError, OSError):
+                pass

@@ -19,7 +19,7 @@ import docker.errors
 import pytest
 
 from conformance.cli import DockerCLI
-from conformance.imagetools import IMAGE_ID, diff_id, read_saved, unique_repo
+from conformance.imagetools import IMAGE_ID, remove_repo, diff_id, read_saved, unique_repo
 
 pytestmark = pytest.mark.reference
 
@@ -37,11 +37,7 @@ def repo(api_client: docker.APIClient, reference_api: docker.APIClient) -> Itera
     name = unique_repo("conf-interop")
     yield name
     for api in (api_client, reference_api):
-        for img in api.images(name=name):
-            try:
-                api.remove_image(img["Id"], force=True)
-            except docker.errors.APIError:
-                pass
+        remove_repo(api, name)
 
 
 def _import(cli: DockerCLI, tar: Path, ref: str) -> str:

@@ -261,21 +261,36 @@ def device_nodes(host: HostConfig) -> tuple[DeviceNode, ...]:
     return tuple(nodes)
 
 
+_SKIPPED_DEV_DIRS = frozenset({"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"})
+
+
 def privileged_devices(dev: str = "/dev") -> tuple[DeviceNode, ...]:
-    """Every character/block device directly under the host's /dev (``--privileged``)."""
+    """Every character/block device of the host's /dev, recursively (``--privileged``),
+    skipping what libcontainer skips: /dev/console, /dev/ptmx and the pts/shm/fd/mqueue dirs."""
     nodes: list[DeviceNode] = []
-    for name in sorted(os.listdir(dev)):
-        path = os.path.join(dev, name)
+
+    def walk(directory: str) -> None:
         try:
-            st = os.lstat(path)
+            names = sorted(os.listdir(directory))
         except OSError:
-            continue
-        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
-            if name in ("console", "tty", "ptmx") or name.startswith("tty"):
+            return
+        for name in names:
+            path = os.path.join(directory, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
                 continue
-            kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
-            nodes.append(DeviceNode(path, kind, os.major(st.st_rdev), os.minor(st.st_rdev),
-                                    stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid))
+            if stat.S_ISDIR(st.st_mode):
+                if name not in _SKIPPED_DEV_DIRS:
+                    walk(path)
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                if path in (os.path.join(dev, "console"), os.path.join(dev, "ptmx")):
+                    continue
+                kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
+                nodes.append(DeviceNode(path, kind, os.major(st.st_rdev), os.minor(st.st_rdev),
+                                        stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid))
+
+    walk(dev)
     defaults = {n.path for n in DEFAULT_DEVICES}
     return DEFAULT_DEVICES + tuple(n for n in nodes if n.path not in defaults)
 

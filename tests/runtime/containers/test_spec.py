@@ -131,3 +131,17 @@ def test_compose_spec() -> None:
     priv = compose_spec(container(host=HostConfig(privileged=True)), all_caps=ALL)
     assert priv.masked_paths == () and priv.readonly_paths == () and priv.privileged
     assert "ro" not in priv.mounts[3].options
+
+
+def test_privileged_devices_walks_like_libcontainer(tmp_path: Path) -> None:
+    import os
+    import stat as st
+
+    from runtime.containers.spec import privileged_devices
+    (tmp_path / "net").mkdir()
+    (tmp_path / "pts").mkdir()
+    for rel in ("mem", "net/tun", "pts/0", "console", "ptmx"):
+        os.mknod(tmp_path / rel, 0o600 | st.S_IFCHR, os.makedev(1, 1))
+    paths = {d.path for d in privileged_devices(str(tmp_path))}
+    assert {str(tmp_path / "mem"), str(tmp_path / "net/tun")} <= paths
+    assert not {str(tmp_path / p) for p in ("pts/0", "console", "ptmx")} & paths

@@ -15,6 +15,7 @@ import tarfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import docker
 import docker.errors
@@ -83,7 +84,7 @@ def read_saved(data: bytes) -> SavedArchive:
     return SavedArchive(manifest, repositories, names, configs)
 
 
-def json_stream(body: bytes) -> list[dict[str, object]]:
+def json_stream(body: bytes) -> list[dict[str, Any]]:
     """The messages of a JSON progress stream (one object per line)."""
     out = []
     for line in body.decode(errors="replace").splitlines():

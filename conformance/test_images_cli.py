@@ -272,10 +272,11 @@ def test_image_inspect_fields(docker_cli: DockerCLI, busybox_tar: Path, repo: st
 def test_image_inspect_missing(docker_cli: DockerCLI, repo: str) -> None:
     proc = docker_cli("image", "inspect", repo)
     assert proc.returncode == 1
-    assert proc.stdout.strip() == "[]"
+    assert str(proc.stdout).strip() == "[]"
     # dockerd 20.10 prefixes "no such image: <name>: "; the tail is common to every release
-    assert proc.stderr.startswith("Error response from daemon: "), proc.stderr
-    assert proc.stderr.strip().endswith(f"No such image: {repo}:latest"), proc.stderr
+    err = str(proc.stderr)
+    assert err.startswith("Error response from daemon: "), err
+    assert err.strip().endswith(f"No such image: {repo}:latest"), err
 
 
 def test_history(docker_cli: DockerCLI, repo: str) -> None:
@@ -345,11 +346,11 @@ def test_rmi_untag_then_delete(docker_cli: DockerCLI, repo: str) -> None:
     out = docker_cli.ok("rmi", f"{repo}:a")
     assert _lines(out) == [f"Untagged: {repo}:a"]
     assert _inspect(docker_cli, image_id)["RepoTags"] == [f"{repo}:b"]
-    out = _lines(docker_cli.ok("rmi", f"{repo}:b"))
-    assert out[0] == f"Untagged: {repo}:b"
-    assert out[1] == f"Deleted: {image_id}"
+    lines = _lines(docker_cli.ok("rmi", f"{repo}:b"))
+    assert lines[0] == f"Untagged: {repo}:b"
+    assert lines[1] == f"Deleted: {image_id}"
     # the unique layer goes too: one more "Deleted:" line with its chain ID (= diff ID for a base layer)
-    assert out[2:] == [f"Deleted: {diff_id(layer)}"], out
+    assert lines[2:] == [f"Deleted: {diff_id(layer)}"], lines
     assert docker_cli("image", "inspect", image_id).returncode == 1
 
 
@@ -371,8 +372,7 @@ def test_rmi_by_id_with_several_tags(docker_cli: DockerCLI, repo: str) -> None:
 
 
 def test_rmi_several_tags_of_one_repo_without_force(docker_cli: DockerCLI, repo: str) -> None:
-    """Tags of one repository do not count as "multiple repositories" for dockerd? They do not
-    matter: removing by tag untags only that tag."""
+    """Removing by tag untags only that tag; the last one deletes the image, no force needed."""
     image_id = _import(docker_cli, tiny_layer(), f"{repo}:a")
     docker_cli.ok("tag", f"{repo}:a", f"{repo}:b")
     out = _lines(docker_cli.ok("rmi", f"{repo}:a", f"{repo}:b"))
@@ -526,7 +526,7 @@ def test_save_missing(docker_cli: DockerCLI, repo: str, tmp_path: Path) -> None:
     proc = docker_cli("save", "-o", str(tmp_path / "m.tar"), repo)
     assert proc.returncode == 1
     # dockerd 20.10 names the image as given ("No such image: x"), newer releases may add ":latest"
-    assert proc.stderr.startswith(NO_SUCH.format(repo)), proc.stderr
+    assert str(proc.stderr).startswith(NO_SUCH.format(repo)), proc.stderr
 
 
 def test_load_garbage_fails(docker_cli: DockerCLI, raw: RawHTTP) -> None:

@@ -136,7 +136,7 @@ def _outcome(resp_status: int, body: bytes) -> Outcome:
     errors = [m for m in messages if "error" in m or "errorDetail" in m]
     if errors:
         err = errors[0]
-        text = str(err.get("error") or err.get("errorDetail", {}).get("message", ""))  # type: ignore[union-attr]
+        text = str(err.get("error") or err.get("errorDetail", {}).get("message", ""))
         return Outcome(resp_status, True, text)
     return Outcome(resp_status, False, "")
 

@@ -7,9 +7,11 @@ Every image gets a unique repository name; prune is scoped by a per-test label.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import docker
 import docker.errors
@@ -211,8 +213,6 @@ def test_list_shape_follows_requested_version(
     raw: RawHTTP, client: docker.DockerClient, advertised: Advertised, tracker: ResourceTracker, repo: str
 ) -> None:
     """Untagged images: ``<none>`` placeholders below 1.43, empty arrays from 1.43 on."""
-    from urllib.parse import quote
-
     label = f"conformance.shape={uuid.uuid4().hex}"
     dangling = tracker.image(_import(client.api, tiny_layer(), changes=[f"LABEL {label}"]))
     tagged = _import(client.api, tiny_layer(), repo, "t", [f"LABEL {label}"])
@@ -255,3 +255,39 @@ def test_search_without_registry_fails_fast(raw: RawHTTP, engine_kind: str) -> N
     resp = RawHTTP(raw.host, timeout=20).get("/images/search?term=busybox")
     assert resp.status >= 400 and resp.status not in (404, 405), resp.describe()  # the route exists
     assert resp.error_message() and "page not found" not in resp.error_message()
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+def test_image_events(client: docker.DockerClient, repo: str) -> None:
+    """import, tag, save, untag, delete, load and prune each publish Docker's image event."""
+    api = client.api
+    label = f"conformance.events={uuid.uuid4().hex}"
+    since = time.time() - 1
+    image_id = _import(api, tiny_layer(), repo, "a", [f"LABEL {label}"])
+    api.tag(f"{repo}:a", repo, "b")
+    data = b"".join(api.get_image(f"{repo}:a"))
+    api.remove_image(f"{repo}:b")
+    api.remove_image(f"{repo}:a")
+    api.load_image(data)
+    api.tag(image_id, repo, "c")
+    api.remove_image(f"{repo}:a")
+    api.remove_image(f"{repo}:c")  # now dangling, labelled: prune deletes it
+    pruned = api.prune_images(filters={"label": label, "dangling": False})
+    until = time.time() + 1
+
+    def events(**filters: str) -> list[dict[str, Any]]:
+        stream = api.events(since=since, until=until, filters={"type": "image", **filters}, decode=True)
+        return list(stream)
+
+    mine = events(image=image_id)
+    actions = [e["Action"] for e in mine]
+    assert sorted(actions[:2]) == ["import", "tag"], actions  # dockerd 20.10 sends the tag first
+    assert actions[2:] == ["tag", "save", "untag", "untag", "delete", "load", "tag", "untag", "untag", "delete"], actions
+    assert all(e["Actor"]["ID"] == image_id and e["Type"] == "image" for e in mine)
+    tags = [e["Actor"]["Attributes"]["name"] for e in mine if e["Action"] == "tag"]
+    assert tags == [f"{repo}:a", f"{repo}:b", f"{repo}:c"]
+    prunes = [e for e in events(event="prune") if e["Actor"]["Attributes"].get("reclaimed") == str(TINY_SIZE)]
+    assert len(prunes) == 1, prunes
+    assert pruned["SpaceReclaimed"] == TINY_SIZE

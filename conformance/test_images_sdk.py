@@ -288,6 +288,7 @@ def test_image_events(client: docker.DockerClient, repo: str) -> None:
     assert all(e["Actor"]["ID"] == image_id and e["Type"] == "image" for e in mine)
     tags = [e["Actor"]["Attributes"]["name"] for e in mine if e["Action"] == "tag"]
     assert tags == [f"{repo}:a", f"{repo}:b", f"{repo}:c"]
+    # other tests may prune in the same window, so look for ours, not for the only one
     prunes = [e for e in events(event="prune") if e["Actor"]["Attributes"].get("reclaimed") == str(TINY_SIZE)]
-    assert len(prunes) == 1, prunes
+    assert prunes, events(event="prune")
     assert pruned["SpaceReclaimed"] == TINY_SIZE

@@ -32,13 +32,15 @@ class ImageBackend(Protocol):
     def repo_tags(self, image: Any) -> tuple[str, ...]:
         ...
 
-    def commit(self, parent_id: str, diff_dir: str, config: Mapping[str, Any],
-               repo_tag: str | None, comment: str, author: str) -> str:
+    async def commit(self, parent_id: str, diff_dir: str, config: Mapping[str, Any],
+                     repo_tag: str | None, comment: str, author: str) -> str:
         """Create an image from ``parent_id`` plus the layer in ``diff_dir``; returns its ID."""
         ...
 
-    def set_usage_checker(self, checker: Callable[[str], str | None]) -> None:
-        """``checker(image_id)`` returns the ID of a container using it, or None."""
+    def set_usage_checker(self, users: Callable[[str], list[str]],
+                          running: Callable[[str], list[str]]) -> None:
+        """``users(image_id)``: IDs of containers using the image; ``running``: the subset
+        that is running (``rmi -f`` cannot override those)."""
         ...
 
 

@@ -133,7 +133,7 @@ class ContainerService:
         self._early_exits: dict[int, ExitReport] = {}
         self._exec_exit: Callable[[ExitReport], None] | None = None
         runtime.on_exit(self._on_exit)
-        images.set_usage_checker(self.image_user)
+        images.set_usage_checker(self.image_users, self.image_running_users)
 
     # --- startup ----------------------------------------------------------------------
 
@@ -175,12 +175,12 @@ class ContainerService:
     def live_of(self, container: Container) -> Live:
         return self.live.setdefault(container.id, Live())
 
-    def image_user(self, image_id: str) -> str | None:
-        """The ``rmi`` usage checker: a container using ``image_id``, if any."""
-        for container in self.store:
-            if container.image_id == image_id:
-                return container.id
-        return None
+    def image_users(self, image_id: str) -> list[str]:
+        """The ``rmi`` usage checker: containers created from ``image_id``."""
+        return [c.id for c in self.store if c.image_id == image_id]
+
+    def image_running_users(self, image_id: str) -> list[str]:
+        return [c.id for c in self.store if c.image_id == image_id and c.state.running]
 
     def _event(self, container: Container, action: str, **attributes: str) -> None:
         self.events.publish("container", action, container.id,
@@ -592,7 +592,7 @@ class ContainerService:
 
     # --- commit -----------------------------------------------------------------------
 
-    def commit(self, ref: str, options: CommitOptions) -> str:
+    async def commit(self, ref: str, options: CommitOptions) -> str:
         from runtime.containers.changes import apply_changes
 
         container = self.get(ref)
@@ -606,8 +606,9 @@ class ContainerService:
         if options.repo:
             repo_tag = f"{options.repo}:{options.tag or 'latest'}"
         image_config = commit_image_config(config)
-        image_id = self.images.commit(container.image_id, container.rw_layer.upperdir,
-                                      image_config, repo_tag, options.comment, options.author)
+        image_id = await self.images.commit(container.image_id, container.rw_layer.upperdir,
+                                            image_config, repo_tag, options.comment,
+                                            options.author)
         attributes = {"comment": options.comment, "imageID": image_id,
                       "imageRef": repo_tag or ""}
         self._event(container, "commit", **attributes)

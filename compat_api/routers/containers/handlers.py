@@ -259,5 +259,5 @@ async def commit(request: web.Request) -> web.Response:
     )
     if options.tag and not options.repo:
         raise InvalidParameter("invalid reference format: repository name must be given with a tag")
-    image_id = service.commit(ref, options)
+    image_id = await service.commit(ref, options)
     return json_response({"Id": image_id}, status=201)

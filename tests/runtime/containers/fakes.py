@@ -34,7 +34,7 @@ class FakeImages:
                              "Cmd": ["sh"]})
         self.images: dict[str, FakeImage] = {"busybox:latest": busybox, busybox.id: busybox}
         self.committed: list[tuple[str, str, Mapping[str, Any], str | None, str, str]] = []
-        self.checker: Callable[[str], str | None] | None = None
+        self.checker: Callable[[str], list[str]] | None = None
 
     def get(self, ref: str) -> FakeImage:
         key = ref if ":" in ref else ref + ":latest"
@@ -49,7 +49,7 @@ class FakeImages:
     def repo_tags(self, image: FakeImage) -> tuple[str, ...]:
         return image.repo_tags
 
-    def commit(self, parent_id: str, diff_dir: str, config: Mapping[str, Any],
+    async def commit(self, parent_id: str, diff_dir: str, config: Mapping[str, Any],
                repo_tag: str | None, comment: str, author: str) -> str:
         self.committed.append((parent_id, diff_dir, config, repo_tag, comment, author))
         if repo_tag and repo_tag.startswith("docker.io/library/"):  # the CLI sends it normalised
@@ -61,7 +61,8 @@ class FakeImages:
             self.images[repo_tag] = new
         return new.id
 
-    def set_usage_checker(self, checker: Callable[[str], str | None]) -> None:
+    def set_usage_checker(self, checker: Callable[[str], list[str]],
+                          running: Callable[[str], list[str]]) -> None:
         self.checker = checker
 
 

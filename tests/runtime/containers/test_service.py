@@ -64,7 +64,7 @@ async def test_create_merges_image_and_persists(svc: ContainerService) -> None:
     assert (c.root / "config.v2.json").exists() and (c.root / "hostname").read_text() == c.id[:12] + "\n"
     assert "127.0.0.1\tlocalhost" in (c.root / "hosts").read_text()
     assert actions(svc) == ["create"]
-    assert svc.images.checker is not None and svc.images.checker(c.image_id) == c.id  # type: ignore[attr-defined]
+    assert svc.images.checker is not None and svc.images.checker(c.image_id) == [c.id]  # type: ignore[attr-defined]
 
 
 async def test_create_errors(svc: ContainerService) -> None:
@@ -286,7 +286,7 @@ async def test_list_filters(svc: ContainerService) -> None:
 
 async def test_commit(svc: ContainerService) -> None:
     cid, _ = await run(svc, "sh", "-c", "true", name="tocommit")
-    image_id = svc.commit(cid, CommitOptions(repo="mine", tag="v1", comment="c", author="me",
+    image_id = await svc.commit(cid, CommitOptions(repo="mine", tag="v1", comment="c", author="me",
                                              changes=("ENV A=1", 'CMD ["echo","hi"]')))
     parent, diff, config, tag, comment, author = svc.images.committed[-1]  # type: ignore[attr-defined]
     assert tag == "mine:v1" and comment == "c" and author == "me"

@@ -8,6 +8,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from compat_api.app import create_app
+from compat_api.routers.containers import routes as container_routes
+from compat_api.routers.exec import routes as exec_routes
 from runtime.containers.execs import ExecService
 from runtime.containers.service import ContainerService
 from runtime.engine import Engine
@@ -28,4 +30,6 @@ async def wired(engine: Engine, tmp_path: Path) -> AsyncIterator[Engine]:
 
 @pytest.fixture
 async def client(aiohttp_client: Any, wired: Engine) -> TestClient:
-    return await aiohttp_client(create_app(wired))
+    # only the areas under test: other areas' routers are not this test's business
+    routes = [*container_routes.ROUTES, *exec_routes.ROUTES]
+    return await aiohttp_client(create_app(wired, routes))

@@ -1,0 +1,79 @@
+"""Adapters from the engine's image service and layer store to the container service's ports."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from runtime.containers.model import RwLayer
+from runtime.images.model import Image
+from runtime.images.service import ImageService
+from runtime.storage.overlay import RWLayerNotFound
+
+
+class ImageBackendAdapter:
+    """``ImageBackend`` on top of ``runtime.images.ImageService``."""
+
+    def __init__(self, images: ImageService) -> None:
+        self.service = images
+
+    def get(self, ref: str) -> Image:
+        return self.service.get(ref)
+
+    def image_config(self, image: Image) -> Mapping[str, Any]:
+        return image.runtime_config
+
+    def repo_tags(self, image: Image) -> tuple[str, ...]:
+        return tuple(image.repo_tags)
+
+    async def commit(self, parent_id: str, diff_dir: str, config: Mapping[str, Any],
+                     repo_tag: str | None, comment: str, author: str) -> str:
+        parent = self.service.get(parent_id) if parent_id else None
+        image = await self.service.commit(parent, Path(diff_dir), config, repo_tag, comment,
+                                          author)
+        return image.id
+
+    def set_usage_checker(self, users: Callable[[str], list[str]],
+                          running: Callable[[str], list[str]]) -> None:
+        self.service.set_usage_checker(users, running)
+
+
+class ImageRwLayers:
+    """``RwLayerStore`` on the image service's overlay layer store (key = container ID)."""
+
+    def __init__(self, images: ImageService) -> None:
+        self.service = images
+
+    def prepare(self, container_id: str, image: Image) -> RwLayer:
+        self.service.prepare_rootfs(container_id, image)
+        upper = self.service.layers.upper_dir(container_id)
+        lowerdirs = tuple(str(p) for p in self.service.rootfs_lowerdirs(image))
+        return RwLayer(str(upper), str(upper.parent / "work"), lowerdirs, container_id)
+
+    def remove(self, container_id: str) -> None:
+        try:
+            self.service.layers.remove(container_id)
+        except RWLayerNotFound:
+            pass
+
+    def size(self, container_id: str) -> int:
+        try:
+            upper = self.service.layers.upper_dir(container_id)
+        except RWLayerNotFound:
+            return 0
+        total = 0
+        for root, dirs, files in os.walk(upper):
+            for name in files + dirs:
+                try:
+                    st = os.lstat(os.path.join(root, name))
+                except OSError:
+                    continue
+                if not os.path.isdir(os.path.join(root, name)) or os.path.islink(
+                        os.path.join(root, name)):
+                    total += st.st_size
+        return total
+
+
+__all__ = ["ImageBackendAdapter", "ImageRwLayers"]

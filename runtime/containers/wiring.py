@@ -1,0 +1,32 @@
+"""Building the container and exec services for the engine (one call from Engine.open)."""
+
+from __future__ import annotations
+
+from runtime.config import DaemonConfig
+from runtime.containers.adapters import ImageBackendAdapter, ImageRwLayers
+from runtime.containers.execs import ExecService
+from runtime.containers.service import ContainerService
+from runtime.events import EventBus
+from runtime.images.service import ImageService
+from runtime.linux.cgroups import CgroupManager
+from runtime.process.contract import ProcessRuntime
+
+
+async def open_container_services(
+    config: DaemonConfig,
+    events: EventBus,
+    images: ImageService,
+    runtime: ProcessRuntime,
+    cgroups: CgroupManager | None = None,
+) -> tuple[ContainerService, ExecService]:
+    """Create the services, reload containers from disk and reattach running ones."""
+    if cgroups is None:
+        cgroups = CgroupManager(parent=config.cgroup_parent)
+    containers = ContainerService(config.data_root, events, ImageBackendAdapter(images),
+                                  ImageRwLayers(images), runtime, cgroups)
+    execs = ExecService(containers)
+    await containers.load()
+    return containers, execs
+
+
+__all__ = ["open_container_services"]

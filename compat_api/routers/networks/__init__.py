@@ -1,0 +1,1 @@
+"""The /networks area: list, inspect, create, remove, connect, disconnect, prune."""

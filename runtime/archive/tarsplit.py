@@ -143,21 +143,31 @@ class _LogReader:
             raise ArchiveError(f"corrupt tar-split log {path}")
         self._z = zlib.decompressobj()
         self._buf = b""
+        self._pos = 0
+        self._tail = b""
 
     def close(self) -> None:
         self._f.close()
 
+    def _more(self) -> bool:
+        # bounded output per step: headers compress extremely well
+        if self._z.unconsumed_tail:
+            data = self._z.decompress(self._z.unconsumed_tail, _READ)
+        else:
+            raw = self._f.read(_READ)
+            data = self._z.decompress(raw, _READ) if raw else self._z.flush()
+            if not raw and not data:
+                return False
+        self._buf = self._buf[self._pos :] + data
+        self._pos = 0
+        return True
+
     def take(self, n: int) -> bytes:
-        while len(self._buf) < n:
-            more = self._f.read(_READ)
-            if not more:
-                data = self._z.flush()
-                if not data:
-                    raise ArchiveError("truncated tar-split log")
-                self._buf += data
-                continue
-            self._buf += self._z.decompress(more)
-        out, self._buf = self._buf[:n], self._buf[n:]
+        while len(self._buf) - self._pos < n:
+            if not self._more():
+                raise ArchiveError("truncated tar-split log")
+        out = self._buf[self._pos : self._pos + n]
+        self._pos += n
         return out
 
 

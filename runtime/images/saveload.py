@@ -106,7 +106,25 @@ class SavePlan:
     def _layer_producer(self, chain: str) -> Callable[[], Iterator[bytes]]:
         return lambda: self._layers.tar_stream(chain)
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self, batch: int = 1 << 20) -> Iterator[bytes]:
+        """The archive in pieces of about ``batch`` bytes (small pieces are coalesced:
+        each piece may cross a thread boundary)."""
+        pending: list[bytes] = []
+        size = 0
+        for piece in self._pieces():
+            if len(piece) >= batch and not pending:
+                yield piece
+                continue
+            pending.append(piece)
+            size += len(piece)
+            if size >= batch:
+                yield b"".join(pending)
+                pending.clear()
+                size = 0
+        if pending:
+            yield b"".join(pending)
+
+    def _pieces(self) -> Iterator[bytes]:
         # blob name -> (size, mtime, producer); sorted by name as dockerd's directory walk
         blobs: dict[str, tuple[int, int, Callable[[], Iterator[bytes]]]] = {}
         manifest_items: list[dict[str, Any]] = []

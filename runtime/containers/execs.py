@@ -30,6 +30,11 @@ class ExecConfig:
     console_size: tuple[int, int] | None = None
 
 
+class NotRunning(Conflict):
+    def __init__(self, container_id: str) -> None:
+        super().__init__(f"Container {container_id} is not running")
+
+
 class ExecNotFound(NotFound):
     def __init__(self, exec_id: str) -> None:
         super().__init__(f"No such exec instance: {exec_id}")
@@ -68,7 +73,7 @@ class ExecService:
     def create(self, ref: str, config: ExecConfig) -> str:
         container = self.containers.get(ref)
         if not container.state.running:
-            raise Conflict(f"container {container.id} is not running")
+            raise NotRunning(container.id)
         if container.state.paused:
             raise Conflict(f"Container {container.id} is paused, unpause the container before exec")
         if container.state.restarting:
@@ -93,7 +98,7 @@ class ExecService:
                            if record.running else f"Error: Exec command {exec_id} has already run")
         container = record.container
         if not container.state.running:
-            raise Conflict(f"container {container.id} is not running")
+            raise NotRunning(container.id)
         config = record.config
         record.started = True
         spec = ExecSpec(container.id, exec_id, self._process(container, config, console_size),
@@ -195,4 +200,4 @@ def _command(config: ExecConfig) -> str:
     return config.cmd[0] + " " + " ".join(config.cmd[1:])
 
 
-__all__ = ["ExecConfig", "ExecRecord", "ExecService", "ExecNotFound"]
+__all__ = ["ExecConfig", "ExecRecord", "ExecService", "ExecNotFound", "NotRunning"]

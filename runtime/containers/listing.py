@@ -49,7 +49,7 @@ def select(
     f.validate(ACCEPTED_FILTERS)
     for status in f.get("status"):
         if status not in STATUSES:
-            raise InvalidParameter(f"invalid filter 'status={status}'")
+            raise InvalidParameter(f"Invalid filter 'status={status}'")  # daemon's own text
     for health in f.get("health"):
         if health not in HEALTH:
             raise InvalidParameter(f"Unrecognised filter value for health: {health}")
@@ -58,7 +58,7 @@ def select(
         try:
             exited.append(int(value))
         except ValueError:
-            raise InvalidParameter(f"invalid filter 'exited={value}'") from None
+            raise InvalidParameter(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
     before = [resolve(ref) for ref in f.get("before")]
     since = [resolve(ref) for ref in f.get("since")]
     ordered = sorted(containers, key=lambda c: c.created_ns, reverse=True)

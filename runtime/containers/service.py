@@ -447,7 +447,7 @@ class ContainerService:
         container = self.get(ref)
         sig = parse_signal(signal or "SIGKILL")
         if not container.state.running:
-            raise Conflict(f"Cannot kill container: {ref}: container {container.id} is not running")
+            raise Conflict(f"Cannot kill container: {ref}: Container {container.id} is not running")
         if sig == _signal.SIGKILL:
             container.has_been_manually_stopped = True
         await self._signal(container, sig)

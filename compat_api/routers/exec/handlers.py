@@ -16,6 +16,7 @@ from compat_api.routers.containers.handlers import _dimension, _stream_content_t
 from compat_api.routers.containers.streaming import frame, pump
 from compat_api.streams.hijack import hijack
 from compat_api.versions import APIVersion
+from runtime.containers.execs import NotRunning
 from runtime.errors import Conflict, InvalidParameter
 from runtime.process.contract import StartFailed
 
@@ -59,7 +60,7 @@ async def start(request: web.Request) -> web.StreamResponse:
         raise Conflict(f"Error: Exec command {exec_id} is already running" if record.running
                        else f"Error: Exec command {exec_id} has already run")
     if not record.container.state.running:
-        raise Conflict(f"container {record.container.id} is not running")
+        raise NotRunning(record.container.id)
     if detach:
         try:
             await service.start(exec_id, detach=True, console_size=console)

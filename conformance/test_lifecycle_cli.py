@@ -587,3 +587,42 @@ def test_commit_running_container(box: Box) -> None:
     assert (run.returncode, run.stdout) == (0, "live\n"), run.stderr
     # The committed image keeps the container's command as its CMD.
     assert json.loads(box.ok("image", "inspect", image))[0]["Config"]["Cmd"] == ["sh", "-c", "echo live > /live; sleep 300"]
+
+
+# --- log drivers and auto-remove -------------------------------------------------------------
+
+
+def test_log_driver_none(box: Box) -> None:
+    name = box.name()
+    proc = box.run("--name", name, "--log-driver", "none", box.image, "echo", "still-attached")
+    assert (proc.returncode, proc.stdout) == (0, "still-attached\n"), proc.stderr
+    assert box.inspect(name)["HostConfig"]["LogConfig"]["Type"] == "none"
+    logs = box.logs(name)
+    assert logs.returncode == 1
+    assert "configured logging driver does not support reading" in logs.stderr
+
+
+def test_json_file_on_disk_format(box: Box, docker_host: str) -> None:
+    if not docker_host.startswith("unix://"):
+        pytest.skip("the engine under test is not on this host")
+    name = box.name()
+    assert box.run("--name", name, box.image, "sh", "-c", "echo e >&2; sleep 0.2; echo a; printf partial").returncode == 0
+    path = Path(box.inspect(name)["LogPath"])
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(e["stream"], e["log"]) for e in entries] == [("stderr", "e\n"), ("stdout", "a\n"), ("stdout", "partial")]
+    for entry in entries:
+        assert sorted(entry) == ["log", "stream", "time"]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", entry["time"]), entry
+    # The CLI reads back exactly what was written, partial last line included.
+    assert box.logs(name).stdout == "a\npartial"
+
+
+def test_detached_rm_removes_after_exit(box: Box) -> None:
+    name = box.name()
+    proc = box.run("-d", "--rm", "--name", name, box.image, "sh", "-c", "sleep 0.3")
+    assert proc.returncode == 0, proc.stderr
+    assert box.inspect(name)["HostConfig"]["AutoRemove"] is True
+    deadline = time.monotonic() + 15
+    while box.cli("container", "inspect", name, timeout=QUICK).returncode == 0:
+        assert time.monotonic() < deadline, "--rm container still there after it exited"
+        time.sleep(0.1)

@@ -145,8 +145,9 @@ class ContainerNetworking(Protocol):
         ``NetworkSettings``. ``pid`` may be None only for ``host``/``none`` modes."""
         ...
 
-    async def detach_container(self, container_id: str) -> None:
-        """Release everything :meth:`attach_container` set up (idempotent)."""
+    async def detach_container(self, container_id: str, only_pid: int | None = None) -> None:
+        """Release everything :meth:`attach_container` set up (idempotent); with
+        ``only_pid``, only if the attachment belongs to that container process."""
         ...
 
     def settings(self, container_id: str) -> dict[str, Any] | None:

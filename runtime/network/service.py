@@ -752,9 +752,13 @@ class NetworkService:
             records.append((names, ep.ip))
         return records
 
-    async def detach_container(self, container_id: str) -> None:
+    async def detach_container(self, container_id: str, only_pid: int | None = None) -> None:
+        """``only_pid``: detach only if the sandbox still belongs to that process (an exit
+        report may arrive after a restart already attached the container again)."""
         async with self._lock:
             sandbox = self._sandboxes.get(container_id)
+            if sandbox is not None and only_pid is not None and sandbox.pid not in (None, only_pid):
+                return
             if sandbox is None:
                 self._drop_sandbox_file(container_id)
                 return

@@ -220,7 +220,7 @@ class ContainerService:
             container.rw_layer = self.layers.prepare(container_id, image)
             write_etc_files(container)
             self.store.add(container)
-            self.store.save(container)
+            self.store.save(container, host_config=True)
         except BaseException:
             self.store.release_name(name)
             with contextlib.suppress(Exception):
@@ -358,7 +358,8 @@ class ContainerService:
         live.cgroup = None
         started = container.state.started_at_ns
         container.state.set_stopped(report.exit_code, report.finished_at_ns, oom_killed=oom)
-        self.store.save(container)
+        if not container.host_config.auto_remove:  # removed right below otherwise
+            self.store.save(container)
         if oom:
             self._event(container, "oom")
         duration = max(0, (report.finished_at_ns - started) // 1_000_000_000)

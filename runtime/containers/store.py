@@ -79,12 +79,17 @@ class ContainerStore:
             del self._names[container.name]
         shutil.rmtree(container.root, ignore_errors=True)
 
-    def save(self, container: Container) -> None:
-        """Persist record and host config atomically (two files, each atomic)."""
+    def save(self, container: Container, host_config: bool = False) -> None:
+        """Persist the record (and, when it changed, the host config) atomically.
+
+        The host config only changes at create (and update), so state transitions write
+        one file: each atomic write costs two fsyncs.
+        """
         ensure_private_dir(container.root)
+        if host_config or not (container.root / HOSTCONFIG_FILE).exists():
+            write_json_atomic(container.root / HOSTCONFIG_FILE,
+                              to_jsonable(container.host_config), mode=0o644)
         write_json_atomic(container.root / CONFIG_FILE, _record_to_json(container))
-        write_json_atomic(container.root / HOSTCONFIG_FILE, to_jsonable(container.host_config),
-                          mode=0o644)
 
     def load(self) -> list[Container]:
         """Read every container directory under the root into the index."""

@@ -1,0 +1,2 @@
+"""The image endpoints (/images/...): import, list, inspect, history, tag, delete,
+save, load, prune, search."""

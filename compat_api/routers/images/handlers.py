@@ -1,0 +1,176 @@
+"""Handlers of the image area: parse the request, call the ImageService, render."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiohttp import web
+
+from compat_api.params import api_version, bool_value, filters_value, int_value
+from compat_api.render import json_response
+from compat_api.routers.images import render
+from compat_api.routers.images.backend import images
+from compat_api.streams.jsonmessage import JsonMessageWriter
+from compat_api.versions import APIVersion
+from runtime.errors import InvalidParameter, NotImplementedFeature
+from runtime.images.model import Progress
+
+V1_42 = APIVersion(1, 42)
+V1_51 = APIVersion(1, 51)
+
+
+async def create(request: web.Request) -> web.StreamResponse:
+    """``POST /images/create``: import from the body (``fromSrc=-``); pulling is not
+    implemented yet."""
+    service = images(request)
+    query = request.query
+    src = query.get("fromSrc", "")
+    if query.get("fromImage", ""):
+        raise NotImplementedFeature("pulling images from a registry is not supported by this daemon")
+    if not src:
+        raise InvalidParameter("either fromImage or fromSrc must be specified")
+    if src != "-":
+        raise NotImplementedFeature(f"importing from a URL ({src}) is not supported by this daemon")
+    image = await service.import_image(
+        request.content,
+        repo=query.get("repo", ""),
+        tag=query.get("tag", ""),
+        message=query.get("message", ""),
+        changes=query.getall("changes", []),
+        src=src,
+    )
+    # dockerd reports the import's result as one status line once the work is done
+    writer = await JsonMessageWriter.start(request)
+    await writer.status(image.id)
+    return await writer.finish()
+
+
+async def list_(request: web.Request) -> web.Response:
+    service = images(request)
+    version = api_version(request)
+    filters = filters_value(request)
+    legacy = request.query.get("filter", "")
+    if legacy and version < APIVersion(1, 41):
+        filters = type(filters).of({**{k: list(v) for k, v in filters.values.items()}, "reference": [legacy]})
+    rows = service.list_images(
+        filters=filters,
+        all=bool_value(request, "all"),
+        shared_size=bool_value(request, "shared-size") and version >= V1_42,
+        container_count=version >= V1_51,
+    )
+    return json_response([render.summary(row, version) for row in rows])
+
+
+async def inspect(request: web.Request) -> web.Response:
+    service = images(request)
+    image = service.get(request.match_info["name"])
+    return json_response(render.inspect(image, service.graph_driver(image), api_version(request)))
+
+
+async def history(request: web.Request) -> web.Response:
+    service = images(request)
+    return json_response([render.history_item(h) for h in service.history(request.match_info["name"])])
+
+
+async def tag(request: web.Request) -> web.Response:
+    await images(request).tag(request.match_info["name"], request.query.get("repo", ""), request.query.get("tag", ""))
+    return web.Response(status=201)
+
+
+async def delete(request: web.Request) -> web.Response:
+    records = await images(request).delete(
+        request.match_info["name"],
+        force=bool_value(request, "force"),
+        prune=not bool_value(request, "noprune"),
+    )
+    return json_response([{"Untagged": r.untagged} if r.untagged else {"Deleted": r.deleted} for r in records])
+
+
+async def prune(request: web.Request) -> web.Response:
+    report = await images(request).prune(filters_value(request))
+    deleted = [{"Untagged": r.untagged} if r.untagged else {"Deleted": r.deleted} for r in report.deleted]
+    return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": report.space_reclaimed})
+
+
+async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
+    chunks = await images(request).save(names)  # name errors surface here, before headers
+    response = web.StreamResponse(status=200)
+    response.content_type = "application/x-tar"
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    try:
+        async for chunk in chunks:
+            await response.write(chunk)
+    except ConnectionError:
+        return response
+    finally:
+        with contextlib.suppress(Exception):
+            await chunks.aclose()  # type: ignore[attr-defined]
+    with contextlib.suppress(ConnectionError):
+        await response.write_eof()
+    return response
+
+
+async def save_one(request: web.Request) -> web.StreamResponse:
+    return await _save(request, [request.match_info["name"]])
+
+
+async def save_many(request: web.Request) -> web.StreamResponse:
+    return await _save(request, request.query.getall("names", []))
+
+
+async def load(request: web.Request) -> web.StreamResponse:
+    """``POST /images/load``: progress and ``Loaded image`` lines as JSON messages. Errors
+    before the first line are normal HTTP errors, later ones are reported in-band."""
+    service = images(request)
+    quiet = bool_value(request, "quiet")
+    queue: asyncio.Queue[Progress] = asyncio.Queue()
+    task = asyncio.ensure_future(service.load(request.content, quiet=quiet, progress=queue.put_nowait))
+    writer: JsonMessageWriter | None = None
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break
+            if writer is None:
+                writer = await JsonMessageWriter.start(request)
+            await _write_progress(writer, getter.result())
+        # the task finished: flush lines queued before it did
+        if task.exception() is None:
+            await asyncio.sleep(0)
+        while not queue.empty():
+            if writer is None:
+                writer = await JsonMessageWriter.start(request)
+            await _write_progress(writer, queue.get_nowait())
+        if writer is None:
+            task.result()  # raises: a plain HTTP error, nothing was sent yet
+            writer = await JsonMessageWriter.start(request)
+            return await writer.finish()
+        async with writer.reporting_errors():
+            task.result()
+        return await writer.finish()
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+async def _write_progress(writer: JsonMessageWriter, p: Progress) -> None:
+    if p.stream is not None:
+        await writer.stream(p.stream)
+    elif p.aux is not None:
+        await writer.aux(dict(p.aux))
+    elif p.current is not None or p.total is not None:
+        await writer.progress(p.status, id=p.id, current=p.current or 0, total=p.total or 0)
+    else:
+        await writer.status(p.status, id=p.id or None)
+
+
+async def search(request: web.Request) -> web.Response:
+    term = request.query.get("term", "")
+    limit = int_value(request, "limit", 25)
+    results: list[dict[str, Any]] = await images(request).search(term, limit)
+    return json_response(results)

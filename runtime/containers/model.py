@@ -268,6 +268,9 @@ class Container:
     rw_layer: RwLayer | None = None
     mount_points: tuple[MountPoint, ...] = ()
     exec_ids: list[str] = field(default_factory=list)
+    # NetworkingConfig.EndpointsConfig as given (opaque to this package: the network
+    # service owns its shape; see runtime.network.hooks)
+    endpoints_config: dict[str, Any] = field(default_factory=dict)
     has_been_started: bool = False
     has_been_manually_stopped: bool = False
 

@@ -56,6 +56,7 @@ class CreateRequest:
     host_config: HostConfig
     name: str = ""
     platform: str = ""
+    endpoints: Mapping[str, Any] = field(default_factory=dict)  # NetworkingConfig.EndpointsConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ class ContainerService:
         self._all_caps = all_caps
         self._masked_default = masked_default
         self.live: dict[str, Live] = {}
+        self.networking: Any = None  # runtime.network.service.NetworkService, when wired
         # exits reported before start() recorded the process (fast exits race the reply)
         self._early_exits: dict[int, ExitReport] = {}
         self._exec_exit: Callable[[ExitReport], None] | None = None
@@ -166,6 +168,25 @@ class ContainerService:
 
     def set_exec_exit_handler(self, handler: Callable[[ExitReport], None]) -> None:
         self._exec_exit = handler
+
+    def set_networking(self, networking: Any) -> None:
+        """Use the network service for create-time validation, rename and NetworkSettings
+        (the network setup itself happens in its ProcessRuntime decorator)."""
+        self.networking = networking
+
+    def _sandbox_request(self, container: Container) -> Any:
+        from runtime.network.hooks import sandbox_request_for
+        return sandbox_request_for(container, self.get)
+
+    def network_settings(self, container: Container) -> dict[str, Any] | None:
+        """``NetworkSettings`` from the network service (None without one)."""
+        if self.networking is None:
+            return None
+        if container.state.running:
+            live = self.networking.settings(container.id)
+            if live is not None:
+                return dict(live)
+        return dict(self.networking.inactive_settings(self._sandbox_request(container)))
 
     # --- lookups ----------------------------------------------------------------------
 
@@ -217,6 +238,11 @@ class ContainerService:
                 args=tuple(argv[1:]), config=config, host_config=host,
                 image_id=_image_id(image), root=root, mount_points=mount_points,
             )
+            container.endpoints_config = {k: dict(v or {}) for k, v in request.endpoints.items()}
+            warnings: list[str] = []
+            if self.networking is not None:
+                warnings = list(await self.networking.validate_sandbox(
+                    self._sandbox_request(container)))
             container.rw_layer = self.layers.prepare(container_id, image)
             write_etc_files(container)
             self.store.add(container)
@@ -229,7 +255,7 @@ class ContainerService:
             shutil.rmtree(root, ignore_errors=True)
             raise
         self._event(container, "create")
-        return CreateResult(container.id, ())
+        return CreateResult(container.id, tuple(warnings))
 
     def _generate_name(self) -> str:
         for attempt in range(20):
@@ -510,7 +536,7 @@ class ContainerService:
         state.set_removed()
         self._event(container, "destroy")
 
-    def rename(self, ref: str, new_name: str) -> None:
+    async def rename(self, ref: str, new_name: str) -> None:
         if not new_name:
             raise InvalidParameter("Neither old nor new names may be empty")
         container = self.get(ref)
@@ -522,6 +548,8 @@ class ContainerService:
         container.name = canonical
         self.store.release_name(old)
         self.store.save(container)
+        if self.networking is not None and container.state.running:
+            await self.networking.rename_container(container.id, canonical.lstrip("/"))
         self._event(container, "rename", oldName=old)
 
     # --- attach / logs / resize -------------------------------------------------------

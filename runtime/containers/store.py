@@ -148,6 +148,7 @@ def _record_to_json(c: Container) -> dict[str, Any]:
         "state": c.state.to_json(), "restart_count": c.restart_count, "driver": c.driver,
         "platform": c.platform, "rw_layer": to_jsonable(c.rw_layer),
         "mount_points": to_jsonable(c.mount_points), "exec_ids": [],
+        "endpoints_config": c.endpoints_config,
         "has_been_started": c.has_been_started,
         "has_been_manually_stopped": c.has_been_manually_stopped,
     }
@@ -163,6 +164,7 @@ def _record_from_json(root: Path, d: dict[str, Any], hc: dict[str, Any]) -> Cont
         driver=d.get("driver", "overlay2"), platform=d.get("platform", "linux"),
         rw_layer=from_jsonable(RwLayer, rw) if rw else None,
         mount_points=tuple(from_jsonable(MountPoint, m) for m in d.get("mount_points", [])),
+        endpoints_config=dict(d.get("endpoints_config") or {}),
         has_been_started=bool(d.get("has_been_started", False)),
         has_been_manually_stopped=bool(d.get("has_been_manually_stopped", False)),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from runtime.config import DaemonConfig
 from runtime.containers.adapters import ImageBackendAdapter, ImageRwLayers
 from runtime.containers.execs import ExecService
@@ -18,12 +20,20 @@ async def open_container_services(
     images: ImageService,
     runtime: ProcessRuntime,
     cgroups: CgroupManager | None = None,
+    networking: Any = None,
 ) -> tuple[ContainerService, ExecService]:
-    """Create the services, reload containers from disk and reattach running ones."""
+    """Create the services, reload containers from disk and reattach running ones.
+
+    ``networking`` (a ``NetworkService``) is used for create-time validation, rename and
+    NetworkSettings; the namespace setup itself is the ``NetworkedRuntime`` decorator
+    passed as ``runtime``.
+    """
     if cgroups is None:
         cgroups = CgroupManager(parent=config.cgroup_parent)
     containers = ContainerService(config.data_root, events, ImageBackendAdapter(images),
                                   ImageRwLayers(images), runtime, cgroups)
+    if networking is not None:
+        containers.set_networking(networking)
     execs = ExecService(containers)
     await containers.load()
     return containers, execs

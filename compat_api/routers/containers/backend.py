@@ -6,7 +6,7 @@ ExecService); tests build the app with an engine-like object carrying the same t
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
@@ -35,13 +35,4 @@ def execs(request: web.Request) -> ExecService:
     return service  # type: ignore[no-any-return]
 
 
-def network_settings(request: web.Request, container_id: str) -> dict[str, Any] | None:
-    """Live NetworkSettings from the networking service, when the engine has one."""
-    networking = getattr(request.app[ENGINE], "networking", None)
-    if networking is None:
-        return None
-    settings = networking.settings(container_id)
-    return settings if isinstance(settings, dict) else None
-
-
-__all__ = ["ContainersEngine", "containers", "execs", "network_settings"]
+__all__ = ["ContainersEngine", "containers", "execs"]

@@ -12,7 +12,7 @@ from compat_api.params import (
     api_version, bool_value, bool_value_or_default, filters_value, int_value, json_body,
 )
 from compat_api.render import dumps, json_response, no_content
-from compat_api.routers.containers.backend import containers, network_settings
+from compat_api.routers.containers.backend import containers
 from compat_api.routers.containers.streaming import frame, pump
 from compat_api.streams.hijack import MULTIPLEXED_STREAM, RAW_STREAM, hijack
 from compat_api.versions import APIVersion
@@ -57,16 +57,23 @@ async def create(request: web.Request) -> web.Response:
     config = config_from_wire({k: v for k, v in body.items()
                                if k not in ("HostConfig", "NetworkingConfig")})
     host = host_config_from_wire(body.get("HostConfig"), version)
+    networking = body.get("NetworkingConfig") or {}
+    endpoints = networking.get("EndpointsConfig") if isinstance(networking, dict) else None
+    if endpoints is not None and not isinstance(endpoints, dict):
+        raise InvalidParameter("json: cannot unmarshal into Go struct field "
+                               "NetworkingConfig.EndpointsConfig of type map")
     result = await service.create(CreateRequest(config, host, request.query.get("name", ""),
-                                                request.query.get("platform", "")))
+                                                request.query.get("platform", ""),
+                                                endpoints or {}))
     return json_response(render_create(result.id, result.warnings), status=201)
 
 
 async def inspect(request: web.Request) -> web.Response:
-    container = containers(request).get(request.match_info["id"])
+    service = containers(request)
+    container = service.get(request.match_info["id"])
     return json_response(render_inspect(
         container, api_version(request),
-        network_settings=network_settings(request, container.id),
+        network_settings=service.network_settings(container),
         size=_size(request, container)))
 
 
@@ -89,7 +96,7 @@ async def list_(request: web.Request) -> web.Response:
 
     selected = select(service.store, options, service.get, image_matches)
     return json_response([
-        render_summary(c, version, network_settings=network_settings(request, c.id),
+        render_summary(c, version, network_settings=service.network_settings(c),
                        size=_size(request, c)) for c in selected])
 
 
@@ -157,7 +164,7 @@ async def remove(request: web.Request) -> web.Response:
 
 
 async def rename(request: web.Request) -> web.Response:
-    containers(request).rename(request.match_info["id"], request.query.get("name", ""))
+    await containers(request).rename(request.match_info["id"], request.query.get("name", ""))
     return no_content()
 
 

@@ -173,12 +173,12 @@ async def test_auto_remove(svc: ContainerService) -> None:
 async def test_rename(svc: ContainerService) -> None:
     await svc.create(cfg(name="old"))
     await svc.create(cfg(name="other"))
-    svc.rename("old", "new")
+    await svc.rename("old", "new")
     assert svc.get("new").name == "/new"
     with pytest.raises(ContainerNotFound):
         svc.get("old")
     with pytest.raises(Conflict):
-        svc.rename("new", "other")
+        await svc.rename("new", "other")
     ev = svc.events.history()[-1]
     assert ev.action == "rename" and ev.attributes["oldName"] == "/old" and ev.attributes["name"] == "new"
 

@@ -21,7 +21,7 @@ import termios
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from conformance.cli import DockerCLI
 from conformance.tracker import ResourceTracker
@@ -48,18 +48,28 @@ class Box:
         return self.tracker.container(unique(prefix))
 
     def run(
-        self, *args: str, input: str | None = None, timeout: float = QUICK, network: str = "none"
+        self,
+        *args: str,
+        input: str | None = None,
+        timeout: float = QUICK,
+        network: str = "none",
     ) -> subprocess.CompletedProcess[str]:
         """``docker run --network <network> *args`` (the caller gives image and command)."""
-        proc = self.cli("run", "--network", network, *args, input=input, timeout=timeout)
+        proc = self.cli(
+            "run", "--network", network, *args, input=input, timeout=timeout
+        )
         assert isinstance(proc.stdout, str)
-        return proc  # type: ignore[return-value]
+        return proc
 
     def run_d(self, *args: str, name: str | None = None, network: str = "none") -> str:
         """``docker run -d --name N ... busybox *args``; returns the name after checking the ID printed."""
         name = name or self.name()
-        proc = self.cli("run", "-d", "--name", name, "--network", network, *args, timeout=QUICK)
-        assert proc.returncode == 0, f"docker run -d failed ({proc.returncode}): {proc.stderr}"
+        proc = self.cli(
+            "run", "-d", "--name", name, "--network", network, *args, timeout=QUICK
+        )
+        assert proc.returncode == 0, (
+            f"docker run -d failed ({proc.returncode}): {proc.stderr!r}"
+        )
         assert re.fullmatch(r"[0-9a-f]{64}\n", str(proc.stdout)), proc.stdout
         return name
 
@@ -76,13 +86,17 @@ class Box:
         state: dict[str, Any] = self.inspect(name)["State"]
         return state
 
-    def wait_until(self, name: str, pred: Callable[[dict[str, Any]], bool], timeout: float = 15.0) -> dict[str, Any]:
+    def wait_until(
+        self, name: str, pred: Callable[[dict[str, Any]], bool], timeout: float = 15.0
+    ) -> dict[str, Any]:
         """Poll the container's State until ``pred`` holds; fails with the last State otherwise."""
         deadline = time.monotonic() + timeout
         state = self.state(name)
         while not pred(state):
             if time.monotonic() > deadline:
-                raise AssertionError(f"container {name}: condition not reached in {timeout}s; State={state}")
+                raise AssertionError(
+                    f"container {name}: condition not reached in {timeout}s; State={state}"
+                )
             time.sleep(0.1)
             state = self.state(name)
         return state
@@ -90,7 +104,9 @@ class Box:
     def wait_exited(self, name: str, timeout: float = 15.0) -> dict[str, Any]:
         return self.wait_until(name, lambda s: s["Status"] == "exited", timeout)
 
-    def logs(self, name: str, *args: str, timeout: float = QUICK) -> subprocess.CompletedProcess[str]:
+    def logs(
+        self, name: str, *args: str, timeout: float = QUICK
+    ) -> subprocess.CompletedProcess[str]:
         proc = self.cli("logs", *args, name, timeout=timeout)
         return proc  # type: ignore[return-value]
 
@@ -102,7 +118,9 @@ class PtyCLI:
     waits for what the container printed instead of sleeping.
     """
 
-    def __init__(self, cli: DockerCLI, *args: str, rows: int = 24, cols: int = 80) -> None:
+    def __init__(
+        self, cli: DockerCLI, *args: str, rows: int = 24, cols: int = 80
+    ) -> None:
         self.master, slave = os.openpty()
         self._set_size(slave, rows, cols)
         try:
@@ -114,7 +132,7 @@ class PtyCLI:
                 env=cli.env({"TERM": "xterm"}),
                 start_new_session=True,
                 # The terminal must be the controlling one, for SIGWINCH on resize.
-                preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+                preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),  # noqa: PLW1509
             )
         finally:
             os.close(slave)
@@ -152,7 +170,9 @@ class PtyCLI:
                 return match
             if self.eof or time.monotonic() > deadline:
                 why = "end of output" if self.eof else f"{timeout}s timeout"
-                raise AssertionError(f"{why} waiting for {pattern!r}; transcript:\n{self.transcript!r}")
+                raise AssertionError(
+                    f"{why} waiting for {pattern!r}; transcript:\n{self.transcript!r}"
+                )
             self._read_some(min(0.2, max(0.0, deadline - time.monotonic())))
 
     def send(self, data: bytes) -> None:
@@ -172,7 +192,9 @@ class PtyCLI:
         deadline = time.monotonic() + timeout
         while self.proc.poll() is None:
             if time.monotonic() > deadline:
-                raise AssertionError(f"docker CLI still running after {timeout}s; transcript:\n{self.transcript!r}")
+                raise AssertionError(
+                    f"docker CLI still running after {timeout}s; transcript:\n{self.transcript!r}"
+                )
             self._read_some(0.1)
         while not self.eof:
             before = len(self.transcript)
@@ -187,7 +209,7 @@ class PtyCLI:
             self.proc.wait(timeout=10)
         os.close(self.master)
 
-    def __enter__(self) -> PtyCLI:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

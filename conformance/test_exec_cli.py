@@ -26,7 +26,9 @@ def sleeper(box: Box) -> str:
 
 
 def test_exec_output_and_exit_code(box: Box, sleeper: str) -> None:
-    proc = box.cli("exec", sleeper, "sh", "-c", "echo out; echo err >&2; exit 5", timeout=QUICK)
+    proc = box.cli(
+        "exec", sleeper, "sh", "-c", "echo out; echo err >&2; exit 5", timeout=QUICK
+    )
     assert (proc.returncode, proc.stdout, proc.stderr) == (5, "out\n", "err\n")
     proc = box.cli("exec", sleeper, "true", timeout=QUICK)
     assert (proc.returncode, proc.stdout) == (0, "")
@@ -43,27 +45,45 @@ def test_exec_runs_in_the_container_namespaces(box: Box, sleeper: str) -> None:
 
 
 def test_exec_stdin_piped_until_eof(box: Box, sleeper: str) -> None:
-    proc = box.cli("exec", "-i", sleeper, "sh", "-c", "cat; echo; echo end", input="abc\ndef", timeout=QUICK)
+    proc = box.cli(
+        "exec",
+        "-i",
+        sleeper,
+        "sh",
+        "-c",
+        "cat; echo; echo end",
+        input="abc\ndef",
+        timeout=QUICK,
+    )
     assert (proc.returncode, proc.stdout) == (0, "abc\ndef\nend\n"), proc.stderr
-    proc = box.cli("exec", "-i", sleeper, "tr", "a-z", "A-Z", input="hello\n", timeout=QUICK)
+    proc = box.cli(
+        "exec", "-i", sleeper, "tr", "a-z", "A-Z", input="hello\n", timeout=QUICK
+    )
     assert (proc.returncode, proc.stdout) == (0, "HELLO\n"), proc.stderr
 
 
 def test_exec_large_stdin_roundtrip(box: Box, sleeper: str) -> None:
-    data = "".join(f"{i:08d}\n" for i in range(50000))  # 450 kB, more than any pipe buffer
+    data = "".join(
+        f"{i:08d}\n" for i in range(50000)
+    )  # 450 kB, more than any pipe buffer
     proc = box.cli("exec", "-i", sleeper, "cat", input=data, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == data
 
 
 def test_exec_without_i_gets_no_stdin(box: Box, sleeper: str) -> None:
-    proc = box.cli("exec", sleeper, "sh", "-c", "cat; echo done", input="ignored\n", timeout=QUICK)
+    proc = box.cli(
+        "exec", sleeper, "sh", "-c", "cat; echo done", input="ignored\n", timeout=QUICK
+    )
     assert (proc.returncode, proc.stdout) == (0, "done\n"), proc.stderr
 
 
 def test_exec_tty(box: Box, sleeper: str) -> None:
-    proc = box.cli("exec", "-t", sleeper, "sh", "-c", "tty; exit 3", input=b"", timeout=QUICK)
+    proc = box.cli(
+        "exec", "-t", sleeper, "sh", "-c", "tty; exit 3", input=b"", timeout=QUICK
+    )
     assert proc.returncode == 3
+    assert isinstance(proc.stdout, bytes)
     assert re.fullmatch(rb"/dev/pts/\d+\r\n", proc.stdout), proc.stdout
 
 
@@ -89,7 +109,9 @@ def test_exec_inherits_container_user(box: Box) -> None:
 def test_exec_unknown_user(box: Box, sleeper: str) -> None:
     proc = box.cli("exec", "-u", "nosuchuser", sleeper, "id", timeout=QUICK)
     assert proc.returncode == 126
-    assert "unable to find user nosuchuser: no matching entries in passwd file" in str(proc.stdout) + str(proc.stderr)
+    assert "unable to find user nosuchuser: no matching entries in passwd file" in str(
+        proc.stdout
+    ) + str(proc.stderr)
 
 
 def test_exec_workdir(box: Box, sleeper: str) -> None:
@@ -111,10 +133,20 @@ def test_exec_env(box: Box) -> None:
 
 
 def test_exec_detached(box: Box, sleeper: str) -> None:
-    proc = box.cli("exec", "-d", sleeper, "sh", "-c", "sleep 0.2; echo detached > /tmp/d", timeout=QUICK)
+    proc = box.cli(
+        "exec",
+        "-d",
+        sleeper,
+        "sh",
+        "-c",
+        "sleep 0.2; echo detached > /tmp/d",
+        timeout=QUICK,
+    )
     assert (proc.returncode, proc.stdout) == (0, ""), proc.stderr
     deadline = time.monotonic() + 10
-    while box.cli("exec", sleeper, "test", "-s", "/tmp/d", timeout=QUICK).returncode != 0:
+    while (
+        box.cli("exec", sleeper, "test", "-s", "/tmp/d", timeout=QUICK).returncode != 0
+    ):
         assert time.monotonic() < deadline, "detached exec never ran"
         time.sleep(0.1)
     assert box.ok("exec", sleeper, "cat", "/tmp/d") == "detached\n"
@@ -149,7 +181,9 @@ def test_exec_in_missing_container(box: Box) -> None:
     missing = unique("missing")
     proc = box.cli("exec", missing, "true", timeout=QUICK)
     assert proc.returncode == 1
-    assert f"Error response from daemon: No such container: {missing}" in str(proc.stderr)
+    assert f"Error response from daemon: No such container: {missing}" in str(
+        proc.stderr
+    )
 
 
 def test_exec_ids_recorded_in_inspect(box: Box, sleeper: str) -> None:
@@ -157,4 +191,8 @@ def test_exec_ids_recorded_in_inspect(box: Box, sleeper: str) -> None:
     proc = box.cli("exec", "-d", sleeper, "sleep", "5", timeout=QUICK)
     assert proc.returncode == 0, proc.stderr
     ids = box.inspect(sleeper)["ExecIDs"]
-    assert isinstance(ids, list) and len(ids) == 1 and re.fullmatch(r"[0-9a-f]{64}", ids[0]), ids
+    assert (
+        isinstance(ids, list)
+        and len(ids) == 1
+        and re.fullmatch(r"[0-9a-f]{64}", ids[0])
+    ), ids

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,9 @@ def _parse_ts(text: str) -> datetime:
     m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z", text)
     assert m, text
     micros = int((m.group(2) or "0")[:6].ljust(6, "0"))
-    return datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc, microsecond=micros)
+    return datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(
+        tzinfo=UTC, microsecond=micros
+    )
 
 
 # --- run -d and inspect ---------------------------------------------------------------------
@@ -54,7 +56,16 @@ def test_run_detached_prints_id_and_runs(box: Box) -> None:
 
 
 def test_inspect_running_container(box: Box, docker_host: str) -> None:
-    name = box.run_d("--label", "com.example=yes", "-m", "64m", box.image, "sh", "-c", "echo hi; sleep 300")
+    name = box.run_d(
+        "--label",
+        "com.example=yes",
+        "-m",
+        "64m",
+        box.image,
+        "sh",
+        "-c",
+        "echo hi; sleep 300",
+    )
     info = box.inspect(name)
     cid = info["Id"]
     assert info["Name"] == f"/{name}"
@@ -75,7 +86,9 @@ def test_inspect_running_container(box: Box, docker_host: str) -> None:
     assert isinstance(state["Pid"], int) and state["Pid"] > 0
     if docker_host.startswith("unix://"):
         assert Path(f"/proc/{state['Pid']}").exists(), "State.Pid is not a host process"
-    assert RFC3339_NANO.fullmatch(state["StartedAt"]) and state["FinishedAt"] == ZERO_TIME
+    assert (
+        RFC3339_NANO.fullmatch(state["StartedAt"]) and state["FinishedAt"] == ZERO_TIME
+    )
     assert _parse_ts(state["StartedAt"]) >= _parse_ts(info["Created"])
 
     config = info["Config"]
@@ -84,7 +97,11 @@ def test_inspect_running_container(box: Box, docker_host: str) -> None:
     assert config["Entrypoint"] is None
     assert config["Hostname"] == cid[:12]
     assert config["Labels"] == {"com.example": "yes"}
-    assert (config["Tty"], config["OpenStdin"], config["AttachStdin"]) == (False, False, False)
+    assert (config["Tty"], config["OpenStdin"], config["AttachStdin"]) == (
+        False,
+        False,
+        False,
+    )
     assert config["User"] == "" and config["WorkingDir"] == ""
 
     host = info["HostConfig"]
@@ -104,21 +121,38 @@ def test_inspect_exited_container(box: Box) -> None:
     assert state["Status"] == "exited"
     assert state["Running"] is False and state["Pid"] == 0
     assert state["ExitCode"] == 42
-    assert RFC3339_NANO.fullmatch(state["FinishedAt"]) and state["FinishedAt"] != ZERO_TIME
+    assert (
+        RFC3339_NANO.fullmatch(state["FinishedAt"]) and state["FinishedAt"] != ZERO_TIME
+    )
     # dockerd records StartedAt after the start returns, so for a short-lived process FinishedAt
     # can come first by microseconds: only check they are close.
-    assert abs(_parse_ts(state["FinishedAt"]) - _parse_ts(state["StartedAt"])) < timedelta(seconds=10)
+    assert abs(
+        _parse_ts(state["FinishedAt"]) - _parse_ts(state["StartedAt"])
+    ) < timedelta(seconds=10)
 
 
 def test_inspect_format(box: Box) -> None:
     name = box.run_d(box.image, "sleep", "300")
-    out = box.ok("inspect", "--format", "{{.Name}} {{.State.Status}} {{.Config.Cmd}}", name)
+    out = box.ok(
+        "inspect", "--format", "{{.Name}} {{.State.Status}} {{.Config.Cmd}}", name
+    )
     assert out == f"/{name} running [sleep 300]\n"
 
 
 def test_create_then_start(box: Box) -> None:
     name = box.name()
-    proc = box.cli("create", "--name", name, "--network", "none", box.image, "sh", "-c", "echo from-create", timeout=QUICK)
+    proc = box.cli(
+        "create",
+        "--name",
+        name,
+        "--network",
+        "none",
+        box.image,
+        "sh",
+        "-c",
+        "echo from-create",
+        timeout=QUICK,
+    )
     assert proc.returncode == 0, proc.stderr
     state = box.state(name)
     assert (state["Status"], state["StartedAt"]) == ("created", ZERO_TIME)
@@ -133,9 +167,16 @@ def test_create_then_start(box: Box) -> None:
 def ps_pair(box: Box) -> tuple[str, str, str]:
     """A running and an exited (code 3) container sharing a unique label; returns (label, running, exited)."""
     label = unique("pslabel")
-    running = box.run_d("--label", label, "--label", "role=runner", box.image, "sleep", "300")
+    running = box.run_d(
+        "--label", label, "--label", "role=runner", box.image, "sleep", "300"
+    )
     exited = box.name()
-    assert box.run("--name", exited, "--label", label, box.image, "sh", "-c", "exit 3").returncode == 3
+    assert (
+        box.run(
+            "--name", exited, "--label", label, box.image, "sh", "-c", "exit 3"
+        ).returncode
+        == 3
+    )
     return label, running, exited
 
 
@@ -146,17 +187,23 @@ def _ps(box: Box, *args: str) -> list[str]:
 def test_ps_default_shows_running_only(box: Box, ps_pair: tuple[str, str, str]) -> None:
     label, running, exited = ps_pair
     assert _ps(box, "--filter", f"label={label}") == [running]
-    assert sorted(_ps(box, "-a", "--filter", f"label={label}")) == sorted([running, exited])
+    assert sorted(_ps(box, "-a", "--filter", f"label={label}")) == sorted(
+        [running, exited]
+    )
 
 
 def test_ps_table_columns(box: Box, ps_pair: tuple[str, str, str]) -> None:
     label, running, _ = ps_pair
     out = box.ok("ps", "--filter", f"label={label}").splitlines()
-    assert re.match(r"CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$", out[0]), out
+    assert re.match(
+        r"CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$", out[0]
+    ), out
     assert len(out) == 2
     cid = box.inspect(running)["Id"]
     assert out[1].startswith(f'{cid[:12]}   {box.image}   "sleep 300"   '), out[1]
-    assert re.search(r"\s+Up (Less than a second|\d+ seconds?)\s+" + re.escape(running) + "$", out[1]), out[1]
+    assert re.search(
+        r"\s+Up (Less than a second|\d+ seconds?)\s+" + re.escape(running) + "$", out[1]
+    ), out[1]
 
 
 def test_ps_quiet_and_no_trunc(box: Box, ps_pair: tuple[str, str, str]) -> None:
@@ -171,7 +218,12 @@ def test_ps_quiet_and_no_trunc(box: Box, ps_pair: tuple[str, str, str]) -> None:
 def test_ps_format_fields(box: Box, ps_pair: tuple[str, str, str]) -> None:
     label, running, exited = ps_pair
     out = box.ok(
-        "ps", "-a", "--filter", f"label={label}", "--format", "{{.Names}}|{{.Image}}|{{.Command}}|{{.Status}}|{{.Labels}}"
+        "ps",
+        "-a",
+        "--filter",
+        f"label={label}",
+        "--format",
+        "{{.Names}}|{{.Image}}|{{.Command}}|{{.Status}}|{{.Labels}}",
     )
     rows = {line.split("|")[0]: line.split("|")[1:] for line in out.splitlines()}
     assert rows[running][:2] == [box.image, '"sleep 300"']
@@ -179,7 +231,12 @@ def test_ps_format_fields(box: Box, ps_pair: tuple[str, str, str]) -> None:
     assert rows[exited][:2] == [box.image, "\"sh -c 'exit 3'\""]
     assert re.fullmatch(r"Exited \(3\) .* ago", rows[exited][2]), rows[exited]
     assert sorted(rows[running][3].split(",")) == sorted([f"{label}=", "role=runner"])
-    as_json = [json.loads(line) for line in box.ok("ps", "-a", "--filter", f"label={label}", "--format", "json").splitlines()]
+    as_json = [
+        json.loads(line)
+        for line in box.ok(
+            "ps", "-a", "--filter", f"label={label}", "--format", "json"
+        ).splitlines()
+    ]
     assert sorted(j["Names"] for j in as_json) == sorted([running, exited])
     assert {j["State"] for j in as_json} == {"running", "exited"}
 
@@ -198,12 +255,19 @@ def test_ps_format_fields(box: Box, ps_pair: tuple[str, str, str]) -> None:
         (["status=created"], None),
     ],
 )
-def test_ps_filters(box: Box, ps_pair: tuple[str, str, str], filters: list[str], expect: str | None) -> None:
+def test_ps_filters(
+    box: Box, ps_pair: tuple[str, str, str], filters: list[str], expect: str | None
+) -> None:
     label, running, exited = ps_pair
     args = ["-a", "--filter", f"label={label}"]
     for f in filters:
         args += ["--filter", f]
-    wanted = {"running": [running], "exited": [exited], "both": [running, exited], None: []}[expect]
+    wanted = {
+        "running": [running],
+        "exited": [exited],
+        "both": [running, exited],
+        None: [],
+    }[expect]
     assert sorted(_ps(box, *args)) == sorted(wanted)
 
 
@@ -216,9 +280,9 @@ def test_ps_filter_by_name_and_id(box: Box, ps_pair: tuple[str, str, str]) -> No
     assert _ps(box, "-a", "--filter", f"id={cid[:10]}") == [running]
     assert _ps(box, "-a", "--filter", f"id={cid}") == [running]
     image_id = box.inspect(running)["Image"]
-    assert sorted(_ps(box, "-a", "--filter", f"label={label}", "--filter", f"ancestor={image_id}")) == sorted(
-        [running, exited]
-    )
+    assert sorted(
+        _ps(box, "-a", "--filter", f"label={label}", "--filter", f"ancestor={image_id}")
+    ) == sorted([running, exited])
 
 
 def test_ps_invalid_filter(box: Box) -> None:
@@ -232,43 +296,76 @@ def test_ps_invalid_filter(box: Box) -> None:
 
 def test_logs_stdout_and_stderr(box: Box) -> None:
     name = box.name()
-    assert box.run("--name", name, box.image, "sh", "-c", "echo out1; echo err1 >&2; echo out2").returncode == 0
+    assert (
+        box.run(
+            "--name", name, box.image, "sh", "-c", "echo out1; echo err1 >&2; echo out2"
+        ).returncode
+        == 0
+    )
     proc = box.logs(name)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "out1\nout2\n", "err1\n")
 
 
 def test_logs_tail(box: Box) -> None:
     name = box.name()
-    assert box.run("--name", name, box.image, "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done").returncode == 0
+    assert (
+        box.run(
+            "--name",
+            name,
+            box.image,
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5; do echo line$i; done",
+        ).returncode
+        == 0
+    )
     assert box.logs(name, "--tail", "2").stdout == "line4\nline5\n"
     assert box.logs(name, "--tail", "0").stdout == ""
-    assert box.logs(name, "--tail", "all").stdout == "".join(f"line{i}\n" for i in range(1, 6))
-    assert box.logs(name, "--tail", "100").stdout == "".join(f"line{i}\n" for i in range(1, 6))
+    assert box.logs(name, "--tail", "all").stdout == "".join(
+        f"line{i}\n" for i in range(1, 6)
+    )
+    assert box.logs(name, "--tail", "100").stdout == "".join(
+        f"line{i}\n" for i in range(1, 6)
+    )
 
 
 def test_logs_timestamps(box: Box) -> None:
     name = box.name()
-    before = datetime.now(timezone.utc) - timedelta(seconds=5)
-    assert box.run("--name", name, box.image, "sh", "-c", "echo a; echo b").returncode == 0
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    assert (
+        box.run("--name", name, box.image, "sh", "-c", "echo a; echo b").returncode == 0
+    )
     lines = box.logs(name, "-t").stdout.splitlines()
     assert len(lines) == 2
     for line, text in zip(lines, ("a", "b"), strict=True):
         ts, _, rest = line.partition(" ")
         assert rest == text
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", ts), ts  # always 9 digits
-        assert before <= _parse_ts(ts) <= datetime.now(timezone.utc) + timedelta(seconds=5)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", ts), (
+            ts
+        )  # always 9 digits
+        assert before <= _parse_ts(ts) <= datetime.now(UTC) + timedelta(seconds=5)
 
 
 def test_logs_since(box: Box) -> None:
     name = box.name()
-    assert box.run("--name", name, box.image, "sh", "-c", "echo early; sleep 1.2; echo late").returncode == 0
+    assert (
+        box.run(
+            "--name", name, box.image, "sh", "-c", "echo early; sleep 1.2; echo late"
+        ).returncode
+        == 0
+    )
     stamped = box.logs(name, "-t").stdout.splitlines()
     early = _parse_ts(stamped[0].split()[0])
     cut = (early + timedelta(seconds=0.6)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert box.logs(name, "--since", cut).stdout == "late\n"
     # Unix seconds work too.
-    assert box.logs(name, "--since", f"{early.timestamp() + 0.6:.6f}").stdout == "late\n"
-    assert box.logs(name, "--since", f"{early.timestamp() - 60:.0f}").stdout == "early\nlate\n"
+    assert (
+        box.logs(name, "--since", f"{early.timestamp() + 0.6:.6f}").stdout == "late\n"
+    )
+    assert (
+        box.logs(name, "--since", f"{early.timestamp() - 60:.0f}").stdout
+        == "early\nlate\n"
+    )
 
 
 def test_logs_follow_ends_when_container_exits(box: Box) -> None:
@@ -277,7 +374,9 @@ def test_logs_follow_ends_when_container_exits(box: Box) -> None:
     proc = box.logs(name, "-f", timeout=20)
     elapsed = time.monotonic() - started
     assert (proc.returncode, proc.stdout) == (0, "first\nsecond\n"), proc.stderr
-    assert elapsed >= 0.5, "logs -f returned before the container printed its second line"
+    assert elapsed >= 0.5, (
+        "logs -f returned before the container printed its second line"
+    )
 
 
 def test_logs_follow_tail(box: Box) -> None:
@@ -299,7 +398,11 @@ def test_stop_runs_the_term_trap(box: Box) -> None:
     assert (proc.returncode, proc.stdout) == (0, f"{name}\n"), proc.stderr
     assert time.monotonic() - started < 8, "stop waited for the SIGKILL timeout"
     state = box.state(name)
-    assert (state["Status"], state["ExitCode"], state["Running"]) == ("exited", 0, False)
+    assert (state["Status"], state["ExitCode"], state["Running"]) == (
+        "exited",
+        0,
+        False,
+    )
     assert box.logs(name).stdout == "got-term\n"
 
 
@@ -315,7 +418,12 @@ def test_stop_kills_after_timeout(box: Box) -> None:
 
 def test_stop_signal_from_config(box: Box) -> None:
     name = box.run_d(
-        "--stop-signal", "USR1", box.image, "sh", "-c", "trap 'echo got-usr1; exit 0' USR1; while true; do sleep 0.1; done"
+        "--stop-signal",
+        "USR1",
+        box.image,
+        "sh",
+        "-c",
+        "trap 'echo got-usr1; exit 0' USR1; while true; do sleep 0.1; done",
     )
     time.sleep(0.3)
     assert box.inspect(name)["Config"]["StopSignal"] == "USR1"
@@ -358,7 +466,21 @@ def test_start_running_container_is_ok(box: Box) -> None:
 
 def test_start_attach_exit_code(box: Box) -> None:
     name = box.name()
-    assert box.cli("create", "--name", name, "--network", "none", box.image, "sh", "-c", "echo x; exit 8", timeout=QUICK).returncode == 0
+    assert (
+        box.cli(
+            "create",
+            "--name",
+            name,
+            "--network",
+            "none",
+            box.image,
+            "sh",
+            "-c",
+            "echo x; exit 8",
+            timeout=QUICK,
+        ).returncode
+        == 0
+    )
     proc = box.cli("start", "-a", name, timeout=QUICK)
     assert (proc.returncode, proc.stdout) == (8, "x\n")
 
@@ -390,14 +512,22 @@ def test_kill_exits_137(box: Box) -> None:
 
 
 def test_kill_with_signal(box: Box) -> None:
-    name = box.run_d(box.image, "sh", "-c", "trap 'echo got-usr1' USR1; while true; do sleep 0.1; done")
+    name = box.run_d(
+        box.image,
+        "sh",
+        "-c",
+        "trap 'echo got-usr1' USR1; while true; do sleep 0.1; done",
+    )
     time.sleep(0.3)
     # One at a time: signals sent while the trap is pending coalesce.
     for count, signal_spec in enumerate(("USR1", "SIGUSR1", "10"), start=1):
         proc = box.cli("kill", "-s", signal_spec, name, timeout=QUICK)
         assert (proc.returncode, proc.stdout) == (0, f"{name}\n"), proc.stderr
         deadline = time.monotonic() + 5
-        while box.logs(name).stdout.count("got-usr1") < count and time.monotonic() < deadline:
+        while (
+            box.logs(name).stdout.count("got-usr1") < count
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
         assert box.logs(name).stdout == "got-usr1\n" * count
     assert box.state(name)["Running"] is True
@@ -411,7 +541,10 @@ def test_kill_not_running(box: Box) -> None:
     stderr = str(proc.stderr)
     assert stderr.startswith("Error response from daemon: "), stderr
     # 20.10: "Cannot kill container: N: Container <id> is not running"; 28 lowercases it.
-    assert re.search(rf"(?i)cannot kill container: {name}: container [0-9a-f]{{64}} is not running", stderr), stderr
+    assert re.search(
+        rf"(?i)cannot kill container: {name}: container [0-9a-f]{{64}} is not running",
+        stderr,
+    ), stderr
 
 
 def test_kill_invalid_signal(box: Box) -> None:
@@ -513,18 +646,28 @@ def test_name_conflict_is_409(box: Box, raw: RawHTTP) -> None:
     )
     proc = box.run("--name", name, box.image, "true")
     assert proc.returncode == 125
-    assert proc.stderr.startswith(f"docker: Error response from daemon: {expected}"), proc.stderr
-    proc = box.cli("create", "--name", name, box.image, "true", timeout=QUICK)
-    assert proc.returncode == 1
-    assert str(proc.stderr).startswith(f"Error response from daemon: {expected}"), proc.stderr
-    resp = raw.post(f"/containers/create?name={name}", json_body={"Image": box.image, "Cmd": ["true"]})
+    assert proc.stderr.startswith(f"docker: Error response from daemon: {expected}"), (
+        proc.stderr
+    )
+    created = box.cli("create", "--name", name, box.image, "true", timeout=QUICK)
+    assert created.returncode == 1
+    assert str(created.stderr).startswith(f"Error response from daemon: {expected}"), (
+        created.stderr
+    )
+    resp = raw.post(
+        f"/containers/create?name={name}",
+        json_body={"Image": box.image, "Cmd": ["true"]},
+    )
     assert resp.status == 409, resp.describe()
     assert resp.error_message() == expected
 
 
 def test_rmi_of_image_in_use_is_409(box: Box, raw: RawHTTP) -> None:
     source = box.name()
-    assert box.run("--name", source, box.image, "sh", "-c", "echo data > /file").returncode == 0
+    assert (
+        box.run("--name", source, box.image, "sh", "-c", "echo data > /file").returncode
+        == 0
+    )
     image = box.tracker.image(f"{unique('rmiconf')}:1")
     assert box.cli("commit", source, image, timeout=60).returncode == 0
     user = box.name()
@@ -554,9 +697,28 @@ def test_rmi_of_image_in_use_is_409(box: Box, raw: RawHTTP) -> None:
 
 def test_commit_and_run_committed_image(box: Box) -> None:
     source = box.name()
-    assert box.run("--name", source, box.image, "sh", "-c", "mkdir -p /data && echo committed > /data/file").returncode == 0
+    assert (
+        box.run(
+            "--name",
+            source,
+            box.image,
+            "sh",
+            "-c",
+            "mkdir -p /data && echo committed > /data/file",
+        ).returncode
+        == 0
+    )
     image = box.tracker.image(f"{unique('commitconf')}:v1")
-    proc = box.cli("commit", "--change", 'CMD ["cat", "/data/file"]', "--change", "ENV COMMITTED=yes", source, image, timeout=60)
+    proc = box.cli(
+        "commit",
+        "--change",
+        'CMD ["cat", "/data/file"]',
+        "--change",
+        "ENV COMMITTED=yes",
+        source,
+        image,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", str(proc.stdout)), proc.stdout
     image_id = str(proc.stdout).strip()
@@ -570,9 +732,15 @@ def test_commit_and_run_committed_image(box: Box) -> None:
     assert info["Id"] == image_id
     assert info["Config"]["Cmd"] == ["cat", "/data/file"]
     assert "COMMITTED=yes" in info["Config"]["Env"]
-    assert info["Container"] == box.inspect(source)["Id"] or info.get("Container", "") == ""
+    assert (
+        info["Container"] == box.inspect(source)["Id"]
+        or info.get("Container", "") == ""
+    )
     base = json.loads(box.ok("image", "inspect", box.image))[0]
-    assert info["RootFS"]["Layers"][: len(base["RootFS"]["Layers"])] == base["RootFS"]["Layers"]
+    assert (
+        info["RootFS"]["Layers"][: len(base["RootFS"]["Layers"])]
+        == base["RootFS"]["Layers"]
+    )
     assert len(info["RootFS"]["Layers"]) == len(base["RootFS"]["Layers"]) + 1
 
 
@@ -586,7 +754,11 @@ def test_commit_running_container(box: Box) -> None:
     run = box.run("--rm", image, "cat", "/live")
     assert (run.returncode, run.stdout) == (0, "live\n"), run.stderr
     # The committed image keeps the container's command as its CMD.
-    assert json.loads(box.ok("image", "inspect", image))[0]["Config"]["Cmd"] == ["sh", "-c", "echo live > /live; sleep 300"]
+    assert json.loads(box.ok("image", "inspect", image))[0]["Config"]["Cmd"] == [
+        "sh",
+        "-c",
+        "echo live > /live; sleep 300",
+    ]
 
 
 # --- log drivers and auto-remove -------------------------------------------------------------
@@ -594,7 +766,9 @@ def test_commit_running_container(box: Box) -> None:
 
 def test_log_driver_none(box: Box) -> None:
     name = box.name()
-    proc = box.run("--name", name, "--log-driver", "none", box.image, "echo", "still-attached")
+    proc = box.run(
+        "--name", name, "--log-driver", "none", box.image, "echo", "still-attached"
+    )
     assert (proc.returncode, proc.stdout) == (0, "still-attached\n"), proc.stderr
     assert box.inspect(name)["HostConfig"]["LogConfig"]["Type"] == "none"
     logs = box.logs(name)
@@ -606,13 +780,29 @@ def test_json_file_on_disk_format(box: Box, docker_host: str) -> None:
     if not docker_host.startswith("unix://"):
         pytest.skip("the engine under test is not on this host")
     name = box.name()
-    assert box.run("--name", name, box.image, "sh", "-c", "echo e >&2; sleep 0.2; echo a; printf partial").returncode == 0
+    assert (
+        box.run(
+            "--name",
+            name,
+            box.image,
+            "sh",
+            "-c",
+            "echo e >&2; sleep 0.2; echo a; printf partial",
+        ).returncode
+        == 0
+    )
     path = Path(box.inspect(name)["LogPath"])
     entries = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [(e["stream"], e["log"]) for e in entries] == [("stderr", "e\n"), ("stdout", "a\n"), ("stdout", "partial")]
+    assert [(e["stream"], e["log"]) for e in entries] == [
+        ("stderr", "e\n"),
+        ("stdout", "a\n"),
+        ("stdout", "partial"),
+    ]
     for entry in entries:
         assert sorted(entry) == ["log", "stream", "time"]
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", entry["time"]), entry
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z", entry["time"]), (
+            entry
+        )
     # The CLI reads back exactly what was written, partial last line included.
     assert box.logs(name).stdout == "a\npartial"
 

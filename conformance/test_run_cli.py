@@ -113,8 +113,18 @@ def test_env_and_env_file(box: Box, tmp_path: Path) -> None:
 
 
 def test_workdir_is_created(box: Box) -> None:
-    proc = box.run("--rm", "-w", "/some/new/dir", box.image, "sh", "-c", "pwd; ls -ld . | cut -c1-10")
-    assert (proc.returncode, proc.stdout) == (0, "/some/new/dir\ndrwxr-xr-x\n"), proc.stderr
+    proc = box.run(
+        "--rm",
+        "-w",
+        "/some/new/dir",
+        box.image,
+        "sh",
+        "-c",
+        "pwd; ls -ld . | cut -c1-10",
+    )
+    assert (proc.returncode, proc.stdout) == (0, "/some/new/dir\ndrwxr-xr-x\n"), (
+        proc.stderr
+    )
 
 
 @pytest.mark.parametrize(
@@ -143,7 +153,15 @@ def test_unknown_user_fails(box: Box) -> None:
 
 
 def test_hostname_flag(box: Box) -> None:
-    proc = box.run("--rm", "--hostname", "myhost", box.image, "sh", "-c", "hostname; cat /etc/hostname")
+    proc = box.run(
+        "--rm",
+        "--hostname",
+        "myhost",
+        box.image,
+        "sh",
+        "-c",
+        "hostname; cat /etc/hostname",
+    )
     assert (proc.returncode, proc.stdout) == (0, "myhost\nmyhost\n"), proc.stderr
 
 
@@ -157,7 +175,9 @@ def test_default_hostname_is_short_id(box: Box) -> None:
 def test_etc_files_present(box: Box) -> None:
     proc = box.run("--rm", box.image, "cat", "/etc/hosts")
     assert proc.returncode == 0, proc.stderr
-    assert re.search(r"^127\.0\.0\.1\s+localhost$", proc.stdout, re.MULTILINE), proc.stdout
+    assert re.search(r"^127\.0\.0\.1\s+localhost$", proc.stdout, re.MULTILINE), (
+        proc.stdout
+    )
     proc = box.run("--rm", box.image, "test", "-f", "/etc/resolv.conf")
     assert proc.returncode == 0
 
@@ -171,7 +191,16 @@ def test_entrypoint_flag(box: Box) -> None:
 
 def test_name_and_labels(box: Box) -> None:
     name = box.name()
-    proc = box.run("--name", name, "--label", "com.example.a=b", "--label", "flag", box.image, "true")
+    proc = box.run(
+        "--name",
+        name,
+        "--label",
+        "com.example.a=b",
+        "--label",
+        "flag",
+        box.image,
+        "true",
+    )
     assert proc.returncode == 0, proc.stderr
     info = box.inspect(name)
     assert info["Name"] == f"/{name}"
@@ -182,7 +211,10 @@ def test_name_and_labels(box: Box) -> None:
 def test_invalid_name_rejected(box: Box) -> None:
     proc = box.run("--rm", "--name", "bad name!", box.image, "true")
     assert proc.returncode == 125
-    assert "Invalid container name (bad name!), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed" in proc.stderr
+    assert (
+        "Invalid container name (bad name!), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        in proc.stderr
+    )
 
 
 def test_pid_one_and_only_own_processes(box: Box) -> None:
@@ -199,15 +231,23 @@ def test_pid_one_and_only_own_processes(box: Box) -> None:
 def test_files_not_shared_between_containers_or_host(box: Box) -> None:
     marker = unique("isolation")
     first = box.name()
-    proc = box.run("--name", first, box.image, "sh", "-c", f"echo secret > /tmp/{marker} && cat /tmp/{marker}")
+    proc = box.run(
+        "--name",
+        first,
+        box.image,
+        "sh",
+        "-c",
+        f"echo secret > /tmp/{marker} && cat /tmp/{marker}",
+    )
     assert (proc.returncode, proc.stdout) == (0, "secret\n"), proc.stderr
     proc = box.run("--rm", box.image, "sh", "-c", f"test -e /tmp/{marker}")
     assert proc.returncode == 1, "a second container sees the first one's file"
-    assert not Path(f"/tmp/{marker}").exists(), "a container's file appeared on the host"
+    assert not Path(f"/tmp/{marker}").exists(), (
+        "a container's file appeared on the host"
+    )
     # ... but the file stays in the first container's own filesystem.
-    proc = box.cli("start", "-a", first, timeout=30)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "secret\n"
+    again = box.cli("start", "-a", first, timeout=30)
+    assert (again.returncode, again.stdout) == (0, "secret\n"), again.stderr
 
 
 def test_run_rm_with_nonzero_exit_still_removes(box: Box) -> None:
@@ -226,5 +266,14 @@ def test_missing_image_without_pull(box: Box) -> None:
 
 def test_host_root_untouched_by_cwd(box: Box) -> None:
     # The CLI's cwd has no bearing on the container's working directory.
-    proc = box.cli("run", "--rm", "--network", "none", box.image, "pwd", cwd=os.path.dirname(__file__), timeout=30)
+    proc = box.cli(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        box.image,
+        "pwd",
+        cwd=os.path.dirname(__file__),
+        timeout=30,
+    )
     assert (proc.returncode, proc.stdout) == (0, "/\n"), proc.stderr

@@ -24,7 +24,9 @@ NET = {"network_mode": "none"}
 
 
 @pytest.fixture
-def run(client: docker.DockerClient, tracker: ResourceTracker, busybox_image: str) -> Iterator[Any]:
+def run(
+    client: docker.DockerClient, tracker: ResourceTracker, busybox_image: str
+) -> Iterator[Any]:
     """``run(cmd, **kwargs)``: client.containers.run on busybox with a tracked, unique name."""
 
     def _run(command: Any, **kwargs: Any) -> Any:
@@ -50,9 +52,19 @@ def test_run_returns_logs(run: Any) -> None:
 
 
 def test_run_stdout_and_stderr(run: Any) -> None:
-    out = run(["sh", "-c", "echo out; echo err >&2"], stdout=True, stderr=True, remove=True)
+    out = run(
+        ["sh", "-c", "echo out; echo err >&2"], stdout=True, stderr=True, remove=True
+    )
     assert sorted(out.splitlines()) == [b"err", b"out"]
-    assert run(["sh", "-c", "echo out; echo err >&2"], stdout=False, stderr=True, remove=True) == b"err\n"
+    assert (
+        run(
+            ["sh", "-c", "echo out; echo err >&2"],
+            stdout=False,
+            stderr=True,
+            remove=True,
+        )
+        == b"err\n"
+    )
 
 
 def test_run_nonzero_raises_container_error(run: Any, busybox_image: str) -> None:
@@ -67,10 +79,14 @@ def test_run_missing_executable_raises_api_error(run: Any) -> None:
     with pytest.raises(docker.errors.APIError) as info:
         run(["/no/such"])
     assert info.value.status_code == 400
-    assert 'exec: "/no/such": stat /no/such: no such file or directory' in str(info.value.explanation)
+    assert 'exec: "/no/such": stat /no/such: no such file or directory' in str(
+        info.value.explanation
+    )
 
 
-def test_create_missing_image_raises_image_not_found(client: docker.DockerClient) -> None:
+def test_create_missing_image_raises_image_not_found(
+    client: docker.DockerClient,
+) -> None:
     # containers.create does not pull (containers.run would, so it is not used here).
     image = f"{unique('nosuchimage')}:latest"
     with pytest.raises(docker.errors.ImageNotFound) as info:
@@ -80,7 +96,12 @@ def test_create_missing_image_raises_image_not_found(client: docker.DockerClient
 
 
 def test_run_detached(run: Any, client: docker.DockerClient) -> None:
-    container = run(["sh", "-c", "echo started; sleep 300"], detach=True, labels={"sdk": "yes"}, environment={"A": "1"})
+    container = run(
+        ["sh", "-c", "echo started; sleep 300"],
+        detach=True,
+        labels={"sdk": "yes"},
+        environment={"A": "1"},
+    )
     assert isinstance(container, Container)
     container.reload()
     assert container.status == "running"
@@ -113,9 +134,13 @@ def test_run_entrypoint(run: Any) -> None:
     assert run(["hi"], entrypoint=["echo"], remove=True) == b"hi\n"
 
 
-def test_create_start_wait(client: docker.DockerClient, tracker: ResourceTracker, busybox_image: str) -> None:
+def test_create_start_wait(
+    client: docker.DockerClient, tracker: ResourceTracker, busybox_image: str
+) -> None:
     name = tracker.container(unique("sdk"))
-    container = client.containers.create(busybox_image, ["sh", "-c", "exit 9"], name=name, **NET)
+    container = client.containers.create(
+        busybox_image, ["sh", "-c", "exit 9"], name=name, **NET
+    )
     assert container.status == "created"
     container.start()
     assert container.wait(timeout=30) == {"StatusCode": 9, "Error": None}
@@ -150,11 +175,21 @@ def test_wait_condition_removed(run: Any) -> None:
 def test_wait_timeout(sleeper: Container) -> None:
     with pytest.raises(Exception) as info:  # requests' ReadTimeout / ConnectionError
         sleeper.wait(timeout=1)
-    assert "timed out" in str(info.value).lower() or "timeout" in type(info.value).__name__.lower()
+    assert (
+        "timed out" in str(info.value).lower()
+        or "timeout" in type(info.value).__name__.lower()
+    )
 
 
 def test_stop(run: Any) -> None:
-    container = run(["sh", "-c", "trap 'echo got-term; exit 0' TERM; while true; do sleep 0.1; done"], detach=True)
+    container = run(
+        [
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 0' TERM; while true; do sleep 0.1; done",
+        ],
+        detach=True,
+    )
     time.sleep(0.3)
     container.stop(timeout=10)
     container.reload()
@@ -177,7 +212,14 @@ def test_kill(sleeper: Container) -> None:
 
 
 def test_kill_with_signal(run: Any) -> None:
-    container = run(["sh", "-c", "trap 'echo got-usr1; exit 0' USR1; while true; do sleep 0.1; done"], detach=True)
+    container = run(
+        [
+            "sh",
+            "-c",
+            "trap 'echo got-usr1; exit 0' USR1; while true; do sleep 0.1; done",
+        ],
+        detach=True,
+    )
     time.sleep(0.3)
     container.kill(signal="SIGUSR1")
     assert container.wait(timeout=30)["StatusCode"] == 0
@@ -220,7 +262,10 @@ def test_rename_and_restart(sleeper: Container) -> None:
 
 
 def test_logs_stream_follows_until_exit(run: Any) -> None:
-    container = run(["sh", "-c", "echo one; sleep 0.5; echo two; sleep 0.5; echo three"], detach=True)
+    container = run(
+        ["sh", "-c", "echo one; sleep 0.5; echo two; sleep 0.5; echo three"],
+        detach=True,
+    )
     chunks = list(container.logs(stream=True, follow=True))
     assert b"".join(chunks) == b"one\ntwo\nthree\n"
     assert len(chunks) >= 2, "follow did not stream lines as they came"
@@ -228,7 +273,10 @@ def test_logs_stream_follows_until_exit(run: Any) -> None:
 
 def test_logs_options(run: Any) -> None:
     # stderr first, with a pause: the two pipes are read independently, so only a gap orders them.
-    container = run(["sh", "-c", "echo e >&2; sleep 0.3; for i in 1 2 3 4; do echo l$i; done"], detach=True)
+    container = run(
+        ["sh", "-c", "echo e >&2; sleep 0.3; for i in 1 2 3 4; do echo l$i; done"],
+        detach=True,
+    )
     container.wait(timeout=30)
     assert container.logs(stdout=True, stderr=False) == b"l1\nl2\nl3\nl4\n"
     assert container.logs(stdout=False, stderr=True) == b"e\n"
@@ -255,7 +303,10 @@ def test_exec_run(sleeper: Container) -> None:
 
 def test_exec_run_options(sleeper: Container) -> None:
     result = sleeper.exec_run(
-        ["sh", "-c", 'id -u; pwd; echo "$X"'], user="65534", workdir="/tmp", environment={"X": "y"}
+        ["sh", "-c", 'id -u; pwd; echo "$X"'],
+        user="65534",
+        workdir="/tmp",
+        environment={"X": "y"},
     )
     assert (result.exit_code, result.output) == (0, b"65534\n/tmp\ny\n")
 
@@ -269,7 +320,9 @@ def test_exec_run_demux(sleeper: Container) -> None:
 
 
 def test_exec_run_stream(sleeper: Container) -> None:
-    result = sleeper.exec_run(["sh", "-c", "echo a; sleep 0.3; echo b; sleep 0.3; echo c"], stream=True)
+    result = sleeper.exec_run(
+        ["sh", "-c", "echo a; sleep 0.3; echo b; sleep 0.3; echo c"], stream=True
+    )
     assert result.exit_code is None
     chunks = list(result.output)
     assert b"".join(chunks) == b"a\nb\nc\n"
@@ -277,7 +330,9 @@ def test_exec_run_stream(sleeper: Container) -> None:
 
 
 def test_exec_run_stream_demux(sleeper: Container) -> None:
-    result = sleeper.exec_run(["sh", "-c", "echo out; sleep 0.2; echo err >&2"], stream=True, demux=True)
+    result = sleeper.exec_run(
+        ["sh", "-c", "echo out; sleep 0.2; echo err >&2"], stream=True, demux=True
+    )
     frames = list(result.output)
     assert (b"out\n", None) in frames and (None, b"err\n") in frames
 
@@ -299,10 +354,18 @@ def test_exec_run_detach(sleeper: Container) -> None:
         time.sleep(0.1)
 
 
-def test_exec_inspect_exit_code(api_client: docker.APIClient, sleeper: Container) -> None:
-    exec_id = api_client.exec_create(sleeper.id, ["sh", "-c", "exit 11"], user="nobody", workdir="/tmp")["Id"]
+def test_exec_inspect_exit_code(
+    api_client: docker.APIClient, sleeper: Container
+) -> None:
+    exec_id = api_client.exec_create(
+        sleeper.id, ["sh", "-c", "exit 11"], user="nobody", workdir="/tmp"
+    )["Id"]
     info = api_client.exec_inspect(exec_id)
-    assert (info["Running"], info["ExitCode"], info["ContainerID"]) == (False, None, sleeper.id)
+    assert (info["Running"], info["ExitCode"], info["ContainerID"]) == (
+        False,
+        None,
+        sleeper.id,
+    )
     assert info["ProcessConfig"]["user"] == "nobody"
     assert api_client.exec_start(exec_id) == b""
     info = api_client.exec_inspect(exec_id)
@@ -352,12 +415,22 @@ def _read_frames(sock: socket.socket) -> list[tuple[int, bytes]]:
             frames.append((stream, data))
 
 
-def test_attach_socket_stdin_and_stdout(client: docker.DockerClient, tracker: ResourceTracker, busybox_image: str) -> None:
+def test_attach_socket_stdin_and_stdout(
+    client: docker.DockerClient, tracker: ResourceTracker, busybox_image: str
+) -> None:
     name = tracker.container(unique("sdkattach"))
     container = client.containers.create(
-        busybox_image, ["sh", "-c", "read line; echo got-$line; echo to-err >&2"], name=name, stdin_open=True, **NET
+        busybox_image,
+        ["sh", "-c", "read line; echo got-$line; echo to-err >&2"],
+        name=name,
+        stdin_open=True,
+        **NET,
     )
-    sock = _raw(container.attach_socket(params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}))
+    sock = _raw(
+        container.attach_socket(
+            params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+        )
+    )
     try:
         container.start()
         sock.sendall(b"hello\n")
@@ -368,10 +441,17 @@ def test_attach_socket_stdin_and_stdout(client: docker.DockerClient, tracker: Re
     assert container.wait(timeout=30)["StatusCode"] == 0
 
 
-def test_attach_socket_tty_is_raw(client: docker.DockerClient, tracker: ResourceTracker, busybox_image: str) -> None:
+def test_attach_socket_tty_is_raw(
+    client: docker.DockerClient, tracker: ResourceTracker, busybox_image: str
+) -> None:
     name = tracker.container(unique("sdkattachtty"))
     container = client.containers.create(
-        busybox_image, ["sh", "-c", "read line; echo got-$line"], name=name, stdin_open=True, tty=True, **NET
+        busybox_image,
+        ["sh", "-c", "read line; echo got-$line"],
+        name=name,
+        stdin_open=True,
+        tty=True,
+        **NET,
     )
     sock = _raw(container.attach_socket(params={"stdin": 1, "stdout": 1, "stream": 1}))
     try:
@@ -385,5 +465,7 @@ def test_attach_socket_tty_is_raw(client: docker.DockerClient, tracker: Resource
             data += chunk
     finally:
         sock.close()
-    assert b"got-pty\r\n" in data, data  # the pty echoes the input, then the answer; no framing
+    assert b"got-pty\r\n" in data, (
+        data
+    )  # the pty echoes the input, then the answer; no framing
     assert container.wait(timeout=30)["StatusCode"] == 0

@@ -22,9 +22,22 @@ CAP_NET_RAW = 13
 CAP_CHOWN = 0
 
 # dockerd 20.10's masked paths (28 adds /proc/interrupts and the thermal_throttle directories).
-MASKED_FILES = ["/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug"]
+MASKED_FILES = [
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+]
 MASKED_DIRS = ["/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware"]
-READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+READONLY_PATHS = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+]
 
 
 @pytest.fixture
@@ -42,7 +55,10 @@ def local(docker_host: str) -> None:
 def _caps(box: Box, *flags: str) -> dict[str, str]:
     proc = box.run("--rm", *flags, box.image, "grep", "^Cap", "/proc/self/status")
     assert proc.returncode == 0, proc.stderr
-    return {k: v.strip() for k, v in (line.split(":", 1) for line in proc.stdout.splitlines())}
+    return {
+        k: v.strip()
+        for k, v in (line.split(":", 1) for line in proc.stdout.splitlines())
+    }
 
 
 def _host_status(field: str) -> str:
@@ -78,7 +94,9 @@ def test_cap_add_net_admin(box: Box) -> None:
 
 
 def test_cap_drop_one_and_add_back(box: Box) -> None:
-    assert int(_caps(box, "--cap-drop", "NET_RAW")["CapEff"], 16) == int(DEFAULT_CAPS, 16) & ~(1 << CAP_NET_RAW)
+    assert int(_caps(box, "--cap-drop", "NET_RAW")["CapEff"], 16) == int(
+        DEFAULT_CAPS, 16
+    ) & ~(1 << CAP_NET_RAW)
     only_chown = _caps(box, "--cap-drop", "ALL", "--cap-add", "CAP_CHOWN")
     assert int(only_chown["CapEff"], 16) == 1 << CAP_CHOWN
 
@@ -99,18 +117,29 @@ def _skip_if_reference_cannot(engine: Engine, proc_stderr: str) -> None:
     # runc asks for every capability it knows; on a host (like this VM) whose root lacks some of
     # them, dockerd+runc cannot start a privileged container at all.
     if not engine.is_pydockerd and "unable to apply caps" in proc_stderr:
-        pytest.skip("the reference engine's runc cannot start privileged containers on this host")
+        pytest.skip(
+            "the reference engine's runc cannot start privileged containers on this host"
+        )
 
 
 def test_privileged_gets_all_host_caps(box: Box, engine: Engine, local: None) -> None:
-    proc = box.run("--rm", "--privileged", box.image, "sh", "-c", "grep -E '^Cap(Eff|Bnd)' /proc/self/status")
+    proc = box.run(
+        "--rm",
+        "--privileged",
+        box.image,
+        "sh",
+        "-c",
+        "grep -E '^Cap(Eff|Bnd)' /proc/self/status",
+    )
     _skip_if_reference_cannot(engine, proc.stderr)
     assert proc.returncode == 0, proc.stderr
     caps = dict(line.replace("\t", "").split(":") for line in proc.stdout.splitlines())
     assert caps["CapEff"] == caps["CapBnd"] == _host_status("CapBnd")
 
 
-def test_privileged_has_no_masked_or_readonly_paths(box: Box, engine: Engine, local: None) -> None:
+def test_privileged_has_no_masked_or_readonly_paths(
+    box: Box, engine: Engine, local: None
+) -> None:
     proc = box.run(
         "--rm", "--privileged", box.image, "sh", "-c",
         "grep -c . /proc/timer_list; grep ' /proc/sys ' /proc/self/mountinfo || echo no-sys-mount; test -e /dev/mem && echo has-mem",
@@ -130,16 +159,22 @@ def test_privileged_has_no_masked_or_readonly_paths(box: Box, engine: Engine, lo
 def test_masked_file(box: Box, local: None, path: str) -> None:
     if not Path(path).exists():
         pytest.skip(f"{path} does not exist on this kernel")
-    proc = box.run("--rm", box.image, "sh", "-c", f"stat -c '%F %t:%T' {path}; wc -c < {path}")
+    proc = box.run(
+        "--rm", box.image, "sh", "-c", f"stat -c '%F %t:%T' {path}; wc -c < {path}"
+    )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split("\n")[:2] == ["character special file 1:3", "0"], proc.stdout
+    assert proc.stdout.split("\n")[:2] == ["character special file 1:3", "0"], (
+        proc.stdout
+    )
 
 
 @pytest.mark.parametrize("path", MASKED_DIRS)
 def test_masked_dir(box: Box, local: None, path: str) -> None:
     if not Path(path).exists():
         pytest.skip(f"{path} does not exist on this kernel")
-    proc = box.run("--rm", box.image, "sh", "-c", f"ls -A {path} | wc -l; touch {path}/x")
+    proc = box.run(
+        "--rm", box.image, "sh", "-c", f"ls -A {path} | wc -l; touch {path}/x"
+    )
     assert proc.stdout.split("\n")[0].strip() == "0", proc.stdout
     assert proc.returncode != 0 and "Read-only file system" in proc.stderr, proc.stderr
 
@@ -157,7 +192,9 @@ def test_readonly_path_mount(box: Box, local: None, path: str) -> None:
 
 
 def test_proc_sys_is_read_only(box: Box) -> None:
-    proc = box.run("--rm", box.image, "sh", "-c", "echo changed > /proc/sys/kernel/hostname")
+    proc = box.run(
+        "--rm", box.image, "sh", "-c", "echo changed > /proc/sys/kernel/hostname"
+    )
     assert proc.returncode != 0
     assert "Read-only file system" in proc.stderr
     proc = box.run("--rm", box.image, "sh", "-c", "echo 1 > /proc/sys/vm/drop_caches")
@@ -181,7 +218,11 @@ def test_default_mounts(box: Box) -> None:
     for line in proc.stdout.splitlines():
         fields = line.split()
         sep = fields.index("-")
-        mounts[fields[4]] = (fields[5], fields[sep + 1], fields[sep + 3])  # mount opts, fstype, super opts
+        mounts[fields[4]] = (
+            fields[5],
+            fields[sep + 1],
+            fields[sep + 3],
+        )  # mount opts, fstype, super opts
     assert mounts["/"][0].startswith("rw")
     assert mounts["/proc"][:2] == ("rw,nosuid,nodev,noexec,relatime", "proc")
     dev_opts, dev_type, dev_super = mounts["/dev"]
@@ -198,14 +239,30 @@ def test_default_mounts(box: Box) -> None:
     for etc in ("/etc/hostname", "/etc/hosts", "/etc/resolv.conf"):
         assert etc in mounts, f"{etc} is not bind-mounted"
     # v1: a tmpfs with one read-only mount per hierarchy; v2: one read-only cgroup2 mount.
-    cgroup = {t: m for t, m in mounts.items() if t.startswith("/sys/fs/cgroup") and m[1] in ("cgroup", "cgroup2")}
-    assert cgroup and all(opts.split(",")[0] == "ro" for opts, _, _ in cgroup.values()), cgroup
+    cgroup = {
+        t: m
+        for t, m in mounts.items()
+        if t.startswith("/sys/fs/cgroup") and m[1] in ("cgroup", "cgroup2")
+    }
+    assert cgroup and all(
+        opts.split(",")[0] == "ro" for opts, _, _ in cgroup.values()
+    ), cgroup
 
 
 def test_default_devices(box: Box) -> None:
-    proc = box.run("--rm", box.image, "sh", "-c", "cd /dev && for d in *; do stat -c '%n %F %t:%T %a' $d; done")
+    proc = box.run(
+        "--rm",
+        box.image,
+        "sh",
+        "-c",
+        "cd /dev && for d in *; do stat -c '%n %F %t:%T %a' $d; done",
+    )
     assert proc.returncode == 0, proc.stderr
-    rows = [line.split() for line in proc.stdout.splitlines() if " character special file " in line]
+    rows = [
+        line.split()
+        for line in proc.stdout.splitlines()
+        if " character special file " in line
+    ]
     devices = {row[0]: (row[-2], row[-1]) for row in rows}
     assert devices == {
         "full": ("1:7", "666"),
@@ -215,13 +272,27 @@ def test_default_devices(box: Box) -> None:
         "urandom": ("1:9", "666"),
         "zero": ("1:5", "666"),
     }, proc.stdout
-    proc = box.run("--rm", box.image, "sh", "-c", "for l in ptmx fd stdin stdout stderr; do readlink /dev/$l; done")
-    assert proc.stdout.split() == ["pts/ptmx", "/proc/self/fd", "/proc/self/fd/0", "/proc/self/fd/1", "/proc/self/fd/2"]
+    proc = box.run(
+        "--rm",
+        box.image,
+        "sh",
+        "-c",
+        "for l in ptmx fd stdin stdout stderr; do readlink /dev/$l; done",
+    )
+    assert proc.stdout.split() == [
+        "pts/ptmx",
+        "/proc/self/fd",
+        "/proc/self/fd/0",
+        "/proc/self/fd/1",
+        "/proc/self/fd/2",
+    ]
 
 
 def test_device_cgroup_denies_mknod_use(box: Box) -> None:
     # CAP_MKNOD lets root create the node, but the device cgroup forbids opening it.
-    proc = box.run("--rm", box.image, "sh", "-c", "mknod /tmp/sda b 8 0 && head -c1 /tmp/sda")
+    proc = box.run(
+        "--rm", box.image, "sh", "-c", "mknod /tmp/sda b 8 0 && head -c1 /tmp/sda"
+    )
     assert proc.returncode == 1
     assert "Operation not permitted" in proc.stderr, proc.stderr
 
@@ -235,7 +306,15 @@ def test_shm_size(box: Box) -> None:
 def test_no_new_privileges(box: Box) -> None:
     proc = box.run("--rm", box.image, "grep", "NoNewPrivs", "/proc/self/status")
     assert proc.stdout.split() == ["NoNewPrivs:", "0"]
-    proc = box.run("--rm", "--security-opt", "no-new-privileges", box.image, "grep", "NoNewPrivs", "/proc/self/status")
+    proc = box.run(
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        box.image,
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    )
     assert proc.stdout.split() == ["NoNewPrivs:", "1"]
 
 
@@ -251,10 +330,25 @@ def test_fds_closed(box: Box) -> None:
 
 def test_memory_limit_oom_kill(box: Box) -> None:
     name = box.name()
-    proc = box.run("--name", name, "--memory", "32m", "--memory-swap", "32m", box.image, "tail", "/dev/zero", timeout=60)
+    proc = box.run(
+        "--name",
+        name,
+        "--memory",
+        "32m",
+        "--memory-swap",
+        "32m",
+        box.image,
+        "tail",
+        "/dev/zero",
+        timeout=60,
+    )
     assert proc.returncode == 137, proc.stderr
     state = box.state(name)
-    assert (state["ExitCode"], state["OOMKilled"], state["Status"]) == (137, True, "exited")
+    assert (state["ExitCode"], state["OOMKilled"], state["Status"]) == (
+        137,
+        True,
+        "exited",
+    )
     host = box.inspect(name)["HostConfig"]
     assert (host["Memory"], host["MemorySwap"]) == (32 * 1024 * 1024, 32 * 1024 * 1024)
 
@@ -270,7 +364,9 @@ def test_memory_limit_visible(box: Box, local: None) -> None:
     else:
         cmd = "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory.swap.max"
         expected = ["33554432", "33554432"]
-    proc = box.run("--rm", "--memory", "32m", "--memory-swap", "64m", box.image, "sh", "-c", cmd)
+    proc = box.run(
+        "--rm", "--memory", "32m", "--memory-swap", "64m", box.image, "sh", "-c", cmd
+    )
     assert (proc.returncode, proc.stdout.split()) == (0, expected), proc.stderr
 
 
@@ -312,5 +408,7 @@ def test_container_has_its_own_cgroup(box: Box, local: None) -> None:
     name = box.run_d(box.image, "sleep", "300")
     info = box.inspect(name)
     host_cgroups = Path(f"/proc/{info['State']['Pid']}/cgroup").read_text()
-    memory = [line for line in host_cgroups.splitlines() if re.match(r"\d+:(memory|):", line)]
+    memory = [
+        line for line in host_cgroups.splitlines() if re.match(r"\d+:(memory|):", line)
+    ]
     assert memory and all(info["Id"] in line for line in memory), host_cgroups

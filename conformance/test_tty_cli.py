@@ -22,7 +22,9 @@ def box(docker_cli: DockerCLI, tracker: ResourceTracker, busybox_image: str) -> 
 
 
 def test_run_t_prints_a_pts(box: Box) -> None:
-    with PtyCLI(box.cli, "run", "--rm", "--network", "none", "-t", box.image, "tty") as term:
+    with PtyCLI(
+        box.cli, "run", "--rm", "--network", "none", "-t", box.image, "tty"
+    ) as term:
         # -t without -i leaves the local terminal cooked, so its ONLCR adds a CR to the pty's CRLF.
         term.expect(rb"^/dev/pts/\d+\r+\n")
         assert term.wait() == 0
@@ -30,8 +32,20 @@ def test_run_t_prints_a_pts(box: Box) -> None:
 
 def test_run_t_without_a_terminal(box: Box) -> None:
     # -t without -i needs no terminal on the client side; the output carries the pty's CRLF.
-    proc = box.cli("run", "--rm", "--network", "none", "-t", box.image, "sh", "-c", "tty; echo line", input=b"")
+    proc = box.cli(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-t",
+        box.image,
+        "sh",
+        "-c",
+        "tty; echo line",
+        input=b"",
+    )
     assert proc.returncode == 0, proc.stderr
+    assert isinstance(proc.stdout, bytes)
     assert re.fullmatch(rb"/dev/pts/\d+\r\nline\r\n", proc.stdout), proc.stdout
 
 
@@ -42,7 +56,9 @@ def test_run_t_exit_code(box: Box) -> None:
 
 def test_run_it_interactive_shell(box: Box) -> None:
     name = box.name()
-    with PtyCLI(box.cli, "run", "-it", "--name", name, "--network", "none", box.image, "sh") as term:
+    with PtyCLI(
+        box.cli, "run", "-it", "--name", name, "--network", "none", box.image, "sh"
+    ) as term:
         term.expect(PROMPT)
         term.send(b"echo $((6*7)); tty\r")
         term.expect(rb"\r\n42\r\n/dev/pts/\d+\r\n")
@@ -55,7 +71,20 @@ def test_run_it_interactive_shell(box: Box) -> None:
 
 def test_run_it_initial_size_and_resize(box: Box) -> None:
     name = box.name()
-    with PtyCLI(box.cli, "run", "-it", "--rm", "--name", name, "--network", "none", box.image, "sh", rows=24, cols=80) as term:
+    with PtyCLI(
+        box.cli,
+        "run",
+        "-it",
+        "--rm",
+        "--name",
+        name,
+        "--network",
+        "none",
+        box.image,
+        "sh",
+        rows=24,
+        cols=80,
+    ) as term:
         term.expect(PROMPT)
         term.send(b"stty size\r")
         term.expect(rb"\r\n24 80\r\n")
@@ -69,14 +98,18 @@ def test_run_it_initial_size_and_resize(box: Box) -> None:
             if match.group(1) == b"40 120":
                 break
         else:
-            raise AssertionError(f"resize never reached the container; transcript:\n{term.transcript!r}")
+            raise AssertionError(
+                f"resize never reached the container; transcript:\n{term.transcript!r}"
+            )
         term.send(b"exit\r")
         assert term.wait() == 0
 
 
 def test_detach_with_ctrl_p_ctrl_q_leaves_container_running(box: Box) -> None:
     name = box.name()
-    with PtyCLI(box.cli, "run", "-it", "--name", name, "--network", "none", box.image, "sh") as term:
+    with PtyCLI(
+        box.cli, "run", "-it", "--name", name, "--network", "none", box.image, "sh"
+    ) as term:
         term.expect(PROMPT)
         term.send(b"echo before-detach > /tmp/mark\r")
         term.expect(PROMPT)
@@ -90,7 +123,17 @@ def test_detach_with_ctrl_p_ctrl_q_leaves_container_running(box: Box) -> None:
 def test_custom_detach_keys(box: Box) -> None:
     name = box.name()
     with PtyCLI(
-        box.cli, "run", "-it", "--detach-keys", "ctrl-a,x", "--name", name, "--network", "none", box.image, "sh"
+        box.cli,
+        "run",
+        "-it",
+        "--detach-keys",
+        "ctrl-a,x",
+        "--name",
+        name,
+        "--network",
+        "none",
+        box.image,
+        "sh",
     ) as term:
         term.expect(PROMPT)
         term.send(b"\x01x")
@@ -124,4 +167,5 @@ def test_exec_t_prints_a_pts(box: Box) -> None:
     name = box.run_d(box.image, "sleep", "300")
     proc = box.cli("exec", "-t", name, "tty", input=b"", timeout=30)
     assert proc.returncode == 0, proc.stderr
+    assert isinstance(proc.stdout, bytes)
     assert re.fullmatch(rb"/dev/pts/\d+\r\n", proc.stdout), proc.stdout

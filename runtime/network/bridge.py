@@ -152,29 +152,48 @@ class VethPlan:
 def create_veth(plan: VethPlan, netns_fd: int) -> None:
     """Create the pair with its peer born inside the namespace of ``netns_fd`` (so the
     peer may be called ``eth0`` at once), plug the host side into the bridge, bring it up."""
+    create_veths([plan], netns_fd)
+
+
+def create_veths(plans: list[VethPlan], netns_fd: int) -> None:
+    """:func:`create_veth` for several endpoints over one netlink socket; all or nothing."""
+    made: list[str] = []
     with _iproute() as ipr:
-        bridge_index = _index(ipr, plan.bridge)
-        if bridge_index is None:
-            raise SystemError_(f"bridge {plan.bridge} not found")
         try:
-            ipr.link(
-                "add", ifname=plan.host_name, kind="veth", mtu=plan.mtu,
-                peer={"ifname": plan.peer_name, "net_ns_fd": netns_fd, "address": plan.mac, "mtu": plan.mtu},
-            )
-        except NetlinkError as exc:
-            raise SystemError_(
-                f"failed to add the host ({plan.host_name}) <=> sandbox ({plan.peer_name}) pair interfaces: {exc}"
-            ) from exc
-        index = _index(ipr, plan.host_name)
-        assert index is not None
-        try:
-            ipr.link("set", index=index, master=bridge_index)
-            ipr.link("set", index=index, state="up")
-        except NetlinkError as exc:
-            ipr.link("del", index=index)
-            raise SystemError_(
-                f"adding interface {plan.host_name} to bridge {plan.bridge} failed: {exc}"
-            ) from exc
+            for plan in plans:
+                _create_veth(ipr, plan, netns_fd)
+                made.append(plan.host_name)
+        except BaseException:
+            for name in made:
+                index = _index(ipr, name)
+                if index is not None:
+                    ipr.link("del", index=index)
+            raise
+
+
+def _create_veth(ipr: IPRoute, plan: VethPlan, netns_fd: int) -> None:
+    bridge_index = _index(ipr, plan.bridge)
+    if bridge_index is None:
+        raise SystemError_(f"bridge {plan.bridge} not found")
+    try:
+        ipr.link(
+            "add", ifname=plan.host_name, kind="veth", mtu=plan.mtu,
+            peer={"ifname": plan.peer_name, "net_ns_fd": netns_fd, "address": plan.mac, "mtu": plan.mtu},
+        )
+    except NetlinkError as exc:
+        raise SystemError_(
+            f"failed to add the host ({plan.host_name}) <=> sandbox ({plan.peer_name}) pair interfaces: {exc}"
+        ) from exc
+    index = _index(ipr, plan.host_name)
+    assert index is not None
+    try:
+        ipr.link("set", index=index, master=bridge_index)
+        ipr.link("set", index=index, state="up")
+    except NetlinkError as exc:
+        ipr.link("del", index=index)
+        raise SystemError_(
+            f"adding interface {plan.host_name} to bridge {plan.bridge} failed: {exc}"
+        ) from exc
 
 
 def write_sysctl(name: str, value: str) -> None:
@@ -186,26 +205,39 @@ def write_sysctl(name: str, value: str) -> None:
 
 def configure_peer(plan: VethPlan, disable_ipv6: bool = True) -> None:
     """Inside the container's namespace: address, MTU, up, loopback up, default route."""
+    configure_peers([plan], disable_ipv6)
+
+
+def configure_peers(plans: list[VethPlan], disable_ipv6: bool = True) -> bool:
+    """:func:`configure_peer` for several endpoints over one netlink socket; returns
+    whether ``lo`` has ``::1`` (see :func:`loopback_has_ipv6`)."""
     with _iproute() as ipr:
-        index = _index(ipr, plan.peer_name)
-        if index is None:
-            raise SystemError_(f"interface {plan.peer_name} not found in the container's namespace")
-        if disable_ipv6:
-            try:
-                write_sysctl(f"net.ipv6.conf.{plan.peer_name}.disable_ipv6", "1")
-            except OSError:
-                pass  # kernel without IPv6
-        iface = ipaddress.IPv4Interface(plan.address_cidr)
-        ipr.addr(
-            "add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
-            broadcast=str(iface.network.broadcast_address),
-        )
-        ipr.link("set", index=index, state="up")
+        for plan in plans:
+            _configure_peer(ipr, plan, disable_ipv6)
         lo = _index(ipr, "lo")
-        if lo is not None:
-            ipr.link("set", index=lo, state="up")
-        if plan.gateway:
-            ipr.route("replace", dst="0.0.0.0/0", gateway=plan.gateway, oif=index, proto=RTPROT_BOOT)
+        return lo is not None and bool(ipr.get_addr(index=lo, family=10))
+
+
+def _configure_peer(ipr: IPRoute, plan: VethPlan, disable_ipv6: bool) -> None:
+    index = _index(ipr, plan.peer_name)
+    if index is None:
+        raise SystemError_(f"interface {plan.peer_name} not found in the container's namespace")
+    if disable_ipv6:
+        try:
+            write_sysctl(f"net.ipv6.conf.{plan.peer_name}.disable_ipv6", "1")
+        except OSError:
+            pass  # kernel without IPv6
+    iface = ipaddress.IPv4Interface(plan.address_cidr)
+    ipr.addr(
+        "add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
+        broadcast=str(iface.network.broadcast_address),
+    )
+    ipr.link("set", index=index, state="up")
+    lo = _index(ipr, "lo")
+    if lo is not None:
+        ipr.link("set", index=lo, state="up")
+    if plan.gateway:
+        ipr.route("replace", dst="0.0.0.0/0", gateway=plan.gateway, oif=index, proto=RTPROT_BOOT)
 
 
 def remove_peer(peer_name: str) -> None:
@@ -255,6 +287,6 @@ def open_netns(pid: int) -> int:
 __all__ = [
     "mac_for_ipv4", "random_veth_name", "link_exists", "delete_link", "BridgeState",
     "bridge_state", "ensure_bridge", "links_with_master", "VethPlan", "create_veth",
-    "write_sysctl", "configure_peer", "remove_peer", "set_default_route", "netns_interfaces",
+    "create_veths", "write_sysctl", "configure_peer", "configure_peers", "remove_peer", "set_default_route", "netns_interfaces",
     "loopback_has_ipv6", "enable_ip_forward", "open_netns",
 ]

@@ -194,6 +194,7 @@ class NetworkService:
         self._bindings: dict[str, list[Binding]] = {}
         self._ext_servers: dict[str, list[ExtServer]] = {}
         self._ipv6_in: dict[str, bool] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self._ipam = Ipam(reserved=reserved)
         self._ports = PortAllocator()
         self._dns = EmbeddedDns(self)
@@ -315,6 +316,8 @@ class NetworkService:
         """Clean stop: stop DNS listeners and proxies, remove every firewall rule, and
         delete user-network bridges that no running container uses."""
         async with self._lock:
+            if self._background:
+                await asyncio.gather(*self._background, return_exceptions=True)
             await self._dns.close()
             for cid, bindings in list(self._bindings.items()):
                 await close_all(bindings, self._ports)
@@ -670,21 +673,14 @@ class NetworkService:
         self._sandboxes[sandbox.container_id] = sandbox
         self._save_sandbox(sandbox)  # before any veth exists: a crash from here on is reconciled
         netns_path = f"/proc/{sandbox.pid}/ns/net"
-        fd = await asyncio.to_thread(br.open_netns, sandbox.pid)
-        try:
-            for plan in plans:
-                await asyncio.to_thread(br.create_veth, plan, fd)
-        finally:
-            os.close(fd)
         want_dns = sandbox.dns
 
         def inside() -> tuple[bool, tuple[Any, Any] | None]:
-            for plan in plans:
-                br.configure_peer(plan)
-            sockets = make_sockets() if want_dns else None
-            return br.loopback_has_ipv6(), sockets
+            ipv6 = br.configure_peers(plans)
+            return ipv6, make_sockets() if want_dns else None
 
-        ipv6, sockets = await run_in_netns(netns_path, inside)
+        # one thread: veths created from the host namespace, then configured inside
+        ipv6, sockets = await run_in_netns(netns_path, inside, before=lambda fd: br.create_veths(plans, fd))
         self._ipv6_in[sandbox.container_id] = ipv6
         if sockets is not None:
             await self._dns.serve(sandbox.container_id, *sockets)
@@ -776,9 +772,14 @@ class NetworkService:
         self._ext_servers.pop(container_id, None)
         self._ipv6_in.pop(container_id, None)
         if sandbox is not None:
+            veths = [ep.host_veth for ep in sandbox.endpoints.values() if ep.host_veth]
+            if veths:
+                # deleting a veth waits for an RCU grace period (~20 ms); the kernel also
+                # drops it by itself once the container's namespace dies, so nobody waits
+                task = asyncio.get_running_loop().create_task(asyncio.to_thread(_delete_links, veths))
+                self._background.add(task)
+                task.add_done_callback(self._background.discard)
             for ep in sandbox.endpoints.values():
-                if ep.host_veth:
-                    await asyncio.to_thread(br.delete_link, ep.host_veth)
                 if ep.ip:
                     self._ipam.release_address(ep.network_id, ep.ip)
             if had_ports or sandbox.ports:
@@ -955,6 +956,14 @@ class NetworkService:
         )
         await self._write_files(sandbox)
         self._save_sandbox(sandbox)
+
+
+def _delete_links(names: list[str]) -> None:
+    for name in names:
+        try:
+            br.delete_link(name)
+        except Exception as exc:
+            log.warning("could not delete %s: %s", name, exc)
 
 
 def _netns_inode(pid: int) -> int:

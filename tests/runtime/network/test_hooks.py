@@ -26,6 +26,7 @@ from runtime.network.hooks import ContainerDirectoryAdapter, NetworkedRuntime, s
 from runtime.network.service import NetworkCreate, NetworkService
 from runtime.process.client import SupervisorClient
 from tests.runtime.containers.fakes import FakeImages
+from tests.runtime.network.test_service import wait_gone
 from tests.runtime.containers.test_real_runtime import DirLayers, exec_root, rootfs  # noqa: F401
 
 pytestmark = [
@@ -110,7 +111,7 @@ async def test_default_bridge_address_and_ping(stack: ContainerService, service:
             break
         await asyncio.sleep(0.05)
     assert service.settings(peer) is None
-    assert not await asyncio.to_thread(bridge.link_exists, veth)
+    await wait_gone(veth)
 
 
 async def test_user_network_names_and_aliases(stack: ContainerService, service: NetworkService) -> None:

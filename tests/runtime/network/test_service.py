@@ -29,6 +29,14 @@ def cid() -> str:
     return secrets.token_hex(32)
 
 
+async def wait_gone(link: str) -> None:
+    for _ in range(200):
+        if not await asyncio.to_thread(bridge.link_exists, link):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{link} still exists")
+
+
 def subnet_of(svc: NetworkService) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(svc.default_bridge.subnet)
 
@@ -126,7 +134,7 @@ async def test_default_bridge_attach_files_and_detach(
     assert (service._root / "sandboxes" / f"{c}.json").exists()
     await service.detach_container(c)
     await service.detach_container(c)  # idempotent
-    assert not await asyncio.to_thread(bridge.link_exists, veth)
+    await wait_gone(veth)
     assert service.settings(c) is None
     assert not (service._root / "sandboxes" / f"{c}.json").exists()
     # the address is free again

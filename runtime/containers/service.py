@@ -152,6 +152,7 @@ class ContainerService:
                         os.close(fd)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - a fresh supervisor has nothing to report
             log.warning("could not list running processes: %s", exc)
+        ended: list[tuple[Container, ExitReport]] = []
         for container in self.store:
             found = running.pop(container.id, None)
             if found is not None and container.state.running:
@@ -161,10 +162,29 @@ class ContainerService:
                 live.fanout = StdioFanout(process, self._log_driver(container))
                 container.state.pid = process.pid
             elif container.state.running:
-                container.state.set_stopped(255, time.time_ns())
-                self.store.save(container)
+                # exited while we were away: the supervisor kept the report (delivered as
+                # soon as we registered on_exit); without one the process is simply gone
+                report = self._early_exits.pop(container.state.pid, None) or ExitReport(
+                    container.id, None, container.state.pid, 255, time.time_ns())
+                ended.append((container, report))
         for process in running.values():
             await self.runtime.signal(process.pid, _signal.SIGKILL)
+        for container, report in ended:
+            await self._handle_exit(container, self.live_of(container), report)
+
+    async def start_restart_policy_containers(self) -> None:
+        """At daemon start: start stopped containers whose policy says so (``always``, and
+        ``unless-stopped`` unless a user stopped them), as dockerd does. Call once the
+        engine is fully wired (networking)."""
+        for container in self.store:
+            policy = container.host_config.restart_policy.name
+            wanted = policy == "always" or (
+                policy == "unless-stopped" and not container.has_been_manually_stopped)
+            if wanted and not container.state.running and not container.state.dead:
+                try:
+                    await self._start(container)
+                except Exception as exc:  # noqa: BLE001 - recorded in State.Error
+                    log.warning("restarting %s at boot failed: %s", container.id[:12], exc)
 
     def set_exec_exit_handler(self, handler: Callable[[ExitReport], None]) -> None:
         self._exec_exit = handler
@@ -359,6 +379,7 @@ class ContainerService:
             return
         container = self.store.find(report.container_id)
         if container is None:
+            self._early_exits[report.pid] = report  # not loaded yet (daemon start)
             return
         live = self.live_of(container)
         if live.process is None or live.process.pid != report.pid:

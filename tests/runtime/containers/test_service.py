@@ -308,3 +308,39 @@ async def test_reload_marks_lost_containers_stopped(tmp_path: Path) -> None:
     c = again.get("survivor")
     assert not c.state.running and c.state.exit_code == 255
     await runtime.close()
+
+
+async def test_reload_uses_exit_reported_while_away(tmp_path: Path) -> None:
+    """Exits the supervisor kept while the daemon was down are delivered when the new
+    daemon registers on_exit, i.e. before its store is loaded: the real code wins."""
+    import time as _time
+
+    from runtime.process.contract import ExitReport
+    runtime = HostRuntime()
+    first = ContainerService(tmp_path / "data", EventBus(), FakeImages(),
+                             FakeLayers(tmp_path / "layers"), runtime)
+    result = await first.create(cfg("sleep", "10", name="away"))
+    await first.start(result.id)
+    pid = first.get(result.id).state.pid
+    second_runtime = HostRuntime()
+    second = ContainerService(tmp_path / "data", EventBus(), FakeImages(),
+                              FakeLayers(tmp_path / "layers2"), second_runtime)
+    for callback in second_runtime.callbacks:  # delivered right after registration
+        callback(ExitReport(result.id, None, pid, 42, _time.time_ns()))
+    await second.load()
+    c = second.get("away")
+    assert not c.state.running and c.state.exit_code == 42
+    assert [e.action for e in second.events.history()] == ["die"]
+    await runtime.close()
+
+
+async def test_boot_restarts_always_containers(tmp_path: Path) -> None:
+    from runtime.containers.model import RestartPolicy
+    runtime = HostRuntime()
+    service = ContainerService(tmp_path / "data", EventBus(), FakeImages(),
+                               FakeLayers(tmp_path / "layers"), runtime)
+    always = await service.create(cfg("sleep", "10", host=HostConfig(restart_policy=RestartPolicy("always"))))
+    plain = await service.create(cfg("sleep", "10"))
+    await service.start_restart_policy_containers()
+    assert service.get(always.id).state.running and not service.get(plain.id).state.running
+    await runtime.close()

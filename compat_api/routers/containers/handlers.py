@@ -144,8 +144,11 @@ async def kill(request: web.Request) -> web.Response:
 
 
 async def wait(request: web.Request) -> web.StreamResponse:
-    condition = WaitCondition.parse(request.query.get("condition", ""))
+    legacy = api_version(request) < APIVersion(1, 30)  # no condition, no early headers
+    condition = WaitCondition.parse("" if legacy else request.query.get("condition", ""))
     future = containers(request).wait(request.match_info["id"], condition)
+    if legacy:
+        return json_response(render_wait(await future))
     # headers go out now: `docker run` waits for them before it calls /start
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     response.enable_chunked_encoding()

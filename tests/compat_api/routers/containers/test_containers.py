@@ -174,3 +174,10 @@ async def test_commit(client: TestClient, wired: Any) -> None:
     assert tag == "img:t1" and comment == "hi" and config["Cmd"] == ["echo"]
     assert "X=1" in config["Env"] and config["Labels"]["l"] == "1"
     assert image_id.startswith("sha256:")
+
+
+async def test_wait_below_1_30_ignores_condition(client: TestClient) -> None:
+    cid = await create(client, {"Image": "busybox", "Cmd": ["true"]})
+    # not-running is the only behaviour: a created container answers at once
+    resp = await client.post(f"/v1.29/containers/{cid}/wait?condition=bogus")
+    assert resp.status == 200 and await resp.json() == {"StatusCode": 0, "Error": None}

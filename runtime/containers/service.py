@@ -216,6 +216,18 @@ class ContainerService:
     def live_of(self, container: Container) -> Live:
         return self.live.setdefault(container.id, Live())
 
+    def sizes(self, container: Container) -> tuple[int, int]:
+        """(SizeRw, SizeRootFs): bytes in the writable layer, and that plus the image."""
+        try:
+            rw = self.layers.size(container.id)
+        except OSError:
+            rw = 0
+        try:
+            image_size = int(getattr(self.images.get(container.image_id), "size", 0) or 0)
+        except Exception:  # noqa: BLE001 - the image may be gone (rmi -f): count nothing
+            image_size = 0
+        return rw, rw + image_size
+
     def image_users(self, image_id: str) -> list[str]:
         """The ``rmi`` usage checker: containers created from ``image_id``."""
         return [c.id for c in self.store if c.image_id == image_id]

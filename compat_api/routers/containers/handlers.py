@@ -37,12 +37,7 @@ def _stream_content_type(request: web.Request, tty: bool) -> str:
 def _size(request: web.Request, container: Container) -> tuple[int, int] | None:
     if not bool_value(request, "size"):
         return None
-    service = containers(request)
-    try:
-        rw = service.layers.size(container.id)
-    except OSError:
-        rw = 0
-    return rw, rw
+    return containers(request).sizes(container)
 
 
 # --- create / inspect / list -------------------------------------------------------------

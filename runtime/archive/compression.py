@@ -11,6 +11,8 @@ from __future__ import annotations
 import bz2
 import enum
 import lzma
+import queue
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
@@ -71,13 +73,24 @@ def _read_head(src: Readable) -> bytes:
     return head
 
 
-def decompressed_chunks(src: Readable, chunk: int = CHUNK) -> tuple[Compression, Iterator[bytes]]:
-    """Sniff ``src`` and return its compression and an iterator of decompressed chunks."""
+def decompressed_chunks(
+    src: Readable, chunk: int = CHUNK, threaded: bool = True
+) -> tuple[Compression, Iterator[bytes]]:
+    """Sniff ``src`` and return its compression and an iterator of decompressed chunks.
+
+    With ``threaded`` (the default), compressed input is read and inflated in a helper
+    thread, overlapping with whatever consumes the chunks (zlib, bz2, lzma and zstd release
+    the GIL while they work)."""
     head = _read_head(src)
     kind = detect(head)
     compressed = raw_chunks(src, head, chunk)
     if kind is Compression.NONE:
         return kind, compressed
+    kind, inflated = _decompressor(kind, compressed, chunk)
+    return kind, (in_thread(inflated) if threaded else inflated)
+
+
+def _decompressor(kind: Compression, compressed: Iterator[bytes], chunk: int) -> tuple[Compression, Iterator[bytes]]:
     if kind is Compression.GZIP:
         return kind, _inflate(compressed, lambda: zlib.decompressobj(31), chunk)
     if kind is Compression.BZIP2:
@@ -164,3 +177,48 @@ def _unzstd(compressed: Iterator[bytes], chunk: int) -> Iterator[bytes]:
             yield out
     except zstandard.ZstdError as exc:
         raise MalformedArchive(f"failed to decompress archive: {exc}") from exc
+
+
+_END = object()
+
+
+def in_thread(source: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
+    """Run ``source`` in a helper thread and yield its items here (bounded queue). If the
+    consumer stops early, the helper stops at its next item."""
+    q: queue.Queue[object] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in source:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_END)
+        except BaseException as exc:
+            q.put(exc)
+
+    worker = threading.Thread(target=produce, name="decompress", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        # never wait for the helper: it may be blocked reading a stalled client; it sees
+        # ``stop`` at its next hand-off and exits
+        stop.set()
+        try:
+            while True:
+                q.get_nowait()
+        except queue.Empty:
+            pass

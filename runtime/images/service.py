@@ -279,7 +279,11 @@ class ImageService:
         runtime_config = apply_changes({}, changes)
         comment = message or f"Imported from {src}"
         reader = self._blocking(source)
-        image_id = await self._run(self._import_sync, reader, ref, runtime_config, comment)
+        try:
+            image_id = await self._run(self._import_sync, reader, ref, runtime_config, comment)
+        finally:
+            if isinstance(reader, BlockingReader):
+                reader.close()
         return self.store.get(image_id)
 
     def _blocking(self, source: ByteSource) -> Readable:
@@ -602,7 +606,11 @@ class ImageService:
             loop.call_soon_threadsafe(sink, p)
 
         reader = self._blocking(source)
-        return list(await self._run(self._load_sync, reader, quiet, emit_progress))
+        try:
+            return list(await self._run(self._load_sync, reader, quiet, emit_progress))
+        finally:
+            if isinstance(reader, BlockingReader):
+                reader.close()
 
     def _load_sync(self, emit: Any, reader: Readable, quiet: bool, emit_progress: ProgressFn) -> list[str]:
         os_name, arch, _ = imgconfig.host_platform()

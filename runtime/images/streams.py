@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Generic, Protocol, TypeVar
@@ -18,6 +19,7 @@ from typing import Generic, Protocol, TypeVar
 T = TypeVar("T")
 
 _QUEUE_DEPTH = 8
+_PUMP_CHUNK = 1 << 20
 
 
 class AsyncReadable(Protocol):
@@ -25,17 +27,57 @@ class AsyncReadable(Protocol):
 
 
 class BlockingReader:
-    """``read(n)`` for worker threads over an async ``read(n)`` (never call on the loop)."""
+    """``read(n)`` for worker threads over an async ``read(n)`` (never call on the loop).
 
-    def __init__(self, source: AsyncReadable, loop: asyncio.AbstractEventLoop) -> None:
+    A task on the loop pumps the source into a bounded hand-off queue, so a read costs a
+    queue get instead of a round trip through the loop. Create it on the loop; call
+    :meth:`close` once the worker is done with it."""
+
+    def __init__(self, source: AsyncReadable, loop: asyncio.AbstractEventLoop, depth: int = 16) -> None:
         self._source = source
         self._loop = loop
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue()
+        self._slots = asyncio.Semaphore(depth)
+        self._buf = b""
+        self._eof = False
+        self._task = loop.create_task(self._pump())
+
+    async def _pump(self) -> None:
+        try:
+            while True:
+                await self._slots.acquire()
+                data = await self._source.read(_PUMP_CHUNK)
+                self._queue.put(bytes(data))
+                if not data:
+                    return
+        except asyncio.CancelledError:
+            self._queue.put(EOFError("request body closed"))
+            raise
+        except BaseException as exc:  # handed to the reading thread
+            self._queue.put(exc)
 
     def read(self, n: int = -1) -> bytes:
-        async def _read() -> bytes:
-            return await self._source.read(n)
+        if not self._buf:
+            if self._eof:
+                return b""
+            item = self._queue.get()
+            self._loop.call_soon_threadsafe(self._slots.release)
+            if isinstance(item, BaseException):
+                self._eof = True
+                raise item
+            if not item:
+                self._eof = True
+                return b""
+            self._buf = item
+        if n < 0 or n >= len(self._buf):
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:n], self._buf[n:]
+        return out
 
-        return asyncio.run_coroutine_threadsafe(_read(), self._loop).result()
+    def close(self) -> None:
+        """Stop pumping (call on the loop)."""
+        self._task.cancel()
 
 
 class LoopCallback(Generic[T]):

@@ -142,3 +142,31 @@ async def test_search_fails_fast(client: TestClient) -> None:
 async def test_pull_is_reported_as_not_implemented(client: TestClient) -> None:
     resp = await client.post("/v1.50/images/create", params={"fromImage": "busybox", "tag": "latest"})
     assert resp.status == 501
+
+
+async def test_hostile_archives_are_contained_and_the_daemon_keeps_serving(client: TestClient, tmp_path: Path) -> None:
+    from tests.runtime.archive.tarbuild import build, hard, reg, sym
+
+    outside = tmp_path / "outside-victim"
+    outside.write_text("original")
+    hostile = {
+        "dotdot": build([reg("../../../../../" + str(outside).lstrip("/"), b"pwned")]),
+        "abs": build([reg(str(outside), b"pwned")]),
+        "symlink": build([sym("lnk", str(tmp_path)), reg("lnk/outside-victim", b"pwned")]),
+        "hardlink": build([hard("hl", "../../../../../" + str(outside).lstrip("/"))]),
+        "longname": build([reg("d/" * 1000 + "f", b"x")]),
+    }
+    statuses = {}
+    for name, data in hostile.items():
+        resp = await client.post("/v1.50/images/create", params={"fromSrc": "-", "repo": f"hostile-{name}"}, data=data)
+        statuses[name] = resp.status
+        await resp.read()
+    # contained (imported, with the file inside the layer) or refused: never written outside
+    assert statuses["dotdot"] == 200 and statuses["abs"] == 200 and statuses["longname"] == 200
+    assert statuses["symlink"] >= 400 and statuses["hardlink"] >= 400
+    assert outside.read_text() == "original" and outside.stat().st_nlink == 1
+    ping = await client.get("/_ping")
+    assert ping.status == 200
+    listed = await (await client.get("/v1.50/images/json")).json()
+    assert sorted(t for row in listed for t in row["RepoTags"]) == [
+        "hostile-abs:latest", "hostile-dotdot:latest", "hostile-longname:latest"]

@@ -770,6 +770,12 @@ def _with_defaults(host: HostConfig) -> HostConfig:
         changes["runtime"] = "runc"
     if not host.restart_policy.name:
         changes["restart_policy"] = replace(host.restart_policy, name="no")
+    if host.memory_swappiness is not None and host.memory_swappiness < 0:
+        changes["memory_swappiness"] = None  # the CLI sends -1 for "unset"
+    if host.memory > 0 and host.memory_swap == 0:
+        changes["memory_swap"] = host.memory * 2  # dockerd's default: as much swap as memory
+    if host.pids_limit is not None and host.pids_limit <= 0:
+        changes["pids_limit"] = None  # <= 0 means unlimited
     if host.masked_paths is None and not host.privileged:
         from runtime.spec.defaults import default_masked_paths
         changes["masked_paths"] = default_masked_paths()

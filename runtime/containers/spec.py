@@ -415,17 +415,16 @@ def merge_image_config(user: ContainerConfig, image: Mapping[str, object]) -> Co
         changes["exposed_ports"] = tuple(merged)
     image_env = strs("Env") or ()
     if not user.env:
-        if image_env or user.env is None:
-            changes["env"] = image_env if image_env else user.env
+        changes["env"] = strs("Env")
     else:
         keys = {e.partition("=")[0] for e in user.env}
         changes["env"] = tuple(user.env) + tuple(e for e in image_env
                                                  if e.partition("=")[0] not in keys)
     image_labels = image.get("Labels")
-    if isinstance(image_labels, Mapping) and image_labels:
-        labels = {str(k): str(v) for k, v in image_labels.items()}
-        labels.update(user.labels or {})
-        changes["labels"] = labels
+    labels = {str(k): str(v) for k, v in image_labels.items()} if isinstance(
+        image_labels, Mapping) else {}
+    labels.update(user.labels or {})
+    changes["labels"] = labels
     entrypoint = user.entrypoint
     if not entrypoint:
         if not user.cmd:
@@ -442,9 +441,11 @@ def merge_image_config(user: ContainerConfig, image: Mapping[str, object]) -> Co
             HealthConfig, {_snake(k): v for k, v in hc.items()})
     if not user.working_dir and image.get("WorkingDir"):
         changes["working_dir"] = str(image["WorkingDir"])
-    image_volumes = strs("Volumes") or ()
-    if image_volumes:
-        merged = list(user.volumes or ())
+    image_volumes = strs("Volumes")
+    if not user.volumes:
+        changes["volumes"] = image_volumes
+    elif image_volumes:
+        merged = list(user.volumes)
         merged += [v for v in image_volumes if v not in merged]
         changes["volumes"] = tuple(merged)
     if not user.stop_signal and image.get("StopSignal"):

@@ -127,13 +127,25 @@ class RootFD:
         if hit is not None:
             self._cache.move_to_end(lexical)
             return hit
-        parent_lex, _, name = lexical.rpartition("/")
-        parent = self.dir(parent_lex, create, mode)
-        with self.hold(parent):
-            d = self._step(parent, name, create, mode, [MAX_SYMLINKS])
-        if d.fd == self.root.fd:
-            return self.root  # a symlink to "/" (never cache, never close the root fd)
-        return self._put(lexical, d)
+        # iterative (archives may nest thousands of levels): from the deepest cached
+        # ancestor down, one openat per component
+        parts = lexical.split("/")
+        start = len(parts) - 1
+        current = self.root
+        while start > 0:
+            ancestor = self._cache.get("/".join(parts[:start]))
+            if ancestor is not None:
+                current = ancestor
+                break
+            start -= 1
+        for index in range(start, len(parts)):
+            with self.hold(current):
+                d = self._step(current, parts[index], create, mode, [MAX_SYMLINKS])
+            if d.fd == self.root.fd:
+                current = self.root  # a symlink to "/" (never cache, never close the root fd)
+                continue
+            current = self._put("/".join(parts[: index + 1]), d)
+        return current
 
     def _step(self, parent: Dir, name: str, create: bool, mode: int, budget: list[int]) -> Dir:
         try:

@@ -150,6 +150,14 @@ def test_huge_names(box: tuple[Path, Path]) -> None:
     deep = "/".join(["d" * 200] * 15) + "/file"  # 3 KB: GNU long name / PAX path
     run(build([reg(deep, b"deep")], fmt=tarfile.GNU_FORMAT), dest)
     assert (dest / deep).read_bytes() == b"deep"
+    nested = "n/" * 3000 + "leaf"  # deeper than PATH_MAX: fd-relative walking has no limit
+    run(build([reg(nested, b"leaf")]), dest)
+    fd = os.open(dest, os.O_RDONLY)
+    for _ in range(3000):
+        fd, old = os.open("n", os.O_RDONLY, dir_fd=fd), fd
+        os.close(old)
+    assert os.read(os.open("leaf", os.O_RDONLY, dir_fd=fd), 10) == b"leaf"
+    os.close(fd)
     with pytest.raises(ArchiveError, match="name too long"):
         run(build([reg("x" * 300)]), dest)
     huge = "a/" * 600_000  # 1.2 MB PAX record: refused before allocating anything big

@@ -22,7 +22,6 @@ from __future__ import annotations
 import enum
 import errno
 import os
-import shutil
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from runtime.archive import tarheader as th
 from runtime.archive.compression import Readable, decompressed_chunks
 from runtime.archive.errors import ArchiveError, MalformedArchive
 from runtime.archive.reader import RawSink, TarReader
-from runtime.archive.rootfd import DIR_FLAGS, Dir, RootFD, clean_member_name
+from runtime.archive.rootfd import DIR_FLAGS, Dir, RootFD, clean_member_name, remove_tree
 
 WHITEOUT_PREFIX = ".wh."
 WHITEOUT_META_PREFIX = ".wh..wh."
@@ -106,7 +105,7 @@ class _Extractor:
         if self.rec is not None and self.rec.claims(path):
             self.rec.stash(parent.fd, name, path)
         elif is_dir:
-            shutil.rmtree(name, dir_fd=parent.fd)
+            remove_tree(parent.fd, name)
         else:
             os.unlink(name, dir_fd=parent.fd)
         if is_dir or stat.S_ISLNK(st.st_mode):

@@ -204,3 +204,61 @@ class RootFD:
         """(directory holding ``lexical``, final component)."""
         parent_lex, _, name = lexical.rpartition("/")
         return self.dir(parent_lex, create), name
+
+
+def remove_tree(dir_fd: int, name: str) -> None:
+    """Delete ``name`` below ``dir_fd`` (a file, or a directory and everything in it)
+    without following symlinks. Iterative, unlike ``shutil.rmtree``, so an archive that
+    nests thousands of directories cannot exhaust the interpreter's recursion limit."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(name, dir_fd=dir_fd)
+        return
+    top = os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+    # frames: (parent fd, name in parent, own fd, remaining child names)
+    stack: list[tuple[int, str, int, Iterator[str]]] = [(dir_fd, name, top, iter(os.listdir(top)))]
+    try:
+        while stack:
+            parent_fd, dir_name, fd, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                os.close(fd)
+                os.rmdir(dir_name, dir_fd=parent_fd)
+                continue
+            try:
+                cst = os.stat(child, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(cst.st_mode):
+                sub = os.open(child, DIR_FLAGS, dir_fd=fd)
+                stack.append((fd, child, sub, iter(os.listdir(sub))))
+            else:
+                os.unlink(child, dir_fd=fd)
+    finally:
+        for _parent, _name, fd, _children in stack:
+            os.close(fd)
+
+
+def remove_path(path: os.PathLike[str] | str) -> None:
+    """:func:`remove_tree` for an absolute path; missing paths are fine."""
+    parent, name = os.path.split(os.path.abspath(path))
+    try:
+        pfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        remove_tree(pfd, name)
+    finally:
+        os.close(pfd)
+
+
+def discard_path(path: os.PathLike[str] | str) -> None:
+    """Best-effort :func:`remove_path` (cleanup of staging and deleted directories)."""
+    try:
+        remove_path(path)
+    except OSError:
+        pass

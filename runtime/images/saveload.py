@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from runtime.images.store import ImageStore
 from runtime.storage.digest import chain_ids, hex_of, sha256_of
 from runtime.storage.overlay import OverlayLayerStore
 from runtime.timefmt import parse_rfc3339
+from runtime.archive.rootfd import discard_path
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -457,7 +457,7 @@ def load_archive(
         finally:
             spool.close()
     finally:
-        shutil.rmtree(spool_dir, ignore_errors=True)
+        discard_path(spool_dir)
 
 
 def _load_one(

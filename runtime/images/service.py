@@ -48,6 +48,7 @@ from runtime.storage.digest import chain_ids
 from runtime.storage.overlay import OverlayLayerStore
 from runtime.storage.snapshots import Mount
 from runtime.timefmt import parse_timestamp
+from runtime.archive.rootfd import discard_path
 
 UsageChecker = Callable[[str], list[str]]
 ProgressFn = Callable[[Progress], None]
@@ -85,6 +86,8 @@ class ImageService:
         self.layers = layers if layers is not None else OverlayLayerStore(data_root / "overlay2")
         image_root = ensure_private_dir(data_root / "image")
         self.tmp_dir = ensure_private_dir(image_root / "tmp")
+        for stale in self.tmp_dir.iterdir():  # spools of loads cut short by a crash
+            discard_path(stale)
         self.store = ImageStore(image_root, size_of=self._chain_size)
         self._users: UsageChecker = lambda image_id: []
         self._running: UsageChecker | None = None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -60,6 +60,7 @@ class ImageStore:
         self._refs: dict[str, str] = {}
         self._configs: dict[str, Mapping[str, Any]] = {}
         self._raw: dict[str, bytes] = {}
+        self._parse_cache: dict[str, Reference] = {}
         if self._images_path.exists():
             self._meta = dict(read_json(self._images_path))
         if self._refs_path.exists():
@@ -171,12 +172,18 @@ class ImageStore:
 
     # -- references ------------------------------------------------------------------------
 
+    def _parsed(self, ref_text: str) -> Reference:
+        ref = self._parse_cache.get(ref_text)
+        if ref is None:
+            ref = self._parse_cache[ref_text] = parse(ref_text)
+        return ref
+
     def _refs_of(self, image_id: str) -> tuple[list[str], list[str]]:
         tags, digests = [], []
         for ref_text, target in sorted(self._refs.items()):
             if target != image_id:
                 continue
-            ref = parse(ref_text)
+            ref = self._parsed(ref_text)
             if ref.digest is not None:
                 digests.append(ref.familiar)
             else:
@@ -185,13 +192,13 @@ class ImageStore:
 
     def references(self, image_id: str) -> list[Reference]:
         with self._lock:
-            return [parse(r) for r, i in sorted(self._refs.items()) if i == image_id]
+            return [self._parsed(r) for r, i in sorted(self._refs.items()) if i == image_id]
 
     def references_by_name(self, name: str) -> list[tuple[Reference, str]]:
         with self._lock:
             out = []
             for r, i in sorted(self._refs.items()):
-                ref = parse(r)
+                ref = self._parsed(r)
                 if ref.name == name:
                     out.append((ref, i))
             return out
@@ -270,11 +277,3 @@ def _now_ns() -> int:
 
     return time.time_ns()
 
-
-def dangling(store: ImageStore, image_id: str) -> bool:
-    """No tag references (digest references alone still count as dangling)."""
-    return not any(r.tag is not None for r in store.references(image_id))
-
-
-def ids_in(items: Iterable[str]) -> set[str]:
-    return set(items)

@@ -23,7 +23,6 @@ import base64
 import hashlib
 import json
 import os
-import shutil
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
@@ -37,6 +36,7 @@ from runtime.statefile import ensure_private_dir, read_json, write_json_atomic
 from runtime.storage.digest import chain_id as make_chain_id
 from runtime.storage.digest import hex_of
 from runtime.storage.snapshots import Layer, LayerNotFound, Mount, is_mounted, unmount
+from runtime.archive.rootfd import discard_path
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 MAX_DEPTH = 128
@@ -71,14 +71,14 @@ class OverlayLayerStore:
             d.mkdir(exist_ok=True)
         os.chmod(self.empty_dir, 0o755)
         for stale in self.tmp_dir.iterdir():
-            shutil.rmtree(stale, ignore_errors=True)
+            discard_path(stale)
         self._lock = threading.RLock()
         self._layers: dict[str, Layer] = {}
         self._links: dict[str, str] = {}
         for entry in self.layers_dir.iterdir():
             meta = entry / "layer.json"
             if not meta.is_file():
-                shutil.rmtree(entry, ignore_errors=True)
+                discard_path(entry)
                 continue
             doc = read_json(meta)
             self._layers[doc["chain_id"]] = Layer(
@@ -143,7 +143,7 @@ class OverlayLayerStore:
                 return layer
         finally:
             if stage.exists():
-                shutil.rmtree(stage, ignore_errors=True)
+                discard_path(stage)
 
     def _depth(self, chain_id: str) -> int:
         depth = 0
@@ -207,7 +207,7 @@ class OverlayLayerStore:
                     os.chmod(d / sub, mode)
                 write_json_atomic(d / "mount.json", {"parent": parent})
             except BaseException:
-                shutil.rmtree(d, ignore_errors=True)
+                discard_path(d)
                 raise
         return self._mount_for(d, parent)
 
@@ -265,7 +265,7 @@ class OverlayLayerStore:
             # rename first so a half-deleted layer is never mistaken for a live one
             doomed = self.tmp_dir / f"rm-{uuid.uuid4().hex}"
             os.rename(d, doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+        discard_path(doomed)
 
     def gc(self, keep: Iterable[str]) -> list[Layer]:
         with self._lock:
@@ -289,7 +289,7 @@ class OverlayLayerStore:
                 doomed = self.tmp_dir / f"rm-{uuid.uuid4().hex}"
                 os.rename(self._layer_dir(layer.chain_id), doomed)
         for path in self.tmp_dir.glob("rm-*"):
-            shutil.rmtree(path, ignore_errors=True)
+            discard_path(path)
         return removed
 
     def used_size(self) -> int:

@@ -156,8 +156,13 @@ def test_huge_names(box: tuple[Path, Path]) -> None:
     for _ in range(3000):
         fd, old = os.open("n", os.O_RDONLY, dir_fd=fd), fd
         os.close(old)
-    assert os.read(os.open("leaf", os.O_RDONLY, dir_fd=fd), 10) == b"leaf"
+    leaf = os.open("leaf", os.O_RDONLY, dir_fd=fd)
+    assert os.read(leaf, 10) == b"leaf"
+    os.close(leaf)
     os.close(fd)
+    # replacing the top of that tree by a file removes it without recursion limits
+    run(build([reg("n", b"flat")]), dest)
+    assert (dest / "n").read_bytes() == b"flat"
     with pytest.raises(ArchiveError, match="name too long"):
         run(build([reg("x" * 300)]), dest)
     huge = "a/" * 600_000  # 1.2 MB PAX record: refused before allocating anything big
@@ -247,3 +252,14 @@ def test_many_directories_with_a_tiny_fd_cache(box: tuple[Path, Path], monkeypat
     fds_before = len(os.listdir("/proc/self/fd"))
     run(build(members[:3]), dest)
     assert len(os.listdir("/proc/self/fd")) == fds_before  # no fd leaks
+
+
+def test_remove_tree_never_follows_symlinks(box: tuple[Path, Path]) -> None:
+    from runtime.archive.rootfd import remove_path
+
+    dest, outside = box
+    (dest / "t/a").mkdir(parents=True)
+    os.symlink(outside, dest / "t/a/link")
+    os.symlink(outside / "victim", dest / "t/file-link")
+    remove_path(dest / "t")
+    assert not (dest / "t").exists() and (outside / "victim").read_text() == "original"

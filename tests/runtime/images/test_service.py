@@ -229,3 +229,15 @@ async def test_search_fails_fast(service: ImageService) -> None:
 
     with pytest.raises(Unavailable):
         await asyncio.wait_for(service.search("busybox"), 1)
+
+
+async def test_state_survives_a_restart(service: ImageService, tmp_path: Path) -> None:
+    image = await imported(service, changes=["LABEL x=y"])
+    await service.tag("busybox", "again", "2")
+    (service.tmp_dir / "load-leftover").mkdir()
+    reopened = ImageService(tmp_path / "data", EventBus())
+    again = reopened.get("again:2")
+    assert again.id == image.id and again.raw_config == image.raw_config
+    assert set(again.repo_tags) == {"busybox:latest", "again:2"} and again.labels == {"x": "y"}
+    assert reopened.rootfs_lowerdirs(again) == service.rootfs_lowerdirs(image)
+    assert list(reopened.tmp_dir.iterdir()) == []

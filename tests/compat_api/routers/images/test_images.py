@@ -170,3 +170,6 @@ async def test_hostile_archives_are_contained_and_the_daemon_keeps_serving(clien
     listed = await (await client.get("/v1.50/images/json")).json()
     assert sorted(t for row in listed for t in row["RepoTags"]) == [
         "hostile-abs:latest", "hostile-dotdot:latest", "hostile-longname:latest"]
+    # deleting the 1000-level-deep layer works too (no recursion limit in layer removal)
+    resp = await client.delete("/v1.50/images/hostile-longname")
+    assert resp.status == 200 and len(await resp.json()) == 3

@@ -29,10 +29,11 @@ class ImageBackendAdapter:
         return tuple(image.repo_tags)
 
     async def commit(self, parent_id: str, diff_dir: str, config: Mapping[str, Any],
-                     repo_tag: str | None, comment: str, author: str) -> str:
+                     repo_tag: str | None, comment: str, author: str,
+                     container_id: str = "") -> str:
         parent = self.service.get(parent_id) if parent_id else None
         image = await self.service.commit(parent, Path(diff_dir), config, repo_tag, comment,
-                                          author)
+                                          author, container_id=container_id)
         return image.id
 
     def set_usage_checker(self, users: Callable[[str], list[str]],

@@ -33,8 +33,10 @@ class ImageBackend(Protocol):
         ...
 
     async def commit(self, parent_id: str, diff_dir: str, config: Mapping[str, Any],
-                     repo_tag: str | None, comment: str, author: str) -> str:
-        """Create an image from ``parent_id`` plus the layer in ``diff_dir``; returns its ID."""
+                     repo_tag: str | None, comment: str, author: str,
+                     container_id: str = "") -> str:
+        """Create an image from ``parent_id`` plus the layer in ``diff_dir``; returns its ID.
+        ``container_id`` is recorded as the image's ``container`` (shown below API 1.45)."""
         ...
 
     def set_usage_checker(self, users: Callable[[str], list[str]],

@@ -670,7 +670,7 @@ class ContainerService:
         image_config = commit_image_config(config)
         image_id = await self.images.commit(container.image_id, container.rw_layer.upperdir,
                                             image_config, repo_tag, options.comment,
-                                            options.author)
+                                            options.author, container.id)
         attributes = {"comment": options.comment, "imageID": image_id,
                       "imageRef": repo_tag or ""}
         self._event(container, "commit", **attributes)

@@ -50,7 +50,8 @@ class FakeImages:
         return image.repo_tags
 
     async def commit(self, parent_id: str, diff_dir: str, config: Mapping[str, Any],
-               repo_tag: str | None, comment: str, author: str) -> str:
+                     repo_tag: str | None, comment: str, author: str,
+                     container_id: str = "") -> str:
         self.committed.append((parent_id, diff_dir, config, repo_tag, comment, author))
         if repo_tag and repo_tag.startswith("docker.io/library/"):  # the CLI sends it normalised
             repo_tag = repo_tag[len("docker.io/library/"):]

@@ -270,7 +270,7 @@ def test_image_events(client: docker.DockerClient, repo: str) -> None:
     data = b"".join(api.get_image(f"{repo}:a"))
     api.remove_image(f"{repo}:b")
     api.remove_image(f"{repo}:a")
-    api.load_image(data)
+    list(api.load_image(data))  # a generator: the load finishes when its stream is read
     api.tag(image_id, repo, "c")
     api.remove_image(f"{repo}:a")
     pruned = api.prune_images(filters={"label": label, "dangling": False})

@@ -181,5 +181,6 @@ def test_sigkill_and_restart_leaves_nothing_stale(engine: Engine, busybox_tar: P
         daemon.stop()
         _kill_processes_under(daemon.exec_root)
         daemon.remove_dirs()
+        subprocess.run(["ip", "link", "del", settings.bridge], capture_output=True)
     # a clean stop removes every rule the daemon added, the default bridge's included
     assert _rules_mentioning(settings.bridge) == [] and _rules_mentioning("crashnet") == []

@@ -145,7 +145,6 @@ class NetworkedRuntime:
             started = await self.inner.start(replace(spec, pause_before_exec=True))
             try:
                 await self.networking.attach_container(request, started.pid)
-                await self.inner.resume(spec.container_id)
             except BaseException as exc:
                 with contextlib.suppress(Exception):
                     await self.inner.signal(started.pid, _signal.SIGKILL)
@@ -153,6 +152,13 @@ class NetworkedRuntime:
                     await self.networking.detach_container(spec.container_id)
                 if isinstance(exc, Exception):
                     raise _start_error(exc) from exc
+                raise
+            try:
+                # the init's own failures (exec not found...) surface here, unchanged
+                await self.inner.resume(spec.container_id)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self.networking.detach_container(spec.container_id)
                 raise
             return started
         if "net" not in namespaces and request.network_mode == "host":

@@ -154,3 +154,38 @@ async def test_published_port_and_none_mode(stack: ContainerService, service: Ne
     assert b"200 OK" in body and body.endswith(b"hello\n")
     code, out = await run(stack, "ip", "-o", "link", host=HostConfig(network_mode="none"))
     assert code == 0 and len(out.splitlines()) == 1 and ": lo:" in out
+
+
+async def test_init_failures_after_the_pause_are_not_networking_errors(
+    stack: ContainerService, service: NetworkService
+) -> None:
+    from runtime.process.contract import StartFailed
+
+    cid = await create(stack, ("/no/such",), None)
+    with pytest.raises(StartFailed) as err:
+        await stack.start(cid)
+    assert str(err.value).startswith("failed to create task for container")
+    assert "no such file or directory" in str(err.value)
+    assert service.settings(cid) is None  # nothing stays attached
+
+
+async def test_networking_failure_is_reported_as_such(stack: ContainerService, service: NetworkService) -> None:
+    from runtime.process.contract import StartFailed
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        cid = await create(stack, ("sleep", "30"), HostConfig(port_bindings={"80/tcp": (PortBinding("127.0.0.1", str(port)),)}),
+                           exposed_ports=("80/tcp",))
+        with pytest.raises(StartFailed) as err:
+            await stack.start(cid)
+        text = str(err.value)
+        assert text.startswith("failed to set up container networking: driver failed programming external "
+                               "connectivity on endpoint ")
+        assert f"failed to bind host port for 127.0.0.1:{port}:" in text
+        assert text.endswith(":80/tcp: address already in use")
+        assert service.settings(cid) is None and not stack.get(cid).state.running
+    finally:
+        taken.close()

@@ -79,10 +79,17 @@ class LogsOptions:
 
 @dataclass(frozen=True, slots=True)
 class LogsStream:
-    """Validated logs request: ``tty`` picks raw vs multiplexed framing."""
+    """Validated logs request: ``tty`` picks raw vs multiplexed framing. Messages come in
+    batches (whole blocks of the log file, single lines when following) so they can be
+    written in bulk."""
 
     tty: bool
-    messages: AsyncIterator[LogMessage]
+    batches: AsyncIterator[list[LogMessage]]
+
+    async def messages(self) -> AsyncIterator[LogMessage]:
+        async for batch in self.batches:
+            for message in batch:
+                yield message
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,8 +646,8 @@ class ContainerService:
         if options.follow and live is not None and live.fanout is not None and not live.fanout.closed:
             # subscribe and snapshot in one synchronous step: every line exactly once
             follow_sub = live.fanout.subscribe_lines(options.stdout, options.stderr)
-        past = reader.read(ReadOptions(tail=options.tail, since_ns=options.since_ns,
-                                       until_ns=options.until_ns))
+        past = reader.read_batches(ReadOptions(tail=options.tail, since_ns=options.since_ns,
+                                               until_ns=options.until_ns))
         return LogsStream(container.config.tty,
                           _logs_iter(past, follow_sub, options))
 
@@ -687,13 +694,16 @@ async def _as_chunks(messages: AsyncIterator[LogMessage], stdout: bool,
             yield message
 
 
-async def _logs_iter(past: AsyncIterator[LogMessage], follow: Subscription[LogMessage] | None,
-                     options: LogsOptions) -> AsyncIterator[LogMessage]:
+async def _logs_iter(past: AsyncIterator[list[LogMessage]],
+                     follow: Subscription[LogMessage] | None,
+                     options: LogsOptions) -> AsyncIterator[list[LogMessage]]:
+    streams = {s for s, on in (("stdout", options.stdout), ("stderr", options.stderr)) if on}
     try:
-        async for message in past:
-            if (message.stream == "stdout" and options.stdout) or (
-                    message.stream == "stderr" and options.stderr):
-                yield message
+        async for batch in past:
+            if len(streams) < 2:
+                batch = [m for m in batch if m.stream in streams]
+            if batch:
+                yield batch
         if follow is None:
             return
         async for message in follow:
@@ -701,7 +711,7 @@ async def _logs_iter(past: AsyncIterator[LogMessage], follow: Subscription[LogMe
                 return
             if options.since_ns and message.time_ns < options.since_ns:
                 continue
-            yield message
+            yield [message]
     finally:
         if follow is not None:
             follow.close()

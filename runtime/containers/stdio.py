@@ -163,6 +163,9 @@ class StdioFanout:
             end = buffered.find(b"\n", start)
             if end < 0:
                 break
+            while end + 1 - start > MAX_LINE:  # long lines become partial messages
+                self._log(stream, buffered[start:start + MAX_LINE], now)
+                start += MAX_LINE
             self._log(stream, buffered[start:end + 1], now)
             start = end + 1
         rest = buffered[start:]

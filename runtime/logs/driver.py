@@ -56,6 +56,10 @@ class LogReader(Protocol):
         """
         ...
 
+    def read_batches(self, options: ReadOptions) -> AsyncIterator[list[LogMessage]]:
+        """The same messages in lists, for callers that write in bulk."""
+        ...
+
 
 class NoneDriver:
     """``--log-driver none``: output is discarded and cannot be read back."""

@@ -10,6 +10,7 @@ The reader serves ``tail`` by scanning the files backwards in blocks.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -133,6 +134,10 @@ class JsonFileReader:
         return ordered
 
     def read(self, options: ReadOptions) -> AsyncIterator[LogMessage]:
+        return _flatten(self.read_batches(options))
+
+    def read_batches(self, options: ReadOptions) -> AsyncIterator[list[LogMessage]]:
+        """Like :meth:`read`, in lists (one per block read) so callers can write in bulk."""
         # Open now, not on first iteration: the snapshot must be taken synchronously so
         # that a follower subscribing in the same step sees every line exactly once.
         opened: list[tuple[int, int]] = []
@@ -145,22 +150,33 @@ class JsonFileReader:
         return self._iterate(opened, options)
 
     async def _iterate(self, opened: list[tuple[int, int]],
-                       options: ReadOptions) -> AsyncIterator[LogMessage]:
+                       options: ReadOptions) -> AsyncIterator[list[LogMessage]]:
         try:
             if options.tail is not None and options.tail <= 0:
                 return
             starts = (_tail_starts(opened, options.tail) if options.tail is not None
                       else [(fd, 0, size) for fd, size in opened])
+            since, until = options.since_ns, options.until_ns
             for fd, start, end in starts:
-                async for message in _parse_range(fd, start, end):
-                    if options.since_ns and message.time_ns < options.since_ns:
-                        continue
-                    if options.until_ns and message.time_ns > options.until_ns:
+                async for batch in _parse_range(fd, start, end):
+                    if since:
+                        batch = [m for m in batch if m.time_ns >= since]
+                    if until and batch and batch[-1].time_ns > until:
+                        kept = [m for m in batch if m.time_ns <= until]
+                        if kept:
+                            yield kept
                         return
-                    yield message
+                    if batch:
+                        yield batch
         finally:
             for fd, _ in opened:
                 os.close(fd)
+
+
+async def _flatten(batches: AsyncIterator[list[LogMessage]]) -> AsyncIterator[LogMessage]:
+    async for batch in batches:
+        for message in batch:
+            yield message
 
 
 def _tail_starts(opened: list[tuple[int, int]], lines: int) -> list[tuple[int, int, int]]:
@@ -199,7 +215,7 @@ def _scan_back(fd: int, size: int, lines: int) -> tuple[int, int]:
     return 0, newlines + (1 if size > 0 else 0)
 
 
-async def _parse_range(fd: int, start: int, end: int) -> AsyncIterator[LogMessage]:
+async def _parse_range(fd: int, start: int, end: int) -> AsyncIterator[list[LogMessage]]:
     pending = b""
     offset = start
     while offset < end:
@@ -209,15 +225,14 @@ async def _parse_range(fd: int, start: int, end: int) -> AsyncIterator[LogMessag
         offset += len(chunk)
         pending += chunk
         *complete, pending = pending.split(b"\n")
-        for raw in complete:
-            message = decode_entry(raw)
-            if message is not None:
-                yield message
+        batch = [m for m in map(decode_entry, complete) if m is not None]
+        if batch:
+            yield batch
         await asyncio.sleep(0)
     if pending:
         message = decode_entry(pending)
         if message is not None:
-            yield message
+            yield [message]
 
 
 def decode_entry(raw: bytes) -> LogMessage | None:
@@ -235,12 +250,17 @@ def decode_entry(raw: bytes) -> LogMessage | None:
 _EPOCH_ORDINAL = datetime(1970, 1, 1).toordinal()
 
 
+@functools.lru_cache(maxsize=64)
+def _day_seconds(date: str) -> int:
+    days = datetime(int(date[0:4]), int(date[5:7]), int(date[8:10])).toordinal()
+    return (days - _EPOCH_ORDINAL) * 86400
+
+
 def _parse_time(value: str) -> int:
     """Fast path for the UTC timestamps dockerd writes; anything else via parse_rfc3339."""
     if len(value) >= 20 and value[-1] == "Z" and value[10] == "T" and value[19] in ".Z":
-        days = datetime(int(value[0:4]), int(value[5:7]), int(value[8:10])).toordinal()
-        seconds = (((days - _EPOCH_ORDINAL) * 24 + int(value[11:13])) * 60
-                   + int(value[14:16])) * 60 + int(value[17:19])
+        seconds = (_day_seconds(value[:10]) + int(value[11:13]) * 3600
+                   + int(value[14:16]) * 60 + int(value[17:19]))
         frac = value[20:-1]
         return seconds * 1_000_000_000 + (int(frac.ljust(9, "0")[:9]) if frac else 0)
     return parse_rfc3339(value)

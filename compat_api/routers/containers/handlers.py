@@ -219,11 +219,14 @@ async def logs(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": _stream_content_type(request, stream.tty)})
     response.enable_chunked_encoding()
     await response.prepare(request)
-    async for message in stream.messages:
-        data = message.line
-        if options.timestamps:
-            data = rfc3339_nano_fixed(message.time_ns).encode() + b" " + data
-        await response.write(frame(message.stream, data, multiplexed))
+    async for batch in stream.batches:
+        parts = []
+        for message in batch:
+            data = message.line
+            if options.timestamps:
+                data = rfc3339_nano_fixed(message.time_ns).encode() + b" " + data
+            parts.append(frame(message.stream, data, multiplexed))
+        await response.write(b"".join(parts))
     await response.write_eof()
     return response
 

@@ -137,7 +137,7 @@ async def test_logs_written_by_real_container(svc: ContainerService) -> None:
     await svc.start(result.id)
     await asyncio.wait_for(waiter, 20)
     stream = svc.logs(result.id, LogsOptions(stdout=True, stderr=True))
-    assert sorted([(m.stream, m.line) async for m in stream.messages]) == [
+    assert sorted([(m.stream, m.line) async for m in stream.messages()]) == [
         ("stderr", b"two\n"), ("stdout", b"one\n")]
     raw = svc.get(result.id).log_path.read_text()
     assert '"log":"one\\n","stream":"stdout","time":"' in raw

@@ -51,7 +51,7 @@ async def run(svc: ContainerService, *cmd: str, **kw: object) -> tuple[str, int]
 
 async def logs(svc: ContainerService, ref: str, **kw: object) -> list[tuple[str, bytes]]:
     stream = svc.logs(ref, LogsOptions(stdout=True, stderr=True, **kw))  # type: ignore[arg-type]
-    return [(m.stream, m.line) async for m in stream.messages]
+    return [(m.stream, m.line) async for m in stream.messages()]
 
 
 async def test_create_merges_image_and_persists(svc: ContainerService) -> None:
@@ -217,7 +217,7 @@ async def test_logs_tail_follow(svc: ContainerService) -> None:
     await svc.start(result.id)
     await asyncio.sleep(0.15)
     stream = svc.logs(result.id, LogsOptions(stdout=True, follow=True, tail=2))
-    got = [m.line async for m in stream.messages]
+    got = [m.line async for m in stream.messages()]
     assert got == [b"2\n", b"3\n", b"4\n"]
     with pytest.raises(InvalidParameter, match="you must choose at least one stream"):
         svc.logs(result.id, LogsOptions())

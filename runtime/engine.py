@@ -1,34 +1,39 @@
 """The Engine: owns the daemon's services and satisfies the API routers' backend Protocols.
 
 It is the composition point inside runtime; ``compat_api.__main__`` builds one with
-:meth:`Engine.open` and hands it to the HTTP app.
+:meth:`Engine.open` and hands it to the HTTP app. Routers reach the services through the
+attributes ``images``, ``containers``, ``execs`` and ``networking``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from runtime.config import DaemonConfig
+from runtime.containers.execs import ExecService
+from runtime.containers.model import Container
+from runtime.containers.service import ContainerService
+from runtime.containers.wiring import open_container_services
 from runtime.events import EventBus
+from runtime.images.model import ImageSummary
+from runtime.images.service import ImageService
+from runtime.linux.cgroups import CgroupManager
+from runtime.network.hooks import ContainerDirectoryAdapter, NetworkedRuntime, sandbox_request_for
+from runtime.network.service import NetworkService
+from runtime.process.client import SupervisorClient, connect_or_spawn
 from runtime.statefile import ensure_private_dir, write_bytes_atomic
 from runtime.system.host import HostFacts, read_host_facts
 
+log = logging.getLogger(__name__)
+
 ENGINE_ID_FILE = "engine-id"
-
-
-@dataclass(frozen=True, slots=True)
-class DiskUsage:
-    """What ``GET /system/df`` reports, already in wire shape per object."""
-
-    layers_size: int = 0
-    images: tuple[dict[str, Any], ...] = ()
-    containers: tuple[dict[str, Any], ...] = ()
-    volumes: tuple[dict[str, Any], ...] = ()
-    build_cache: tuple[dict[str, Any], ...] = ()
+# dockerd (without live-restore) stops running containers when it shuts down
+SHUTDOWN_STOP_TIMEOUT = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +45,15 @@ class Inventory:
     paused: int = 0
     stopped: int = 0
     images: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DiskUsage:
+    """What ``GET /system/df`` reports, as domain values (the API renders them)."""
+
+    layers_size: int = 0
+    images: tuple[ImageSummary, ...] = ()
+    containers: tuple[tuple[Container, tuple[int, int]], ...] = ()  # (record, (SizeRw, SizeRootFs))
 
 
 def _load_or_create_engine_id(data_root: Path) -> str:
@@ -56,23 +70,62 @@ def _load_or_create_engine_id(data_root: Path) -> str:
 
 
 class Engine:
+    """The services; ``None`` only in an engine opened without them (API unit tests)."""
+
+    images: ImageService | None = None
+    containers: ContainerService | None = None
+    execs: ExecService | None = None
+    networking: NetworkService | None = None
+
     def __init__(self, config: DaemonConfig, events: EventBus, engine_id: str) -> None:
         self.config = config
         self.events = events
         self.engine_id = engine_id
         self.started_at_ns = time.time_ns()
         self._host: HostFacts | None = None
+        self._supervisor: SupervisorClient | None = None
 
     @classmethod
-    async def open(cls, config: DaemonConfig) -> Engine:
-        """Prepare the data and exec roots (0700) and start the engine's services."""
+    async def open(cls, config: DaemonConfig, *, services: bool = True) -> Engine:
+        """Prepare the data and exec roots (0700) and start the engine's services.
+
+        ``services=False`` gives an engine with only the event bus and host facts, for
+        tests of the API layer that must not touch bridges, cgroups or the supervisor."""
         ensure_private_dir(config.data_root)
         ensure_private_dir(config.exec_root)
         engine = cls(config, EventBus(), _load_or_create_engine_id(config.data_root))
+        if services:
+            await engine._open_services()
         return engine
 
+    async def _open_services(self) -> None:
+        config, events = self.config, self.events
+        self.images = ImageService(config.data_root, events)
+        self._supervisor = await connect_or_spawn(config.exec_root)
+        networking = self.networking = await NetworkService.open(config, events)
+        runtime = NetworkedRuntime(self._supervisor, networking)
+        containers, self.execs = await open_container_services(
+            config, events, self.images, runtime, CgroupManager(parent=config.cgroup_parent), networking,
+        )
+        self.containers = containers
+        runtime.set_requests(lambda cid: sandbox_request_for(containers.get(cid), containers.get))
+        networking.set_container_directory(ContainerDirectoryAdapter(containers))
+
     async def close(self) -> None:
-        """Stop the services; containers are left to the supervisor."""
+        """Stop running containers (no live-restore yet), then the services."""
+        if self.containers is not None:
+            running = [c.id for c in list(self.containers.store) if c.state.running]
+            results = await asyncio.gather(
+                *(self.containers.stop(cid, timeout=SHUTDOWN_STOP_TIMEOUT) for cid in running),
+                return_exceptions=True,
+            )
+            for cid, result in zip(running, results):
+                if isinstance(result, Exception):
+                    log.warning("container %s: stop at shutdown failed: %s", cid[:12], result)
+        if self.networking is not None:
+            await self.networking.close()
+        if self._supervisor is not None:
+            await self._supervisor.close()
 
     @property
     def host(self) -> HostFacts:
@@ -81,7 +134,25 @@ class Engine:
         return self._host
 
     def inventory(self) -> Inventory:
-        return Inventory()
+        if self.containers is None or self.images is None:
+            return Inventory()
+        containers = list(self.containers.store)
+        running = sum(1 for c in containers if c.state.running and not c.state.paused)
+        paused = sum(1 for c in containers if c.state.paused)
+        return Inventory(
+            containers=len(containers),
+            running=running,
+            paused=paused,
+            stopped=len(containers) - running - paused,
+            images=len(self.images.store.ids()),
+        )
 
     def disk_usage(self) -> DiskUsage:
-        return DiskUsage()
+        if self.containers is None or self.images is None:
+            return DiskUsage()
+        containers = self.containers
+        return DiskUsage(
+            layers_size=self.images.layers_size(),
+            images=tuple(self.images.list_images(all=True, shared_size=True, container_count=True)),
+            containers=tuple((c, containers.sizes(c)) for c in containers.store),
+        )

@@ -14,6 +14,6 @@ from runtime.engine import Engine
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
     config = DaemonConfig(data_root=tmp_path / "data", exec_root=tmp_path / "exec")
-    eng = await Engine.open(config)
+    eng = await Engine.open(config, services=False)
     yield eng
     await eng.close()

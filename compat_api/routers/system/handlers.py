@@ -9,6 +9,8 @@ import time
 from aiohttp import web
 
 from compat_api.appkeys import ENGINE
+from compat_api.convert.containers import render_summary
+from compat_api.routers.images.render import summary as image_summary
 from compat_api.params import api_version, filters_value
 from compat_api.render import dumps, json_response
 from compat_api.routers.system.render import render_info, render_version
@@ -61,16 +63,19 @@ async def system_df(request: web.Request) -> web.Response:
         if kind not in valid:
             raise InvalidParameter(f"unknown object type: {kind}")
     usage = engine.disk_usage()
+    version = api_version(request)
     body: dict[str, object] = {}
     if not wanted or "image" in wanted:
         body["LayersSize"] = usage.layers_size
-        body["Images"] = list(usage.images)
+        body["Images"] = [image_summary(item, version) for item in usage.images]
     if not wanted or "container" in wanted:
-        body["Containers"] = list(usage.containers)
+        body["Containers"] = [
+            render_summary(container, version, size=sizes) for container, sizes in usage.containers
+        ]
     if not wanted or "volume" in wanted:
-        body["Volumes"] = list(usage.volumes)
+        body["Volumes"] = []
     if not wanted or "build-cache" in wanted:
-        body["BuildCache"] = list(usage.build_cache)
+        body["BuildCache"] = []
     return json_response(body)
 
 

@@ -155,11 +155,14 @@ class Firewall:
         return self._variant
 
     async def _exec(self, argv: list[str], stdin: bytes | None, check: bool) -> tuple[int, str]:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise SystemError_(f"iptables failed: {' '.join(argv)}: {exc.strerror or exc}") from exc
         out, err = await proc.communicate(stdin)
         code = proc.returncode if proc.returncode is not None else -1
         if check and code != 0:

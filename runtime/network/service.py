@@ -195,6 +195,7 @@ class NetworkService:
         self._ext_servers: dict[str, list[ExtServer]] = {}
         self._ipv6_in: dict[str, bool] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._setup_error: str | None = None
         self._ipam = Ipam(reserved=reserved)
         self._ports = PortAllocator()
         self._dns = EmbeddedDns(self)
@@ -231,13 +232,20 @@ class NetworkService:
                     self._request_pool(net)
                 except Exception as exc:  # keep the daemon up; the network just cannot be used
                     log.error("network %s: cannot restore its pool %s: %s", net.name, net.subnet, exc)
-        br.enable_ip_forward()
-        await self.firewall.setup()
-        for net in self._networks.values():
-            if net.is_bridge:
-                await asyncio.to_thread(br.ensure_bridge, net.bridge, f"{net.gateway}/{net.prefixlen}", net.mtu)
+        try:
+            br.enable_ip_forward()
+            await self.firewall.setup()
+            for net in self._networks.values():
+                if net.is_bridge:
+                    await asyncio.to_thread(br.ensure_bridge, net.bridge, f"{net.gateway}/{net.prefixlen}", net.mtu)
+        except Exception as exc:
+            # keep the daemon (and host/none networking) usable where the host refuses
+            # bridges or iptables (no CAP_NET_ADMIN...); bridge attachments report why
+            self._setup_error = str(exc)
+            log.error("bridge networking is unavailable: %s", exc)
         await self._restore_sandboxes()
-        await self._sync_firewall()
+        if self._setup_error is None:
+            await self._sync_firewall()
 
     def _ensure_predefined(self) -> None:
         by_name = {n.name: n for n in self._networks.values()}
@@ -322,7 +330,8 @@ class NetworkService:
             for cid, bindings in list(self._bindings.items()):
                 await close_all(bindings, self._ports)
             self._bindings.clear()
-            await self.firewall.teardown()
+            if self._setup_error is None:
+                await self.firewall.teardown()
             used = {ep.network_id for sb in self._sandboxes.values() for ep in sb.endpoints.values()}
             for net in self._networks.values():
                 if net.user_defined and net.id not in used:
@@ -533,6 +542,8 @@ class NetworkService:
         self.events.publish("network", action, net.id, {**extra, "name": net.name, "type": net.driver})
 
     async def _sync_firewall(self) -> None:
+        if self._setup_error is not None:
+            return
         rules = [
             BridgeRules(n.bridge, n.subnet, n.internal, n.masquerade, n.icc)
             for n in sorted(self._networks.values(), key=lambda n: n.created) if n.is_bridge
@@ -628,6 +639,8 @@ class NetworkService:
             nets = self._resolve_requested(request)
             try:
                 if needs_netns_setup(mode):
+                    if self._setup_error is not None:
+                        raise SystemError_(f"bridge networking is unavailable: {self._setup_error}")
                     if pid is None:
                         raise InvalidParameter("a running container's pid is needed to set up its network")
                     await self._attach_bridges(sandbox, nets)

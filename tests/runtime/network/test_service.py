@@ -380,3 +380,21 @@ async def test_none_and_host_modes(service: NetworkService, netns_pid: int, tmp_
     assert list(settings["Networks"]) == ["host"] and settings["Ports"] == {}
     assert Path(hreq.hosts_path).read_text() == Path("/etc/hosts").read_text()
     assert [a.name for a in service.view("host").containers] == ["hostnet"]
+
+
+async def test_degraded_without_a_working_firewall(tmp_path: Path, netns_pid: int, bridge_name: str,
+                                                   subnet_octet: int) -> None:
+    from runtime.errors import SystemError_
+    from runtime.network.firewall import Firewall
+
+    config = DaemonConfig(data_root=tmp_path / "data", exec_root=tmp_path / "exec", bridge=bridge_name,
+                          bip=f"10.213.{subnet_octet}.1/24")
+    svc = await NetworkService.open(config, EventBus(), firewall=Firewall("tdegrade", iptables="/nonexistent/iptables"))
+    try:
+        assert sorted(v.network.name for v in svc.views(Filters())) == ["bridge", "host", "none"]
+        with pytest.raises(SystemError_, match="^bridge networking is unavailable: "):
+            await svc.attach_container(container_request(cid(), "x", tmp_path), netns_pid)
+        settings = await svc.attach_container(container_request(cid(), "h", tmp_path, network_mode="host"), None)
+        assert list(settings["Networks"]) == ["host"]
+    finally:
+        await svc.close()

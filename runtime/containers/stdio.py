@@ -158,32 +158,31 @@ class StdioFanout:
             if stream in sub.streams:
                 sub._offer((stream, data), len(data))
         buffered = self._partial[stream] + data
-        start = 0
-        while True:
-            end = buffered.find(b"\n", start)
-            if end < 0:
-                break
-            while end + 1 - start > MAX_LINE:  # long lines become partial messages
-                self._log(stream, buffered[start:start + MAX_LINE], now)
-                start += MAX_LINE
-            self._log(stream, buffered[start:end + 1], now)
-            start = end + 1
-        rest = buffered[start:]
+        lines = buffered.split(b"\n")
+        rest = lines.pop()
+        complete = [line + b"\n" for line in lines]
+        if any(len(line) > MAX_LINE for line in complete):  # long lines become partials
+            complete = [piece for line in complete for piece in _pieces(line)]
         while len(rest) >= MAX_LINE:
-            self._log(stream, rest[:MAX_LINE], now)
+            complete.append(rest[:MAX_LINE])
             rest = rest[MAX_LINE:]
         self._partial[stream] = rest
+        if complete:
+            self._log_lines(stream, complete, now)
 
     def _log(self, stream: str, line: bytes, now: int) -> None:
-        message = LogMessage(stream, line, now)
+        self._log_lines(stream, [line], now)
+
+    def _log_lines(self, stream: str, lines: list[bytes], now: int) -> None:
         if self._driver is not None:
             try:
-                self._driver.log(message)
+                self._driver.log_lines(stream, lines, now)
             except OSError as exc:
                 log.warning("log driver failed for %d: %s", self.process.pid, exc)
         for sub in list(self._line_subs):
             if stream in sub.streams:
-                sub._offer(message, len(line))
+                for line in lines:
+                    sub._offer(LogMessage(stream, line, now), len(line))
 
     # subscriptions -------------------------------------------------------------------
 
@@ -297,6 +296,10 @@ class StdioFanout:
                     pass
         if self._driver is not None:
             self._driver.close()
+
+
+def _pieces(line: bytes) -> list[bytes]:
+    return [line[i:i + MAX_LINE] for i in range(0, len(line), MAX_LINE)]
 
 
 def _streams(stdout: bool, stderr: bool) -> frozenset[str]:

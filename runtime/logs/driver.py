@@ -42,6 +42,10 @@ class LogDriver(Protocol):
         """Record one line. Called in the event loop; must not block for long."""
         ...
 
+    def log_lines(self, stream: str, lines: list[bytes], time_ns: int) -> None:
+        """Record several lines read at once (same stream and time), in bulk."""
+        ...
+
     def close(self) -> None:
         ...
 
@@ -67,6 +71,9 @@ class NoneDriver:
     name = "none"
 
     def log(self, message: LogMessage) -> None:
+        pass
+
+    def log_lines(self, stream: str, lines: list[bytes], time_ns: int) -> None:
         pass
 
     def close(self) -> None:

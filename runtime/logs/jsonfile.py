@@ -54,9 +54,14 @@ def _go_char(ch: str) -> str:
 
 
 def encode_entry(message: LogMessage) -> bytes:
-    text = message.line.decode("utf-8", errors="replace")
-    return (f'{{"log":{encode_string(text)},"stream":"{message.stream}",'
-            f'"time":"{rfc3339_nano(message.time_ns)}"}}\n').encode()
+    return encode_entries(message.stream, [message.line], message.time_ns)[0]
+
+
+def encode_entries(stream: str, lines: list[bytes], time_ns: int) -> list[bytes]:
+    """Entries for lines sharing a stream and timestamp (the common case of one read)."""
+    suffix = f',"stream":"{stream}","time":"{rfc3339_nano(time_ns)}"}}\n'
+    return [f'{{"log":{encode_string(line.decode("utf-8", errors="replace"))}{suffix}'.encode()
+            for line in lines]
 
 
 class JsonFileDriver:
@@ -78,16 +83,35 @@ class JsonFileDriver:
         return cls(path, max_size, max_file)
 
     def log(self, message: LogMessage) -> None:
-        if self._fd < 0:
+        self.log_lines(message.stream, [message.line], message.time_ns)
+
+    def log_lines(self, stream: str, lines: list[bytes], time_ns: int) -> None:
+        """Append several lines read together (one timestamp) with as few writes as the
+        rotation limit allows: the size is checked before each line, as dockerd does."""
+        if self._fd < 0 or not lines:
             return
-        if self.max_size > 0 and self._size >= self.max_size:
-            self._rotate()
-        entry = encode_entry(message)
-        view = memoryview(entry)
+        entries = encode_entries(stream, lines, time_ns)
+        if self.max_size <= 0:
+            self._write(b"".join(entries))
+            return
+        pending: list[bytes] = []
+        size = self._size
+        for entry in entries:
+            if size >= self.max_size:
+                self._write(b"".join(pending))
+                pending = []
+                self._rotate()
+                size = 0
+            pending.append(entry)
+            size += len(entry)
+        self._write(b"".join(pending))
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
-        self._size += len(entry)
+        self._size += len(data)
 
     def _rotate(self) -> None:
         if self.max_file < 2:
@@ -266,5 +290,5 @@ def _parse_time(value: str) -> int:
     return parse_rfc3339(value)
 
 
-__all__ = ["JsonFileDriver", "JsonFileReader", "encode_entry", "decode_entry",
+__all__ = ["JsonFileDriver", "JsonFileReader", "encode_entry", "encode_entries", "decode_entry",
            "encode_string"]

@@ -22,6 +22,9 @@ class RecordingDriver:
     def log(self, message: LogMessage) -> None:
         self.messages.append(message)
 
+    def log_lines(self, stream: str, lines: list[bytes], time_ns: int) -> None:
+        self.messages.extend(LogMessage(stream, line, time_ns) for line in lines)
+
     def close(self) -> None:
         self.closed = True
 

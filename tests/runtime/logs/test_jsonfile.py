@@ -139,3 +139,17 @@ def test_validate_log_config() -> None:
     assert parse_size("10m") == 10 << 20 and parse_size("1k") == 1024 and parse_size("100") == 100
     with pytest.raises(InvalidParameter):
         parse_size("ten")
+
+
+async def test_batched_lines_rotate_mid_batch(tmp_path: Path) -> None:
+    path = tmp_path / "b-json.log"
+    d = JsonFileDriver(path, max_size=1024, max_file=3)
+    d.log_lines("stdout", [f"line {i}\n".encode() for i in range(200)], 1_000_000_000)
+    d.close()
+    for p in tmp_path.iterdir():
+        assert p.stat().st_size <= 1024 + 100
+    numbers = [int(m.line.split()[1]) for m in await collect(JsonFileReader(path))]
+    assert numbers == list(range(numbers[0], 200))
+    one = LogMessage("stdout", b"line 7\n", 1_000_000_000)
+    assert path.read_bytes().endswith(encode_entry(LogMessage("stdout", b"line 199\n", 1_000_000_000)))
+    assert encode_entry(one).startswith(b'{"log":"line 7\\n","stream":"stdout"')

@@ -280,3 +280,24 @@ def test_container_mode_shares_the_namespace(box: Box) -> None:
     proc = box.run("--rm", box.image, "ip", "-4", "addr", "show", "eth0", network=f"container:{first}")
     assert proc.returncode == 0, proc.stderr
     assert f"inet {ip}/" in proc.stdout
+
+
+def test_dns_options_are_written(box: Box) -> None:
+    for net in ("bridge", network(box)):
+        proc = box.run("--rm", "--dns", "10.213.99.53", "--dns-search", "corp.example", "--dns-option", "ndots:2",
+                       box.image, "cat", "/etc/resolv.conf", network=net)
+        assert proc.returncode == 0, proc.stderr
+        # (dockerd 20.10 writes "search" first, dockerd 28 "nameserver")
+        lines = sorted(line for line in proc.stdout.splitlines() if line and not line.startswith("#"))
+        server = "10.213.99.53" if net == "bridge" else "127.0.0.11"  # user networks: the embedded server
+        assert lines == [f"nameserver {server}", "options ndots:2", "search corp.example"], proc.stdout
+
+
+def test_legacy_link_on_the_default_bridge(box: Box) -> None:
+    target = box.run_d("--hostname", "srvhost", box.image, "sleep", "60", network="bridge")
+    ip = ip_on(box, target, "bridge")
+    proc = box.run("--rm", "--link", f"{target}:db", box.image, "cat", "/etc/hosts", network="bridge")
+    assert proc.returncode == 0, proc.stderr
+    assert f"{ip}\tdb srvhost {target}\n" in proc.stdout
+    ping = box.run("--rm", "--link", f"{target}:db", box.image, "ping", "-c", "1", "-W", "3", "db", network="bridge")
+    assert ping.returncode == 0, ping.stdout + ping.stderr

@@ -245,7 +245,7 @@ def apply_changes(config: Mapping[str, Any], changes: Iterable[str]) -> dict[str
         rest = rest.strip()
         keyword = instruction.lower()
         if keyword not in VALID:
-            raise InvalidParameter(f"{instruction} is not a valid change command")
+            raise InvalidParameter(f"{keyword} is not a valid change command")
         upper = instruction.upper()
         env = _env_map(cfg)
         if keyword in ("cmd", "entrypoint"):

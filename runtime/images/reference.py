@@ -176,6 +176,10 @@ def parse_normalized_named(s: str) -> Reference:
     if _IDENTIFIER_RE.match(s):
         raise InvalidReference(f"invalid repository name ({s}), cannot specify 64-byte hexadecimal strings")
     domain, remainder = _split_docker_domain(s)
+    if domain.lower() != domain and not any(c in domain for c in ".:"):
+        # an upper-case first component is split off as a "domain" that no domain grammar
+        # accepts; dockerd reports it as a name that must be lower case
+        raise InvalidReference("invalid reference format: repository name must be lowercase")
     remote = remainder.partition(":")[0]
     if remote.lower() != remote:
         raise InvalidReference(f"invalid reference format: repository name ({remote}) must be lowercase")

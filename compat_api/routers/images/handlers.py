@@ -122,35 +122,25 @@ async def save_many(request: web.Request) -> web.StreamResponse:
 
 
 async def load(request: web.Request) -> web.StreamResponse:
-    """``POST /images/load``: progress and ``Loaded image`` lines as JSON messages. Errors
-    before the first line are normal HTTP errors, later ones are reported in-band."""
+    """``POST /images/load``: progress and ``Loaded image`` lines as JSON messages. As in
+    dockerd the answer is always 200 and a failure is reported in-band, so the CLI prints
+    it as the daemon's own text."""
     service = images(request)
     quiet = bool_value(request, "quiet")
     queue: asyncio.Queue[Progress] = asyncio.Queue()
     task = asyncio.ensure_future(service.load(request.content, quiet=quiet, progress=queue.put_nowait))
-    writer: JsonMessageWriter | None = None
     try:
-        while True:
-            getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                break
-            if writer is None:
-                writer = await JsonMessageWriter.start(request)
-            await _write_progress(writer, getter.result())
-        # the task finished: flush lines queued before it did
-        if task.exception() is None:
-            await asyncio.sleep(0)
-        while not queue.empty():
-            if writer is None:
-                writer = await JsonMessageWriter.start(request)
-            await _write_progress(writer, queue.get_nowait())
-        if writer is None:
-            task.result()  # raises: a plain HTTP error, nothing was sent yet
-            writer = await JsonMessageWriter.start(request)
-            return await writer.finish()
+        writer = await JsonMessageWriter.start(request)
         async with writer.reporting_errors():
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    break
+                await _write_progress(writer, getter.result())
+            while not queue.empty():
+                await _write_progress(writer, queue.get_nowait())
             task.result()
         return await writer.finish()
     finally:

@@ -36,8 +36,8 @@ def test_env_override_legacy_form_and_stopsignal_healthcheck() -> None:
 
 
 @pytest.mark.parametrize("change,message", [
-    ("RUN echo", "RUN is not a valid change command"),
-    ("FROM x", "FROM is not a valid change command"),
+    ("RUN echo", "run is not a valid change command"),
+    ("FROM x", "from is not a valid change command"),
     ("STOPSIGNAL NOPE", "Invalid signal: NOPE"),
     ("EXPOSE abc", "Invalid containerPort: abc"),
     ("ENV novalue", "ENV must have two arguments"),

@@ -44,6 +44,8 @@ def test_normalisation(text: str, full: str, familiar: str) -> None:
     [
         ("", "invalid reference format"),  # Parse("docker.io/library/") fails
         ("NoSuch", "invalid reference format: repository name (library/NoSuch) must be lowercase"),
+        # checked against dockerd 20.10: `docker tag busybox UPPER/abc:t`
+        ("UPPER/abc:t", "invalid reference format: repository name must be lowercase"),
         ("a@b", "invalid reference format"),
         ("a:b:c", "invalid reference format"),
         ("-a", "invalid reference format"),

@@ -138,6 +138,7 @@ class ContainerService:
         self._masked_default = masked_default
         self.live: dict[str, Live] = {}
         self.networking: Any = None  # runtime.network.service.NetworkService, when wired
+        self._shutting_down = False
         # exits reported before start() recorded the process (fast exits race the reply)
         self._early_exits: dict[int, ExitReport] = {}
         self._exec_exit: Callable[[ExitReport], None] | None = None
@@ -439,7 +440,8 @@ class ContainerService:
 
     def _should_restart(self, container: Container, exit_code: int) -> bool:
         policy = container.host_config.restart_policy
-        if container.has_been_manually_stopped or container.state.removal_in_progress:
+        if (container.has_been_manually_stopped or container.state.removal_in_progress
+                or self._shutting_down):
             return False
         if policy.name in ("always", "unless-stopped"):
             return True
@@ -477,12 +479,26 @@ class ContainerService:
             raise NotModified("container already stopped")
         await self._stop(container, signal, timeout)
 
-    async def _stop(self, container: Container, signal: str | None, timeout: int | None) -> None:
+    async def shutdown(self, timeout: int | None = None) -> None:
+        """Daemon shutdown without live-restore: stop every running container like
+        ``docker stop`` but without marking it manually stopped, so ``unless-stopped``
+        and ``always`` containers come back at the next start."""
+        self._shutting_down = True
+        running = [c for c in self.store if c.state.running]
+        results = await asyncio.gather(
+            *(self._stop(c, None, timeout, manual=False) for c in running), return_exceptions=True)
+        for container, result in zip(running, results):
+            if isinstance(result, Exception):
+                log.warning("stopping %s at shutdown: %s", container.id[:12], result)
+
+    async def _stop(self, container: Container, signal: str | None, timeout: int | None,
+                    manual: bool = True) -> None:
         sig = parse_signal(signal or container.config.stop_signal or "SIGTERM")
         if timeout is None:
             timeout = (container.config.stop_timeout if container.config.stop_timeout is not None
                        else DEFAULT_STOP_TIMEOUT)
-        container.has_been_manually_stopped = True
+        if manual:
+            container.has_been_manually_stopped = True
         self._cancel_restart(container)
         stopped = container.state.wait(WaitCondition.NOT_RUNNING)
         if container.state.running:

@@ -344,3 +344,24 @@ async def test_boot_restarts_always_containers(tmp_path: Path) -> None:
     await service.start_restart_policy_containers()
     assert service.get(always.id).state.running and not service.get(plain.id).state.running
     await runtime.close()
+
+
+async def test_shutdown_stops_without_manual_flag(tmp_path: Path) -> None:
+    from runtime.containers.model import RestartPolicy
+    runtime = HostRuntime()
+    service = ContainerService(tmp_path / "data", EventBus(), FakeImages(),
+                               FakeLayers(tmp_path / "layers"), runtime)
+    result = await service.create(cfg("sleep", "10", host=HostConfig(
+        restart_policy=RestartPolicy("unless-stopped"))))
+    await service.start(result.id)
+    await service.shutdown(timeout=1)
+    c = service.get(result.id)
+    assert not c.state.running and not c.has_been_manually_stopped
+    await asyncio.sleep(0.3)
+    assert not c.state.running  # no restart while shutting down
+    again = ContainerService(tmp_path / "data", EventBus(), FakeImages(),
+                             FakeLayers(tmp_path / "layers2"), runtime)
+    await again.load()
+    await again.start_restart_policy_containers()
+    assert again.get(result.id).state.running
+    await runtime.close()

@@ -16,6 +16,7 @@ import pytest
 
 from conformance.conftest import Engine
 from conformance.containerkit import unique
+from conformance.rawhttp import RawHTTP
 from conformance.tracker import ResourceTracker
 
 pytestmark = pytest.mark.timeout(120)
@@ -98,6 +99,36 @@ def test_run_with_ports(client: docker.DockerClient, tracker: ResourceTracker, b
         except OSError:
             time.sleep(0.2)
     assert data.endswith(b"hello-sdk\n")
+
+
+# -- raw HTTP -----------------------------------------------------------------------------
+
+
+def test_raw_list_alias_shapes_and_errors(raw: RawHTTP, tracker: ResourceTracker) -> None:
+    from conformance.spec import load_spec
+
+    listed = raw.get("/networks")
+    assert listed.status == 200
+    def by_id(nets: list[dict[str, object]]) -> list[object]:
+        return sorted(n["Id"] for n in nets)  # dockerd lists in map order
+
+    assert by_id(raw.get("/networks/").json()) == by_id(listed.json())  # moby's unlisted alias
+    spec = set(load_spec()["definitions"]["Network"]["properties"])
+    bridge = next(n for n in listed.json() if n["Name"] == "bridge")
+    assert spec - set(bridge) <= {"Peers", "EnableIPv4"}  # EnableIPv4 arrived with dockerd 28
+    name = tracker.network(unique("rawnet"))
+    created = raw.post("/networks/create", json_body={"Name": name, "CheckDuplicate": True})
+    assert created.status == 201 and set(created.json()) == {"Id", "Warning"}
+    dup = raw.post("/networks/create", json_body={"Name": name, "CheckDuplicate": True})
+    assert dup.status == 409 and dup.error_message() == f"network with name {name} already exists"
+    assert raw.get(f"/networks/{name}").json()["Id"] == created.json()["Id"]
+    missing = raw.get("/networks/no-such-net-here")
+    assert missing.status == 404 and missing.error_message() == "network no-such-net-here not found"
+    bad = raw.get('/networks?filters={"bogus":["x"]}')
+    assert bad.status == 400 and "bogus" in bad.error_message()
+    rm_pre = raw.delete("/networks/none")
+    assert rm_pre.status == 403 and rm_pre.error_message() == "none is a pre-defined network and cannot be removed"
+    assert raw.delete(f"/networks/{name}").status == 204
 
 
 # -- crash recovery (pydockerd only: needs its own daemon) ----------------------------------

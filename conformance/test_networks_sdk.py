@@ -109,8 +109,8 @@ def test_raw_list_alias_shapes_and_errors(raw: RawHTTP, tracker: ResourceTracker
 
     listed = raw.get("/networks")
     assert listed.status == 200
-    def by_id(nets: list[dict[str, object]]) -> list[object]:
-        return sorted(n["Id"] for n in nets)  # dockerd lists in map order
+    def by_id(nets: list[dict[str, object]]) -> list[str]:
+        return sorted(str(n["Id"]) for n in nets)  # dockerd lists in map order
 
     assert by_id(raw.get("/networks/").json()) == by_id(listed.json())  # moby's unlisted alias
     spec = set(load_spec()["definitions"]["Network"]["properties"])

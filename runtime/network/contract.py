@@ -1,28 +1,28 @@
 """The seam between the container service and networking.
 
-How a container gets its network (the container service drives this):
+How a container gets its network:
 
-1. ``create``: call :meth:`ContainerNetworking.validate_sandbox` with the container's
-   :class:`SandboxRequest`; it raises dockerd's errors (unknown network, static IP on a
-   network without a user subnet, bad port spec...) and returns warnings. Store the
-   request's inputs in the container record (they are the container's
-   ``HostConfig``/``NetworkingConfig``). :meth:`inactive_settings` renders
-   ``NetworkSettings`` for a container that is not running.
-2. ``start``: when :func:`needs_netns_setup` is true for the network mode, start the init
-   with ``ContainerSpec.pause_before_exec=True`` and a new net namespace; once the
-   supervisor reports ``Created(pid)``, call :meth:`attach_container` (veths, addresses,
+1. ``create``: the container service calls :meth:`ContainerNetworking.validate_sandbox` with
+   the container's :class:`SandboxRequest`; it raises dockerd's errors (``network X not
+   found``, static IP on a network without a user subnet, aliases on the default bridge,
+   bad port specs...) and returns warnings. The record keeps ``NetworkingConfig.
+   EndpointsConfig`` (``Container.endpoints_config``); :meth:`inactive_settings` renders
+   ``NetworkSettings`` while the container is not running.
+2. ``start``/exit: nothing to call. ``runtime.network.hooks.NetworkedRuntime`` decorates
+   the ProcessRuntime: for a spec with a new net namespace it starts the init with
+   ``pause_before_exec``, calls :meth:`attach_container` with the pid (veths, addresses,
    routes, DNS server, published ports, /etc/hosts and /etc/resolv.conf written in place),
-   then ``resume``. Keep the returned ``NetworkSettings`` (wire shape, API 1.50) for
-   inspect. For ``none``/``host`` call :meth:`attach_container` too (no pid needed for
-   ``host``): it writes the files and records the sandbox. For ``container:<id>`` nothing
-   is attached; share the other container's hosts/resolv.conf files.
-   If :meth:`attach_container` raises, nothing is left allocated; fail the start with
-   ``failed to set up container networking: <message>`` (dockerd's wording).
-3. ``stop``/exit: call :meth:`detach_container` after the process is gone (idempotent).
-4. ``rename``: :meth:`rename_container` (DNS names follow).
-5. ``POST /networks/{id}/connect|disconnect``: the network service calls back into the
-   container side through :class:`ContainerDirectory` (registered by the engine) to
-   resolve the container and persist its changed ``EndpointsConfig``.
+   then resumes; for ``host`` it writes the files before the start; for
+   ``container:<id>`` it does nothing (that container shares the other's files). A
+   failure of the attachment fails the start with ``failed to set up container
+   networking: <message>`` (dockerd's wording); failures of the init itself pass through
+   unchanged. When the main process exits, :meth:`detach_container` runs (with the pid,
+   so a quick restart is not undone). :meth:`settings` gives the live ``NetworkSettings``.
+3. ``rename``: :meth:`rename_container` (DNS names follow).
+4. ``POST /networks/{id}/connect|disconnect``: the network service calls back into the
+   container side through :class:`ContainerDirectory` (``hooks.ContainerDirectoryAdapter``,
+   registered by the engine) to resolve the container and persist its changed
+   ``EndpointsConfig``.
 
 Names of networks in :attr:`SandboxRequest.endpoints` may be names, IDs or ID prefixes;
 the service canonicalises them and the returned settings are keyed by network *name*.

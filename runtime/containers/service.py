@@ -767,10 +767,7 @@ def _validate_host_config(host: HostConfig) -> None:
     if host.oom_score_adj < -1000 or host.oom_score_adj > 1000:
         raise InvalidParameter("Invalid value %d, range for oom score adj is [-1000, 1000]"
                                % host.oom_score_adj)
-    mode = host.network_mode
-    if mode and mode not in ("default", "bridge", "none", "host") and not mode.startswith(
-            "container:"):
-        raise InvalidParameter(f"network {mode} not found")
+    # user-defined network names are checked by the network service (404, as dockerd)
     for field_name, value in (("IpcMode", host.ipc_mode), ("PidMode", host.pid_mode)):
         if value and value not in ("host", "private", "shareable", "none") and not value.startswith(
                 "container:"):

@@ -164,8 +164,8 @@ def render_info(engine: Engine, version: APIVersion, *, open_fds: int, listeners
     if version < APIVersion(1, 50):
         info["BridgeNfIptables"] = False
         info["BridgeNfIp6tables"] = False
-    if version >= APIVersion(1, 49):
-        info["FirewallBackend"] = {"Driver": "iptables"}
+    if version >= APIVersion(1, 49) and engine.networking is not None:
+        info["FirewallBackend"] = {"Driver": engine.networking.firewall.backend}
     if version < APIVersion(1, 47):
         info["RegistryConfig"]["AllowNondistributableArtifactsCIDRs"] = None
         info["RegistryConfig"]["AllowNondistributableArtifactsHostnames"] = None

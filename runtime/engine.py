@@ -110,21 +110,25 @@ class Engine:
         self.containers = containers
         runtime.set_requests(lambda cid: sandbox_request_for(containers.get(cid), containers.get))
         networking.set_container_directory(ContainerDirectoryAdapter(containers))
+        await containers.start_restart_policy_containers()
 
     async def close(self) -> None:
         """Stop running containers (no live-restore yet), then the services."""
         if self.containers is not None:
-            running = [c.id for c in list(self.containers.store) if c.state.running]
-            results = await asyncio.gather(
-                *(self.containers.stop(cid, timeout=SHUTDOWN_STOP_TIMEOUT) for cid in running),
-                return_exceptions=True,
-            )
-            for cid, result in zip(running, results):
-                if isinstance(result, Exception):
-                    log.warning("container %s: stop at shutdown failed: %s", cid[:12], result)
+            await self.containers.shutdown(SHUTDOWN_STOP_TIMEOUT)
         if self.networking is not None:
             await self.networking.close()
         if self._supervisor is not None:
+            try:
+                # exits of the containers just stopped may still be in acknowledgement
+                for _ in range(20):
+                    if await self._supervisor.shutdown_if_idle():
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    log.info("supervisor keeps running: it still has processes")
+            except Exception as exc:  # noqa: BLE001 - shutting down anyway
+                log.warning("supervisor shutdown: %s", exc)
             await self._supervisor.close()
 
     @property

@@ -100,6 +100,13 @@ class SupervisorClient:
                            self._process_of(body, item_fds)))
         return result
 
+    async def shutdown_if_idle(self) -> bool:
+        """Ask the supervisor to exit; it refuses (False) while any process it started is
+        alive or an exit is unacknowledged, so containers are never orphaned."""
+        reply, fds = await self._request({"op": "shutdown"})
+        self._close_all(fds)
+        return bool(reply.get("ok"))
+
     async def close(self) -> None:
         if self._closed:
             return

@@ -18,6 +18,8 @@ Requests (daemon -> supervisor), each with an integer ``req`` echoed in its repl
 - ``{"op": "signal", "pid": n, "signal": n}`` (only pids this supervisor started)
 - ``{"op": "list"}``: one ``{"req", "item": {...}}`` per live process, then the reply
 - ``{"op": "ack", "pid": n}``: an exit event was handled; forget it
+- ``{"op": "shutdown"}``: exit if no process is alive and every exit was acknowledged
+  (a clean daemon stop); otherwise refused, and the supervisor keeps running
 
 Replies: ``{"req": n, "ok": true, ...}`` or ``{"req": n, "ok": false, "step": s, "text": t}``.
 A start/exec/list-item reply carries ``pid``, ``tty``, ``container_id``, ``exec_id`` and
@@ -282,6 +284,14 @@ class Supervisor:
             self.unacked.pop(pid, None)
             (self.exits_dir / f"{pid}.json").unlink(missing_ok=True)
             self._send(conn, {"req": req, "ok": True})
+        elif op == "shutdown":
+            alive = [p for p in self.procs.values() if p.exit_status is None]
+            if alive or self.unacked:
+                self._send(conn, {"req": req, "ok": False, "step": "shutdown",
+                                  "text": f"{len(alive)} processes alive, {len(self.unacked)} exits unacknowledged"})
+            else:
+                self._send(conn, {"req": req, "ok": True})
+                self.running = False
         else:
             self._send(conn, {"req": req, "ok": False, "step": "request",
                               "text": f"unknown op {op!r}"})
@@ -558,6 +568,7 @@ def main(argv: list[str] | None = None) -> int:
         os.write(args.ready_fd, b"1")
         os.close(args.ready_fd)
     sup.serve()
+    (args.exec_root / SOCKET_NAME).unlink(missing_ok=True)
     return 0
 
 

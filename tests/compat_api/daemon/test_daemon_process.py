@@ -19,7 +19,9 @@ def _start(tmp: Path, *extra: str, sock: Path | None = None) -> subprocess.Popen
     sock = sock or tmp / "d.sock"
     args = [sys.executable, "-m", "compat_api", "-H", f"unix://{sock}",
             "--data-root", str(tmp / "data"), "--exec-root", str(tmp / "exec"),
-            "--config-file", str(tmp / "daemon.json"), *extra]
+            "--config-file", str(tmp / "daemon.json"),
+            # never the host's docker0: a real dockerd may own it
+            "--bridge", "pydtu0", "--bip", "10.213.250.1/24", *extra]
     (tmp / "daemon.json").write_text("{}")
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 

@@ -24,6 +24,22 @@ DEFAULT_BRIDGE = "pydt0"
 DEFAULT_BIP = "10.213.0.1/24"
 
 
+def free_test_bridge() -> tuple[str, str]:
+    """A bridge name and subnet (``pydt<N>``, ``10.213.<N>.1/24``) no interface on this host
+    uses yet, so several suites (or developers) can run side by side."""
+    import random
+    import subprocess
+
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+    addrs = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
+    candidates = list(range(1, 200))
+    random.shuffle(candidates)
+    for n in candidates:
+        if f" pydt{n}:" not in links and f" 10.213.{n}." not in addrs:
+            return f"pydt{n}", f"10.213.{n}.1/24"
+    return DEFAULT_BRIDGE, DEFAULT_BIP
+
+
 class DaemonStartError(RuntimeError):
     """pydockerd did not become ready; the message carries its log tail."""
 
@@ -45,6 +61,7 @@ class DaemonSettings:
     def from_env(cls) -> DaemonSettings:
         """Settings overridable by CONFORMANCE_* variables (see README)."""
         settings = cls()
+        settings.bridge, settings.bip = free_test_bridge()
         if cmd := os.environ.get("CONFORMANCE_PYDOCKERD"):
             settings.command = shlex.split(cmd)
         settings.bridge = os.environ.get("CONFORMANCE_BRIDGE", settings.bridge)
@@ -165,5 +182,26 @@ class PydockerdProcess:
         return self.proc.returncode
 
     def remove_dirs(self) -> None:
+        """Remove what the session left: a supervisor still holding processes (after a
+        test killed the daemon), the test bridge, and the directories."""
+        pid_file = self.exec_root / "supervisor" / "supervisor.pid"
+        try:
+            supervisor = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            supervisor = 0
+        if supervisor and Path(f"/proc/{supervisor}").exists():
+            # its children are container inits: killing them ends their pid namespaces
+            for status in Path("/proc").glob("[0-9]*/status"):
+                try:
+                    ppid = next(line for line in status.read_text().splitlines() if line.startswith("PPid:"))
+                    if int(ppid.split()[1]) == supervisor:
+                        os.kill(int(status.parent.name), signal.SIGKILL)
+                except (OSError, StopIteration, ValueError):
+                    pass
+            try:
+                os.kill(supervisor, signal.SIGKILL)
+            except OSError:
+                pass
+        subprocess.run(["ip", "link", "del", self.settings.bridge], capture_output=True)
         if not self.settings.keep_dirs:
             shutil.rmtree(self.workdir, ignore_errors=True)

@@ -40,6 +40,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     log.debug("Calling %s %s", request.method, request.path_qs)
     try:
         return await handler(request)
+    except ConnectionResetError as exc:
+        # the client went away mid-response (moby logs these as 499): nothing to answer
+        log.debug("%s %s: client disconnected: %s", request.method, request.path, exc)
+        raise
     except web.HTTPException as exc:
         if exc.status in (404, 405):
             # dockerd answers unknown paths and wrong methods alike
@@ -55,6 +59,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             return web.Response(status=304)
         return _error_response(request, str(exc), status)
     except Exception as exc:  # noqa: BLE001 - the API must answer, not drop the connection
+        if request.get(RESPONSE_STARTED):
+            # a streaming handler failed after its headers went out: no second response
+            log.error("%s %s failed while streaming: %r", request.method, request.path, exc)
+            raise
         status = status_for(exc)
         return _error_response(request, str(exc) or type(exc).__name__, status)
 
@@ -94,6 +102,10 @@ def common_headers(request: web.Request) -> dict[str, str]:
     }
 
 
+RESPONSE_STARTED = web.RequestKey("response_started", bool)
+
+
 async def add_common_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare hook applying :func:`common_headers`."""
     response.headers.update(common_headers(request))
+    request[RESPONSE_STARTED] = True

@@ -814,3 +814,98 @@ def test_detached_rm_removes_after_exit(box: Box) -> None:
     while box.cli("container", "inspect", name, timeout=QUICK).returncode == 0:
         assert time.monotonic() < deadline, "--rm container still there after it exited"
         time.sleep(0.1)
+
+
+# --- more ps, logs and start ----------------------------------------------------------------
+
+
+@pytest.fixture
+def ps_trio(box: Box) -> tuple[str, list[str]]:
+    """Three exited containers created in order under one unique label; (label, [A, B, C])."""
+    label = unique("pstrio")
+    names = []
+    for _ in range(3):
+        name = box.name()
+        assert (
+            box.run("--name", name, "--label", label, box.image, "true").returncode == 0
+        )
+        names.append(name)
+    return label, names
+
+
+def test_ps_newest_first_and_last(box: Box, ps_trio: tuple[str, list[str]]) -> None:
+    label, (a, b, c) = ps_trio
+    assert _ps(box, "-a", "--filter", f"label={label}") == [c, b, a]
+    assert _ps(box, "-a", "-n", "2", "--filter", f"label={label}") == [c, b]
+    assert _ps(box, "-a", "--last", "1", "--filter", f"label={label}") == [c]
+    # -n implies -a: exited containers are listed.
+    assert _ps(box, "-n", "1", "--filter", f"label={label}") == [c]
+
+
+def test_ps_before_and_since(box: Box, ps_trio: tuple[str, list[str]]) -> None:
+    label, (a, b, c) = ps_trio
+    assert _ps(box, "-a", "--filter", f"label={label}", "--filter", f"before={b}") == [
+        a
+    ]
+    assert _ps(box, "-a", "--filter", f"label={label}", "--filter", f"since={b}") == [c]
+    b_id = box.inspect(b)["Id"]
+    assert _ps(
+        box, "-a", "--filter", f"label={label}", "--filter", f"since={b_id}"
+    ) == [c]
+    missing = unique("missing")
+    proc = box.cli("ps", "-a", "--filter", f"before={missing}", timeout=QUICK)
+    assert proc.returncode == 1
+    assert (
+        missing in str(proc.stderr) and "no such container" in str(proc.stderr).lower()
+    )
+
+
+def test_logs_until(box: Box) -> None:
+    name = box.name()
+    proc = box.run(
+        "--name", name, box.image, "sh", "-c", "echo early; sleep 1.2; echo late"
+    )
+    assert proc.returncode == 0
+    early = _parse_ts(box.logs(name, "-t").stdout.splitlines()[0].split()[0])
+    cut = (early + timedelta(seconds=0.6)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert box.logs(name, "--until", cut).stdout == "early\n"
+
+
+def test_logs_of_tty_container_are_raw(box: Box) -> None:
+    name = box.name()
+    assert (
+        box.run(
+            "--name", name, "-t", box.image, "sh", "-c", "echo out; echo err >&2"
+        ).returncode
+        == 0
+    )
+    logs = box.cli("logs", name, input=b"", timeout=QUICK)
+    # One stream, the pty's CRLF kept, stderr merged into stdout.
+    assert (logs.returncode, logs.stdout, logs.stderr) == (0, b"out\r\nerr\r\n", b"")
+
+
+def test_start_attach_interactive_with_piped_stdin(box: Box) -> None:
+    name = box.name()
+    proc = box.cli(
+        "create",
+        "-i",
+        "--name",
+        name,
+        "--network",
+        "none",
+        box.image,
+        "tr",
+        "a-z",
+        "A-Z",
+        timeout=QUICK,
+    )
+    assert proc.returncode == 0, proc.stderr
+    started = box.cli("start", "-ai", name, input="abc\n", timeout=QUICK)
+    assert (started.returncode, started.stdout) == (0, "ABC\n"), started.stderr
+
+
+def test_run_large_stdin_roundtrip(box: Box) -> None:
+    data = "".join(f"{i:08d}\n" for i in range(50000))  # 450 kB
+    proc = box.run("--rm", "-i", box.image, "cat", input=data, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == data

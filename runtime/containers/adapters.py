@@ -48,10 +48,15 @@ class ImageRwLayers:
         self.service = images
 
     def prepare(self, container_id: str, image: Image) -> RwLayer:
-        self.service.prepare_rootfs(container_id, image)
-        upper = self.service.layers.upper_dir(container_id)
+        """The writable layer, with the upper and work dirs of the store's mount description.
+
+        ``lowerdirs`` are the image's layer diff dirs (inspect's GraphDriver shows them);
+        the spec composer turns them into the store's short ``l/`` form when an image is
+        too deep for absolute paths (``runtime.containers.spec.rootfs_spec``)."""
+        mount = self.service.prepare_rootfs(container_id, image)
+        options = {key: value for key, _, value in (o.partition("=") for o in mount.options)}
         lowerdirs = tuple(str(p) for p in self.service.rootfs_lowerdirs(image))
-        return RwLayer(str(upper), str(upper.parent / "work"), lowerdirs, container_id)
+        return RwLayer(options["upperdir"], options["workdir"], lowerdirs, container_id)
 
     def remove(self, container_id: str) -> None:
         try:

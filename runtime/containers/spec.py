@@ -1,6 +1,7 @@
 """Compose the runtime's ``ContainerSpec`` from a container's Config and HostConfig.
 
-Pure functions (no I/O besides stat'ing device nodes), so the composition is unit-tested
+Pure functions (no I/O besides stat'ing device nodes and, for images too deep for absolute
+overlay paths, reading the layer store's ``l/`` links), so the composition is unit-tested
 on its own: default capabilities with ``--cap-add``/``--cap-drop``, the environment
 dockerd builds (PATH, HOSTNAME, TERM, then the container's Env), namespaces per mode,
 default mounts plus /etc/hostname, /etc/hosts, /etc/resolv.conf and user binds/tmpfs.
@@ -13,7 +14,7 @@ import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from runtime.containers.model import Container, ContainerConfig, HostConfig, MountPoint
+from runtime.containers.model import Container, ContainerConfig, HostConfig, MountPoint, RwLayer
 from runtime.errors import InvalidParameter
 from runtime.spec.defaults import (
     CAPABILITY_NAMES, DEFAULT_CAPABILITIES, DEFAULT_DEVICES, DEFAULT_PATH,
@@ -23,6 +24,7 @@ from runtime.spec.defaults import (
 from runtime.spec.model import (
     ContainerSpec, DeviceNode, Mount, ProcessSpec, RootfsSpec, UserSpec,
 )
+from runtime.storage.overlay import compact_lowerdirs
 
 _RLIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
             "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"}
@@ -337,6 +339,14 @@ def process_spec(container: Container, all_caps: Sequence[str] | None = None) ->
     )
 
 
+def rootfs_spec(layer: RwLayer, readonly: bool) -> RootfsSpec:
+    """The overlay rootfs of ``layer``. ``layer.lowerdirs`` stay the layers' diff dirs
+    (what inspect shows); the mount names them the layer store's short way when the
+    absolute paths would not fit in one page of mount options (deep images)."""
+    lowerdirs, chdir = compact_lowerdirs(layer.lowerdirs, layer.upperdir, layer.workdir)
+    return RootfsSpec(lowerdirs, layer.upperdir, layer.workdir, readonly, chdir)
+
+
 def compose_spec(
     container: Container,
     *,
@@ -366,7 +376,7 @@ def compose_spec(
     return ContainerSpec(
         container_id=container.id,
         process=process_spec(container, all_caps),
-        rootfs=RootfsSpec(layer.lowerdirs, layer.upperdir, layer.workdir, host.readonly_rootfs),
+        rootfs=rootfs_spec(layer, host.readonly_rootfs),
         hostname=container.config.hostname,
         domainname=container.config.domainname,
         namespaces=namespaces(host, peers, cgroup_v2),
@@ -477,4 +487,4 @@ def command_line(config: ContainerConfig) -> tuple[str, ...]:
 __all__ = ["Peers", "replace_or_append_env", "container_env", "normalize_capability",
            "capabilities", "namespaces", "parse_bind", "user_mounts", "etc_mounts",
            "device_nodes", "privileged_devices", "rlimits", "no_new_privileges", "process_spec",
-           "compose_spec", "merge_image_config", "command_line"]
+           "compose_spec", "rootfs_spec", "merge_image_config", "command_line"]

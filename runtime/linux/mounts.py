@@ -218,10 +218,14 @@ def parse_proc_cgroup(text: str) -> dict[str, str]:
     return result
 
 
-def overlay_data(lowerdirs: tuple[str, ...], upperdir: str, workdir: str) -> tuple[str, str]:
-    """(data, chdir): mount data for overlayfs; when too long for one page, paths are made
-    relative to a common directory the caller must chdir into first."""
+def overlay_data(lowerdirs: tuple[str, ...], upperdir: str, workdir: str,
+                 chdir: str | None = None) -> tuple[str, str]:
+    """(data, chdir): mount data for overlayfs and the directory the caller must chdir into
+    before mounting ("" = none). A given ``chdir`` is the one relative paths were made
+    for; without one, data too long for one page is made relative to a common directory."""
     data = f"lowerdir={':'.join(lowerdirs)},upperdir={upperdir},workdir={workdir}"
+    if chdir:
+        return data, chdir
     if len(data) < 4000:
         return data, ""
     common = os.path.commonpath([*lowerdirs, upperdir, workdir])

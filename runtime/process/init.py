@@ -324,12 +324,17 @@ def _container_steps(spec: ContainerSpec) -> list[Step]:
     def rootfs(st: InitState) -> None:
         r = spec.rootfs
         if r.lowerdirs:
-            data, cwd = M.overlay_data(r.lowerdirs, r.upperdir, r.workdir)
+            data, cwd = M.overlay_data(r.lowerdirs, r.upperdir, r.workdir, r.chdir)
             if cwd:
+                # overlayfs resolves relative layer paths from the cwd at mount time; go
+                # back to / whatever happens so no host directory stays our cwd.
                 st.sc.chdir(cwd)
-            st.sc.mount("overlay", st.rootfs_mount, "overlay", 0, data)
-            if cwd:
-                st.sc.chdir("/")
+                try:
+                    st.sc.mount("overlay", st.rootfs_mount, "overlay", 0, data)
+                finally:
+                    st.sc.chdir("/")
+            else:
+                st.sc.mount("overlay", st.rootfs_mount, "overlay", 0, data)
         else:
             st.sc.mount(r.upperdir, st.rootfs_mount, None, S.MS_BIND | S.MS_REC, None)
         st.root_fd = st.sc.open(st.rootfs_mount, os.O_PATH | os.O_DIRECTORY)

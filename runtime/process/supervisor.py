@@ -111,7 +111,8 @@ class Supervisor:
         self.exec_root = exec_root
         self.state_dir = exec_root / "supervisor"
         self.exits_dir = self.state_dir / "exits"
-        self.rootfs_mount = str(self.state_dir / "rootfs")
+        # absolute: init may mount the rootfs from another cwd (RootfsSpec.chdir)
+        self.rootfs_mount = os.path.abspath(self.state_dir / "rootfs")
         self.sc = LinuxSyscalls()
         self.sel = selectors.DefaultSelector()
         self.conns: dict[int, Conn] = {}

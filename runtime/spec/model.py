@@ -41,20 +41,33 @@ class RootfsSpec:
 
     ``lowerdirs`` is top layer first (overlayfs order). With no lowerdirs the upperdir is
     bind-mounted as the root instead (a rootfs directory without layers).
+
+    ``chdir``: an absolute directory that relative ``lowerdirs`` are resolved from. Mount
+    options are limited to one page, so deep images name their layers by short paths
+    relative to the layer store (``l/<link>``) and init mounts with this as its cwd.
     """
 
     lowerdirs: tuple[str, ...]
     upperdir: str
     workdir: str
     readonly: bool = False
+    chdir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.chdir is not None and not self.chdir.startswith("/"):
+            raise ValueError(f"rootfs chdir must be absolute: {self.chdir!r}")
 
     def to_json(self) -> dict[str, Any]:
-        return {"lowerdirs": list(self.lowerdirs), "upperdir": self.upperdir,
-                "workdir": self.workdir, "readonly": self.readonly}
+        d: dict[str, Any] = {"lowerdirs": list(self.lowerdirs), "upperdir": self.upperdir,
+                             "workdir": self.workdir, "readonly": self.readonly}
+        if self.chdir is not None:
+            d["chdir"] = self.chdir  # absent otherwise: the form older supervisors read
+        return d
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> RootfsSpec:
-        return cls(tuple(d["lowerdirs"]), d["upperdir"], d["workdir"], bool(d.get("readonly", False)))
+        return cls(tuple(d["lowerdirs"]), d["upperdir"], d["workdir"],
+                   bool(d.get("readonly", False)), d.get("chdir"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ Layout under ``<data-root>/overlay2/``::
 Mount options must fit in one page (4096 bytes). With absolute ``l/`` paths that is
 about 70 layers; beyond that the mount uses relative ``l/...`` paths and
 ``Mount.chdir`` = the store root, which allows about 140 (dockerd caps images at 128).
+:func:`compact_lowerdirs` gives container rootfs mounts the same short form.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from runtime.archive.extract import ExtractOptions, WhiteoutMode, extract_chunks
@@ -45,6 +46,69 @@ MAX_DEPTH = 128
 def _link_name(chain_id: str) -> str:
     digest = hashlib.sha256(chain_id.encode()).digest()
     return base64.b32encode(digest).decode()[:26]
+
+
+def _options_length(lowerdirs: Sequence[str], fixed: Sequence[str]) -> int:
+    return len(",".join(("lowerdir=" + ":".join(lowerdirs), *fixed)))
+
+
+def _link_lowerdirs(root: Path, links: Sequence[str],
+                    fixed: Sequence[str]) -> tuple[list[str], str | None]:
+    """Layers named by their ``l/`` links, and the chdir that needs: absolute paths while
+    ``lowerdir=`` plus the ``fixed`` options fit in one page, else relative to ``root``."""
+    absolute = [str(root / "l" / link) for link in links]
+    if _options_length(absolute, fixed) < PAGE_SIZE:
+        return absolute, None
+    relative = [f"l/{link}" for link in links]
+    if _options_length(relative, fixed) >= PAGE_SIZE:
+        raise SystemError_(f"too many layers to mount ({len(links)})")
+    return relative, str(root)
+
+
+def _store_links(lowerdirs: Sequence[str]) -> tuple[Path, list[str]] | None:
+    """(store root, link names) when every dir is ``<root>/layers/<hex>/diff`` of one
+    store and that store's ``l/<link>`` points at it; None otherwise."""
+    roots: set[Path] = set()
+    links: list[str] = []
+    for d in lowerdirs:
+        diff = Path(d)
+        layer = diff.parent
+        if diff.name != "diff" or layer.parent.name != "layers" or not diff.is_absolute():
+            return None
+        root = layer.parent.parent
+        link = _link_name("sha256:" + layer.name)
+        try:
+            if os.readlink(root / "l" / link) != f"../layers/{layer.name}/diff":
+                return None
+        except OSError:
+            return None
+        roots.add(root)
+        links.append(link)
+    if len(roots) != 1:
+        return None
+    return roots.pop(), links
+
+
+def compact_lowerdirs(lowerdirs: Sequence[str], upperdir: str,
+                      workdir: str) -> tuple[tuple[str, ...], str | None]:
+    """(lowerdirs, chdir) to mount a container rootfs with options of at most one page.
+
+    ``lowerdirs`` are layer diff dirs (:meth:`OverlayLayerStore.lowerdirs`, top first).
+    They are kept while ``lowerdir=...,upperdir=...,workdir=...`` fits; beyond that, when
+    they are layers of one store, they become that store's ``l/`` links as
+    :meth:`OverlayLayerStore.mounts` names them: absolute, or relative to the store root,
+    which is then the returned chdir (mount from that cwd). Other paths are returned
+    unchanged with no chdir.
+    """
+    fixed = (f"upperdir={upperdir}", f"workdir={workdir}")
+    if _options_length(lowerdirs, fixed) < PAGE_SIZE:
+        return tuple(lowerdirs), None
+    located = _store_links(lowerdirs)
+    if located is None:
+        return tuple(lowerdirs), None
+    root, links = located
+    lower, chdir = _link_lowerdirs(root, links, fixed)
+    return tuple(lower), chdir
 
 
 def _overlay_extra_options() -> tuple[str, ...]:
@@ -216,17 +280,11 @@ class OverlayLayerStore:
         upper = f"upperdir={d / 'diff'}"
         work = f"workdir={d / 'work'}"
         if not links:
-            lower = f"lowerdir={self.empty_dir}"
-            return Mount("overlay", "overlay", (lower, upper, work, *self._extra))
-        absolute = "lowerdir=" + ":".join(str(self.links_dir / link) for link in links)
-        options = (absolute, upper, work, *self._extra)
-        if len(",".join(options)) < PAGE_SIZE:
-            return Mount("overlay", "overlay", options)
-        relative = "lowerdir=" + ":".join(f"l/{link}" for link in links)
-        options = (relative, upper, work, *self._extra)
-        if len(",".join(options)) >= PAGE_SIZE:
-            raise SystemError_(f"too many layers to mount ({len(links)})")
-        return Mount("overlay", "overlay", options, chdir=str(self.root))
+            empty = f"lowerdir={self.empty_dir}"
+            return Mount("overlay", "overlay", (empty, upper, work, *self._extra))
+        lowerdirs, chdir = _link_lowerdirs(self.root, links, (upper, work, *self._extra))
+        options = ("lowerdir=" + ":".join(lowerdirs), upper, work, *self._extra)
+        return Mount("overlay", "overlay", options, chdir=chdir)
 
     def mounts(self, key: str) -> Mount:
         d = self._mount_dir(key)

@@ -52,9 +52,10 @@ def test_env_like_dockerd() -> None:
 
 
 def test_merge_image_config() -> None:
-    image = {"Env": ["PATH=/img", "X=1"], "Cmd": ["sh"], "WorkingDir": "/w", "User": "u",
-             "Labels": {"a": "img", "b": "img"}, "ExposedPorts": {"80/tcp": {}},
-             "StopSignal": "SIGQUIT", "Entrypoint": None}
+    image: dict[str, object] = {
+        "Env": ["PATH=/img", "X=1"], "Cmd": ["sh"], "WorkingDir": "/w", "User": "u",
+        "Labels": {"a": "img", "b": "img"}, "ExposedPorts": {"80/tcp": {}},
+        "StopSignal": "SIGQUIT", "Entrypoint": None}
     merged = merge_image_config(ContainerConfig(env=("X=2",), labels={"a": "user"}), image)
     assert merged.env == ("X=2", "PATH=/img")
     assert merged.cmd == ("sh",) and merged.entrypoint is None
@@ -120,6 +121,7 @@ def test_compose_spec() -> None:
     assert spec.process.cwd == "/" and spec.process.user.additional_groups == ("audio",)
     assert spec.process.rlimits == (("RLIMIT_NOFILE", 10, 20),)
     assert spec.rootfs.lowerdirs == ("/img/2", "/img/1") and spec.rootfs.upperdir == "/l/up"
+    assert spec.rootfs.chdir is None
     dests = [m.destination for m in spec.mounts]
     assert dests[:7] == ["/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue", "/dev/shm"]
     assert dests[7:] == ["/etc/resolv.conf", "/etc/hostname", "/etc/hosts"]

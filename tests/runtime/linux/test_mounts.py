@@ -47,6 +47,13 @@ def test_overlay_data_switches_to_relative_paths_when_long() -> None:
     assert "upperdir=up/diff" in data and "/var/lib" not in data
 
 
+def test_overlay_data_with_a_given_chdir_keeps_the_paths() -> None:
+    layers = tuple(f"l/{'A' * 26}{i}" for i in range(150))
+    data, cwd = overlay_data(layers, "/s/mounts/c/diff", "/s/mounts/c/work", "/s")
+    assert cwd == "/s"
+    assert data == f"lowerdir={':'.join(layers)},upperdir=/s/mounts/c/diff,workdir=/s/mounts/c/work"
+
+
 def test_cgroup_hierarchies_from_mountinfo() -> None:
     assert parse_mountinfo_cgroups(MOUNTINFO) == [
         ("/sys/fs/cgroup/cpu", "cgroup", "cpu"),

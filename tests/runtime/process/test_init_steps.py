@@ -55,8 +55,8 @@ def make_spec(**process_changes: object) -> ContainerSpec:
         cgroup_dirs=("/sys/fs/cgroup/memory/pd/c1",))
 
 
-def make_kernel() -> RecordingSyscalls:
-    sc = RecordingSyscalls(files={"/etc/passwd": PASSWD, "/etc/group": GROUP,
+def make_kernel(kind: type[RecordingSyscalls] = RecordingSyscalls) -> RecordingSyscalls:
+    sc = kind(files={"/etc/passwd": PASSWD, "/etc/group": GROUP,
                                   "/bin/echo": b"", "/bin/sh": b"",
                                   "/proc/self/cgroup": b"4:memory:/pd/c1\n0::/\n",
                                   "/proc/self/mountinfo": b""})
@@ -116,6 +116,38 @@ def test_rootfs_is_overlay_mounted_after_making_mounts_private() -> None:
     assert mounts[0] == (None, "/", None, S.MS_REC | S.MS_PRIVATE, None)
     assert mounts[1] == ("overlay", "/run/pd/rootfs", "overlay", 0,
                          "lowerdir=/layers/2:/layers/1,upperdir=/c1/upper,workdir=/c1/work")
+
+
+class FailingOverlayMount(RecordingSyscalls):
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int,
+              data: str | None) -> None:
+        super().mount(source, target, fstype, flags, data)
+        if fstype == "overlay":
+            raise OSError(errno.EINVAL, "mount: invalid argument")
+
+
+def test_rootfs_chdir_relative_layers_mounted_from_the_store_and_cwd_reset() -> None:
+    rootfs = RootfsSpec(("l/AAA", "l/BBB"), "/store/mounts/c1/diff", "/store/mounts/c1/work",
+                        chdir="/store")
+    sc, _, _ = run_container(dataclasses.replace(make_spec(), rootfs=rootfs))
+    overlay = sc.calls.index(("mount", ("overlay", "/run/pd/rootfs", "overlay", 0,
+                                        "lowerdir=l/AAA:l/BBB,upperdir=/store/mounts/c1/diff,"
+                                        "workdir=/store/mounts/c1/work")))
+    assert sc.calls[overlay - 1] == ("chdir", ("/store",))
+    assert sc.calls[overlay + 1] == ("chdir", ("/",))
+    # nothing else ever runs with the store as cwd
+    assert [c for c in sc.calls if c[0] == "chdir"].count(("chdir", ("/store",))) == 1
+
+
+def test_rootfs_cwd_reset_even_when_the_overlay_mount_fails() -> None:
+    rootfs = RootfsSpec(("l/AAA",), "/store/mounts/c1/diff", "/store/mounts/c1/work",
+                        chdir="/store")
+    sc = make_kernel(FailingOverlayMount)
+    with pytest.raises(InitError) as exc:
+        run_container(dataclasses.replace(make_spec(), rootfs=rootfs), sc)
+    assert exc.value.step == "rootfs"
+    assert sc.calls[-2][0] == "mount" and sc.calls[-1] == ("chdir", ("/",))
+    assert sc.cwd == "/"
 
 
 def test_default_mounts_use_dockerd_options_through_fd_targets() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from runtime.spec.defaults import (
     CAPABILITY_NAMES, DEFAULT_CAPABILITIES, DEFAULT_READONLY_PATHS, capability_mask,
     default_masked_paths, default_mounts,
@@ -33,6 +35,19 @@ def test_container_spec_json_round_trip() -> None:
     spec = sample()
     wire = json.loads(json.dumps(spec.to_json()))
     assert ContainerSpec.from_json(wire) == spec
+
+
+def test_rootfs_chdir_round_trip_and_old_form() -> None:
+    deep = RootfsSpec(("l/A", "l/B"), "/s/mounts/c/diff", "/s/mounts/c/work", chdir="/s")
+    wire = json.loads(json.dumps(deep.to_json()))
+    assert wire["chdir"] == "/s" and RootfsSpec.from_json(wire) == deep
+    # a spec written without the field (older daemons) still reads, and is written back
+    # in that same form when there is no chdir
+    old = {"lowerdirs": ["/l2", "/l1"], "upperdir": "/u", "workdir": "/w", "readonly": False}
+    spec = RootfsSpec.from_json(old)
+    assert spec.chdir is None and spec.to_json() == old
+    with pytest.raises(ValueError, match="absolute"):
+        RootfsSpec(("l/A",), "/u", "/w", chdir="relative")
 
 
 def test_exec_spec_json_round_trip() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from runtime.archive.writer import tar_directory
-from runtime.storage.overlay import OverlayLayerStore
+from runtime.storage.overlay import OverlayLayerStore, compact_lowerdirs
 from runtime.storage.snapshots import is_mounted, perform_mount, unmount
 from tests.runtime.archive.tarbuild import build, reg
 from tests.runtime.storage.layer_suite import BASE, TOP, LayerStoreSuite
@@ -80,3 +80,45 @@ def test_many_layers_fall_back_to_relative_lowerdirs(store: OverlayLayerStore) -
         assert (store.merged_dir("deep") / "f99").read_text() == "99"
     finally:
         unmount(store.merged_dir("deep"))
+
+
+def test_compact_lowerdirs_uses_the_stores_short_form_only_when_needed(
+        store: OverlayLayerStore) -> None:
+    parent = None
+    for i in range(100):
+        parent = store.register([build([reg(f"f{i}", str(i).encode())])], parent).chain_id
+    assert parent is not None
+    store.prepare("c", parent)
+    upper, work = str(store.upper_dir("c")), str(store.upper_dir("c").parent / "work")
+    diffs = [str(d) for d in store.lowerdirs(parent)]
+    # shallow: the diff dirs themselves
+    assert compact_lowerdirs(diffs[-3:], upper, work) == (tuple(diffs[-3:]), None)
+    # deep: exactly the lowerdirs and chdir of the store's own mount description
+    lowerdirs, chdir = compact_lowerdirs(diffs, upper, work)
+    mount = store.mounts("c")
+    assert chdir == mount.chdir == str(store.root)
+    assert mount.options[0] == "lowerdir=" + ":".join(lowerdirs)
+    assert all((store.root / d).resolve() == Path(diff).resolve()
+               for d, diff in zip(lowerdirs, diffs, strict=True))
+    # just too deep for the diff dirs: absolute l/ links, no chdir
+    fixed = len(f",upperdir={upper},workdir={work}")
+    n = next(n for n in range(1, 100) if len("lowerdir=" + ":".join(diffs[:n])) + fixed >= 4096)
+    lowerdirs, chdir = compact_lowerdirs(diffs[:n], upper, work)
+    assert chdir is None and len(lowerdirs) == n
+    assert all(Path(d).parent == store.root / "l" and Path(d).resolve() == Path(diff).resolve()
+               for d, diff in zip(lowerdirs, diffs, strict=False))
+
+
+def test_compact_lowerdirs_leaves_paths_it_cannot_vouch_for(
+        store: OverlayLayerStore, tmp_path: Path) -> None:
+    foreign = tuple(str(tmp_path / ("x" * 60) / f"layer{i}") for i in range(80))
+    assert compact_lowerdirs(foreign, "/u", "/w") == (foreign, None)
+    parent = None
+    for i in range(80):
+        parent = store.register([build([reg(f"f{i}", str(i).encode())])], parent).chain_id
+    assert parent is not None
+    diffs = tuple(str(d) for d in store.lowerdirs(parent))
+    (link,) = [n for n in os.listdir(store.root / "l")
+               if os.readlink(store.root / "l" / n) == os.path.relpath(diffs[5], store.root / "l")]
+    os.unlink(store.root / "l" / link)  # a broken store: keep the long form, let mount fail
+    assert compact_lowerdirs(diffs, "/u", "/w") == (diffs, None)

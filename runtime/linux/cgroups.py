@@ -2,7 +2,10 @@
 
 The daemon creates and configures ``<mount>/<parent>/<container id>`` before the start
 (for each v1 hierarchy, or once on v2); the container's init joins the directories in
-``CgroupHandle.dirs`` itself. Values are written as runc writes them for dockerd's
+``CgroupHandle.dirs`` itself. On a hybrid host (v1 controllers plus a cgroup2 hierarchy
+such as ``/sys/fs/cgroup/unified``) the container also gets a directory in the cgroup2
+hierarchy, as runc does for dockerd (``0::/<parent>/<id>`` in /proc/<pid>/cgroup); no
+controllers are configured there. Values are written as runc writes them for dockerd's
 HostConfig (``--cpus`` -> ``cfs_quota_us`` over a 100000 us period, and so on).
 """
 
@@ -128,13 +131,28 @@ def detect_v1_hierarchies(mountinfo: str, root: str = "/sys/fs/cgroup") -> dict[
     return result
 
 
+def detect_hybrid_unified(mountinfo: str, root: str = "/sys/fs/cgroup") -> str | None:
+    """The mountpoint of a cgroup2 hierarchy mounted below ``root`` next to v1
+    hierarchies (systemd's ``unified``), or None."""
+    for line in mountinfo.splitlines():
+        left, sep, right = line.partition(" - ")
+        fields, rfields = left.split(), right.split()
+        if sep and len(fields) >= 5 and rfields[:1] == ["cgroup2"]:
+            if fields[4].startswith(root + "/"):
+                return fields[4]
+    return None
+
+
 class CgroupManager:
-    """Creates, configures and removes per-container cgroups under ``parent``."""
+    """Creates, configures and removes per-container cgroups under ``parent``.
+
+    ``unified`` is the hybrid host's cgroup2 mountpoint (v1 only, else None)."""
 
     def __init__(self, parent: str = "pydockerd", root: str = "/sys/fs/cgroup",
                  mountinfo: str | None = None) -> None:
         self.parent = parent.strip("/")
         self.root = Path(root)
+        self.unified: str | None = None
         if (self.root / "cgroup.controllers").exists():
             self.version = "2"
             self.hierarchies: dict[str, str] = {}
@@ -143,6 +161,7 @@ class CgroupManager:
             if mountinfo is None:
                 mountinfo = Path("/proc/self/mountinfo").read_text()
             self.hierarchies = detect_v1_hierarchies(mountinfo, root)
+            self.unified = detect_hybrid_unified(mountinfo, root)
 
     # ---- lifecycle --------------------------------------------------------------------
 
@@ -160,9 +179,14 @@ class CgroupManager:
                     self._cpuset_ancestors(Path(mountpoint), path)
                 path.mkdir(parents=True, exist_ok=True)
                 dirs.append(str(path))
+            if self.unified is not None:
+                path = Path(self.unified) / self.parent / container_id
+                path.mkdir(parents=True, exist_ok=True)
+                dirs.append(str(path))
             handle = CgroupHandle(container_id, tuple(dirs))
-            self._set_devices(handle, resources.device_rules)
         try:
+            if self.version == "1":
+                self._set_devices(handle, resources.device_rules)
             self.update(handle, resources)
         except BaseException:
             self.remove(handle)
@@ -333,4 +357,4 @@ class CgroupManager:
 
 __all__ = ["Resources", "CgroupHandle", "CgroupStats", "CgroupManager", "DEFAULT_DEVICE_RULES",
            "PRIVILEGED_DEVICE_RULES", "cpu_quota_period", "shares_to_weight",
-           "detect_v1_hierarchies"]
+           "detect_v1_hierarchies", "detect_hybrid_unified"]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from runtime.linux.cgroups import (
-    PRIVILEGED_DEVICE_RULES, CgroupManager, Resources, cpu_quota_period, detect_v1_hierarchies,
-    shares_to_weight,
+    PRIVILEGED_DEVICE_RULES, CgroupManager, Resources, cpu_quota_period, detect_hybrid_unified,
+    detect_v1_hierarchies, shares_to_weight,
 )
 
 
@@ -35,7 +35,7 @@ def test_v2_detected_and_files_written(tmp_path: Path) -> None:
     root = tmp_path / "cg"
     make_v2_tree(root)
     m = CgroupManager("pydockerd", root=str(root), mountinfo="")
-    assert m.version == "2"
+    assert m.version == "2" and m.unified is None
     h = m.create("c1", Resources(memory=64 << 20, memory_swap=96 << 20, memory_reservation=32 << 20,
                                  nano_cpus=500_000_000, cpu_shares=512, cpuset_cpus="0",
                                  pids_limit=10, blkio_weight=500))
@@ -76,6 +76,57 @@ def test_v1_hierarchy_detection() -> None:
                                           "name=systemd": "/sys/fs/cgroup/systemd"}
 
 
+def hybrid_tree(root: Path, with_unified: bool) -> str:
+    """A fake v1 tree (memory, pids, name=systemd) and its mountinfo, plus a cgroup2
+    hierarchy at ``unified`` when asked."""
+    lines = []
+    for i, (name, opts) in enumerate((("memory", "rw,memory"), ("pids", "rw,pids"),
+                                      ("systemd", "rw,xattr,name=systemd"))):
+        (root / name).mkdir(parents=True)
+        lines.append(f"{30 + i} 25 0:{40 + i} / {root / name} rw,relatime - cgroup cgroup {opts}")
+    (root / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    if with_unified:
+        (root / "unified").mkdir()
+        (root / "unified" / "cgroup.controllers").write_text("hugetlb\n")
+        lines.append(f"29 25 0:39 / {root / 'unified'} rw,nosuid - cgroup2 cgroup2 rw")
+    return "\n".join(lines) + "\n"
+
+
+def test_hybrid_unified_detection() -> None:
+    info = ("41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw,nsdelegate\n"
+            "32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n")
+    assert detect_hybrid_unified(info) == "/sys/fs/cgroup/unified"
+    # a pure v2 host's root mount is not a hybrid one; other cgroup2 mounts don't count
+    assert detect_hybrid_unified("29 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n") is None
+    assert detect_hybrid_unified("29 1 0:26 / /mnt/cg2 rw - cgroup2 none rw\n") is None
+
+
+def test_v1_hybrid_container_gets_a_unified_dir_and_loses_it_on_remove(tmp_path: Path) -> None:
+    root = tmp_path / "cg"
+    m = CgroupManager("pd", root=str(root), mountinfo=hybrid_tree(root, with_unified=True))
+    assert m.version == "1" and m.unified == str(root / "unified")
+    assert "" not in m.hierarchies  # not a v1 hierarchy: never written as one
+    h = m.create("c1", Resources(memory=32 << 20, pids_limit=5))
+    unified = root / "unified" / "pd" / "c1"
+    assert h.dirs == (str(root / "memory/pd/c1"), str(root / "systemd/pd/c1"),
+                      str(root / "pids/pd/c1"), str(unified))
+    assert unified.is_dir() and list(unified.iterdir()) == []  # no controller files written
+    assert read(root / "memory/pd/c1/memory.limit_in_bytes") == str(32 << 20)
+    for d in h.dirs:  # rmdir on a fake tree needs empty dirs; the kernel's cgroupfs does not
+        for f in Path(d).iterdir():
+            f.unlink()
+    m.remove(h)
+    assert not any(Path(d).exists() for d in h.dirs)
+
+
+def test_v1_without_unified_mount_keeps_v1_dirs_only(tmp_path: Path) -> None:
+    root = tmp_path / "cg"
+    m = CgroupManager("pd", root=str(root), mountinfo=hybrid_tree(root, with_unified=False))
+    assert m.unified is None
+    h = m.create("c1", Resources())
+    assert [Path(d).relative_to(root).parts[0] for d in h.dirs] == ["memory", "systemd", "pids"]
+
+
 v1_host = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.isdir("/sys/fs/cgroup/memory")
     or os.path.exists("/sys/fs/cgroup/cgroup.controllers"), reason="needs root on cgroup v1")
@@ -85,7 +136,7 @@ v1_host = pytest.mark.skipif(
 def v1() -> Iterator[CgroupManager]:
     m = CgroupManager(f"pydockerd-test-{uuid.uuid4().hex[:8]}")
     yield m
-    for mountpoint in m.hierarchies.values():
+    for mountpoint in [*m.hierarchies.values(), *([m.unified] if m.unified else [])]:
         parent = Path(mountpoint) / m.parent
         if parent.exists():
             for child in parent.iterdir():
@@ -121,8 +172,12 @@ def test_v1_real_limits(v1: CgroupManager) -> None:
     stats = v1.stats(h)
     assert stats.memory_limit == 64 << 20 and stats.pids_current == 0
     assert not v1.oom_killed(h)
+    if v1.unified is not None:  # this hybrid host's cgroup2 hierarchy
+        assert h.dirs[-1] == os.path.join(v1.unified, v1.parent, "c1")
+        assert os.path.isdir(h.dirs[-1])
     v1.remove(h)
     assert not mem.exists()
+    assert not any(os.path.exists(d) for d in h.dirs)
 
 
 @v1_host

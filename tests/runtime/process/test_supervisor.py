@@ -217,7 +217,10 @@ class Cgroups:
     def cleanup(self) -> None:
         for handle in self.handles:
             self.manager.remove(handle)
-        for mountpoint in self.manager.hierarchies.values():
+        mountpoints = list(self.manager.hierarchies.values())
+        if self.manager.unified is not None:
+            mountpoints.append(self.manager.unified)
+        for mountpoint in mountpoints:
             try:
                 os.rmdir(os.path.join(mountpoint, self.manager.parent))
             except FileNotFoundError:
@@ -246,6 +249,23 @@ async def test_pids_and_cpu_limits_visible_inside(harness: Harness, cgroups: Cgr
     code, out, _ = await harness.run(spec)
     assert (code, out.split()) == (0, ["42", "150000", "100000"])
     assert not cgroups.manager.oom_killed(cgroups.handles[0])
+
+
+async def test_hybrid_host_container_joins_the_unified_hierarchy_too(
+        harness: Harness, cgroups: Cgroups) -> None:
+    if cgroups.manager.unified is None:
+        pytest.skip("no cgroup2 hierarchy next to the v1 controllers on this host")
+    dirs = cgroups.create(Resources())
+    handle = cgroups.handles[0]
+    unified = os.path.join(cgroups.manager.unified, cgroups.manager.parent, handle.container_id)
+    assert unified in dirs
+    code, out, _ = await harness.run(harness.spec("cat", "/proc/self/cgroup", cgroup_dirs=dirs))
+    own = f"/{cgroups.manager.parent}/{handle.container_id}"
+    paths = {key: path for _, key, path in (line.split(":", 2) for line in out.splitlines())}
+    assert code == 0 and paths[""] == own                # "0::/<parent>/<id>", as dockerd
+    assert paths["memory"] == own and paths["name=systemd"] == own
+    cgroups.manager.remove(handle)
+    assert not os.path.exists(unified)
 
 
 async def test_exec_with_tty_and_privileged(harness: Harness) -> None:

@@ -80,7 +80,8 @@ async def svc(tmp_path: Path, rootfs: Path, exec_root: Path) -> AsyncIterator[Co
         if c.state.running:
             await service.remove(c.id, force=True)
     await client.close()
-    mounts = [str(cgroups.root)] if str(cgroups.version) == "2" else list(cgroups.hierarchies.values())
+    mounts = [str(cgroups.root)] if str(cgroups.version) == "2" else [
+        *cgroups.hierarchies.values(), *([cgroups.unified] if cgroups.unified else [])]
     for mountpoint in mounts:
         try:
             os.rmdir(Path(mountpoint) / cgroups.parent)

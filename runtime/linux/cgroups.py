@@ -242,6 +242,74 @@ class CgroupManager:
             int(_read(cpuacct / "cpuacct.usage")) if cpuacct else 0,
         )
 
+    # ---- freezer and readings (pause/unpause, top, stats) -----------------------------
+
+    def handle_for(self, container_id: str) -> CgroupHandle:
+        """The handle of an existing container cgroup, without creating or configuring
+        anything (a container reattached after a daemon restart has no handle yet)."""
+        if self.version == "2":
+            return CgroupHandle(container_id, (str(self.root / self.parent / container_id),))
+        dirs = [str(Path(m) / self.parent / container_id)
+                for _key, m in sorted(self.hierarchies.items())]
+        if self.unified is not None:
+            dirs.append(str(Path(self.unified) / self.parent / container_id))
+        return CgroupHandle(container_id, tuple(dirs))
+
+    def controller_dir(self, handle: CgroupHandle, controller: str) -> Path | None:
+        """The container's directory for ``controller`` (the single dir on v2)."""
+        return self._dir(handle, controller)
+
+    def freeze(self, handle: CgroupHandle, frozen: bool, timeout: float = 5.0) -> None:
+        """Freeze or thaw every process of the cgroup and wait until the kernel is done
+        (v1 ``freezer.state`` passes through FREEZING; v2 reports ``frozen`` in
+        ``cgroup.events``). Raises OSError (ETIMEDOUT) when it does not settle."""
+        if self.version == "2":
+            path = Path(handle.dirs[0])
+            _write(path / "cgroup.freeze", "1" if frozen else "0")
+            want = 1 if frozen else 0
+            done = lambda: _keyed(_read(path / "cgroup.events")).get("frozen") == want  # noqa: E731
+        else:
+            freezer = self._dir(handle, "freezer")
+            if freezer is None:
+                raise OSError(errno.ENOTSUP, "the freezer cgroup is not mounted")
+            state = "FROZEN" if frozen else "THAWED"
+            _write(freezer / "freezer.state", state)
+            done = lambda: _read(freezer / "freezer.state") == state  # noqa: E731
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while not done():
+            if time.monotonic() > deadline:
+                raise OSError(errno.ETIMEDOUT, "timed out waiting for the cgroup to "
+                              + ("freeze" if frozen else "thaw"))
+            if self.version == "1" and frozen:
+                # a v1 freeze can stall on a task in an uninterruptible sleep: ask again
+                _write(freezer / "freezer.state", "FROZEN")  # type: ignore[operator]
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def is_frozen(self, handle: CgroupHandle) -> bool:
+        if self.version == "2":
+            try:
+                return _keyed(_read(Path(handle.dirs[0]) / "cgroup.events")).get("frozen") == 1
+            except FileNotFoundError:
+                return False
+        freezer = self._dir(handle, "freezer")
+        try:
+            return freezer is not None and _read(freezer / "freezer.state") != "THAWED"
+        except FileNotFoundError:
+            return False
+
+    def pids(self, handle: CgroupHandle) -> list[int]:
+        """Every process in the container's cgroup and its descendant cgroups."""
+        base = self._dir(handle, "pids") or self._dir(handle, "memory") or Path(handle.dirs[0])
+        found: list[int] = []
+        for dirpath, _dirs, _files in os.walk(base):
+            try:
+                found.extend(int(p) for p in _read(Path(dirpath) / "cgroup.procs").split())
+            except FileNotFoundError:
+                continue
+        return sorted(set(found))
+
     # ---- v1 ---------------------------------------------------------------------------
 
     def _dir(self, handle: CgroupHandle, key: str) -> Path | None:

@@ -25,6 +25,7 @@ from runtime.spec.model import (
     ContainerSpec, DeviceNode, Mount, ProcessSpec, RootfsSpec, UserSpec,
 )
 from runtime.storage.overlay import compact_lowerdirs
+from runtime.volumes.mountspec import is_volume_bind
 
 _RLIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
             "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"}
@@ -147,7 +148,8 @@ def parse_bind(spec: str) -> tuple[str, str, bool, str]:
     options = parts[2].split(",") if len(parts) == 3 else []
     if not source.startswith("/"):
         if _is_volume_name(source):
-            raise InvalidParameter(f"named volumes are not supported yet: {source}")
+            # only host paths are binds; named volumes are mounted through runtime.volumes
+            raise InvalidParameter(f"not a bind: named volumes are mounted as volumes: {source}")
         raise InvalidParameter(
             f'create {source}: "{source}" includes invalid characters for a local volume name, '
             'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host '
@@ -180,6 +182,8 @@ def user_mounts(host: HostConfig) -> tuple[tuple[Mount, ...], tuple[MountPoint, 
     mounts: list[Mount] = []
     points: list[MountPoint] = []
     for bind in host.binds or ():
+        if is_volume_bind(bind):
+            continue  # a named or anonymous volume: a mount point from runtime.volumes
         source, dest, rw, propagation = parse_bind(bind)
         options = ("rbind", propagation) + (() if rw else ("ro",))
         mounts.append(Mount(dest, "bind", source, options))
@@ -217,7 +221,7 @@ def user_mounts(host: HostConfig) -> tuple[tuple[Mount, ...], tuple[MountPoint, 
             mounts.append(Mount(req.target, "tmpfs", "tmpfs", tuple(tmpfs_opts)))
             points.append(MountPoint("tmpfs", "", req.target, "", not req.read_only, ""))
         elif req.type == "volume":
-            raise InvalidParameter("volume mounts are not supported yet")
+            continue  # a mount point from runtime.volumes
         else:
             raise InvalidParameter(f"mount type unknown: {req.type!r}")
     for dest, opts in (host.tmpfs or {}).items():
@@ -227,6 +231,26 @@ def user_mounts(host: HostConfig) -> tuple[tuple[Mount, ...], tuple[MountPoint, 
         base = ("noexec", "nosuid", "nodev")
         mounts.append(Mount(dest, "tmpfs", "tmpfs", base + extra))
     return tuple(mounts), tuple(points)
+
+
+def mount_point_mounts(points: Iterable[MountPoint],
+                       covered: Iterable[str] = ()) -> tuple[Mount, ...]:
+    """Bind mounts for recorded mount points no Binds/Mounts/Tmpfs entry produces: the
+    container's volumes and what ``--volumes-from`` brought in."""
+    skip = set(covered)
+    out = []
+    for point in points:
+        if point.destination in skip or point.type not in ("volume", "bind"):
+            continue
+        options = ("rbind", point.propagation or "rprivate") + (() if point.rw else ("ro",))
+        out.append(Mount(point.destination, "bind", point.source, options))
+    return tuple(out)
+
+
+def by_depth(mounts: Iterable[Mount]) -> list[Mount]:
+    """dockerd's mount order: fewer path components first (stable), so /a is mounted
+    before /a/b and never shadows it."""
+    return sorted(mounts, key=lambda m: os.path.normpath(m.destination).count("/"))
 
 
 def etc_mounts(container: Container) -> tuple[Mount, ...]:
@@ -366,7 +390,8 @@ def compose_spec(
     if host.privileged:
         mounts = [_privileged_mount(m) for m in mounts]
     extra, _ = user_mounts(host)
-    mounts += list(etc_mounts(container)) + list(extra)
+    extra += mount_point_mounts(container.mount_points, (m.destination for m in extra))
+    mounts += list(etc_mounts(container)) + by_depth(extra)
     masked = (() if host.privileged else
               tuple(host.masked_paths) if host.masked_paths is not None else
               tuple(masked_default) if masked_default is not None else default_masked_paths())
@@ -485,6 +510,7 @@ def command_line(config: ContainerConfig) -> tuple[str, ...]:
 
 
 __all__ = ["Peers", "replace_or_append_env", "container_env", "normalize_capability",
-           "capabilities", "namespaces", "parse_bind", "user_mounts", "etc_mounts",
+           "capabilities", "namespaces", "parse_bind", "user_mounts", "mount_point_mounts",
+           "by_depth", "etc_mounts",
            "device_nodes", "privileged_devices", "rlimits", "no_new_privileges", "process_spec",
            "compose_spec", "rootfs_spec", "merge_image_config", "command_line"]

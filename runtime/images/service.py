@@ -40,6 +40,10 @@ from runtime.images.reference import (
     parse_normalized_named,
     repo_tag_reference,
 )
+from runtime.images.auth import AuthConfig
+from runtime.images.pull import DistributionInfo, LayerBlobIndex, Platform, Puller, PullResult, Stores, inspect_distribution
+from runtime.images.push import Pusher, PushResult
+from runtime.images.registry import RegistryOptions, default_user_agent, login, new_session
 from runtime.images.saveload import SavePlan, load_archive, plan_save
 from runtime.images.store import ImageStore, not_found_name
 from runtime.images.streams import AsyncReadable, BlockingReader, iterate_in_thread
@@ -95,6 +99,9 @@ class ImageService:
         # chain IDs registered by an operation that has not created its image yet:
         # layer GC must not collect them
         self._inflight: Counter[str] = Counter()
+        # compressed layer blobs (pulled or pushed) and where they are: see runtime.images.pull
+        self.blobs = LayerBlobIndex(image_root / "distribution.json", self.store.content)
+        self.registries = RegistryOptions()
 
     # -- wiring ----------------------------------------------------------------------------
 
@@ -531,7 +538,10 @@ class ImageService:
             chain = self.store.get(image_id).chain_id
             if chain is not None:
                 keep.add(chain)
-        return [layer.chain_id for layer in self.layers.gc(keep)]
+        removed = [layer.chain_id for layer in self.layers.gc(keep)]
+        if removed:
+            self.blobs.prune(layer.diff_id for layer in self.layers.layers())
+        return removed
 
     # -- prune -----------------------------------------------------------------------------
 
@@ -643,6 +653,56 @@ class ImageService:
             pin=pin,
         )
         return result.image_ids
+
+    # -- registries: pull, push, login, distribution inspect ------------------------------
+
+    def configure_registries(self, insecure: Sequence[str] = (), mirrors: Sequence[str] = ()) -> None:
+        """The daemon's ``insecure-registries`` and ``registry-mirrors`` (InvalidParameter
+        for a malformed entry). Loopback registries are insecure without configuration."""
+        self.registries = RegistryOptions(tuple(insecure), tuple(mirrors))
+
+    def _stores(self) -> Stores:
+        return Stores(self.store, self.layers, self.blobs, self._lock, self._pin, self._unpin)
+
+    def _distribution_event(self, action: str, ref: Reference) -> None:
+        attributes: dict[str, str] = {}
+        try:
+            attributes.update({k: str(v) for k, v in self.get(ref.familiar).labels.items()})
+        except (NotFound, InvalidParameter):
+            pass
+        attributes["name"] = ref.familiar_name
+        self.events.publish("image", action, ref.familiar, attributes)
+
+    async def pull(
+        self, ref: Reference, auth: AuthConfig, progress: ProgressFn, *, all_tags: bool = False, platform: str = ""
+    ) -> PullResult:
+        """``docker pull``: ``ref`` with a tag or digest, or a bare name with ``all_tags``.
+        ``progress`` gets dockerd's pull records on the loop; errors raised before the first
+        record are the request's errors (404 for an unknown manifest)."""
+        wanted = Platform.parse(platform) if platform else None
+        await asyncio.to_thread(self.blobs.prune, [layer.diff_id for layer in self.layers.layers()])
+        puller = Puller(self._stores(), self.registries, auth, progress, default_user_agent(self.engine_version), wanted)
+        result = await puller.pull(ref, all_tags=all_tags)
+        self._distribution_event("pull", ref)
+        return result
+
+    async def push(self, ref: Reference, auth: AuthConfig, progress: ProgressFn) -> list[PushResult]:
+        """``docker push`` of ``ref``'s tag, or of every tag of the repository."""
+        pusher = Pusher(self._stores(), self.registries, auth, progress, default_user_agent(self.engine_version))
+        results = await pusher.push(ref)
+        for result in results:
+            self._distribution_event("push", ref.trimmed().with_tag(result.tag))
+        return results
+
+    async def login(self, auth: AuthConfig) -> str:
+        """``POST /auth``: check the credentials against the registry; returns the identity
+        token it issued ("" for most registries)."""
+        async with new_session() as session:
+            return await login(session, self.registries, auth, default_user_agent(self.engine_version))
+
+    async def inspect_distribution(self, ref: Reference, auth: AuthConfig) -> DistributionInfo:
+        """``GET /distribution/{name}/json``."""
+        return await inspect_distribution(self.registries, ref, auth, default_user_agent(self.engine_version))
 
     # -- search ----------------------------------------------------------------------------
 

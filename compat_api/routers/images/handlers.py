@@ -10,7 +10,7 @@ from aiohttp import web
 
 from compat_api.params import api_version, bool_value, filters_value, int_value
 from compat_api.render import json_response
-from compat_api.routers.images import render
+from compat_api.routers.images import distribution, render
 from compat_api.routers.images.backend import images
 from compat_api.streams.jsonmessage import JsonMessageWriter
 from compat_api.versions import APIVersion
@@ -22,13 +22,13 @@ V1_51 = APIVersion(1, 51)
 
 
 async def create(request: web.Request) -> web.StreamResponse:
-    """``POST /images/create``: import from the body (``fromSrc=-``); pulling is not
-    implemented yet."""
+    """``POST /images/create``: pull (``fromImage``) or import from the body
+    (``fromSrc=-``)."""
     service = images(request)
     query = request.query
     src = query.get("fromSrc", "")
     if query.get("fromImage", ""):
-        raise NotImplementedFeature("pulling images from a registry is not supported by this daemon")
+        return await distribution.pull(request)
     if not src:
         raise InvalidParameter("either fromImage or fromSrc must be specified")
     if src != "-":

@@ -4,6 +4,7 @@ so ``{name:.+}`` routes come after the fixed paths they would otherwise shadow."
 from __future__ import annotations
 
 from compat_api.routers import Route
+from compat_api.routers.images import distribution as d
 from compat_api.routers.images import handlers as h
 
 ROUTES: list[Route] = [
@@ -17,5 +18,7 @@ ROUTES: list[Route] = [
     Route("GET", "/images/{name:.+}/history", h.history),
     Route("GET", "/images/{name:.+}/get", h.save_one),
     Route("POST", "/images/{name:.+}/tag", h.tag),
+    Route("POST", "/images/{name:.+}/push", d.push),
+    Route("GET", "/distribution/{name:.+}/json", d.distribution),
     Route("DELETE", "/images/{name:.+}", h.delete),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from compat_api.routers import Route
+from compat_api.routers.images.distribution import login_response
 from compat_api.routers.system import handlers as h
 
 _SWARM_PATHS = [
@@ -26,6 +27,7 @@ ROUTES: list[Route] = [
     Route("GET", "/system/df", h.system_df),
     Route("GET", "/events", h.events),
     Route("GET", "/plugins", h.plugins_list),
+    Route("POST", "/auth", login_response),
     Route("POST", "/swarm/leave", h.swarm_leave),
     *[Route(method, path, h.no_swarm) for method, path in _SWARM_PATHS],
 ]

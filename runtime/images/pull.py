@@ -1,0 +1,640 @@
+"""``docker pull``: manifests, platform selection, verified blob downloads, extraction.
+
+Flow for one tag (or digest), with the progress records dockerd sends::
+
+    GET manifest (tag or digest)         a list/index -> the linux/amd64 (host) entry
+    "Pulling from <path>"  id=<tag>      once the manifest is known (errors before: HTTP status)
+    GET config blob                      verified: sha256(config) is the image ID
+    per layer: "Already exists"          its chain ID is in the layer store
+           or: "Pulling fs layer" ... "Downloading" ... "Verifying Checksum"
+               ... "Download complete" ... "Extracting" ... "Pull complete"
+    "Digest: sha256:<manifest digest>"
+    "Status: Downloaded newer image for <ref>" / "Status: Image is up to date for <ref>"
+
+Layers download in parallel (three at a time, like dockerd) into the content store, where the
+writer checks the digest before the blob becomes visible; they are extracted in order through
+the layer store, which checks each diff ID. Compressed blobs stay in the content store and
+:class:`LayerBlobIndex` remembers which diff ID they hold and which repositories have them,
+so a later push can say "Layer already exists" or mount the blob without compressing again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtime.archive.compression import decompressed_chunks
+from runtime.errors import Forbidden, InvalidParameter, NotFound, SystemError_, Unauthorized
+from runtime.images import config as imgconfig
+from runtime.images.auth import AuthConfig, AuthError
+from runtime.images.model import Progress
+from runtime.images.reference import Reference
+from runtime.images.registry import (
+    CONFIG_LIMIT,
+    MEDIA_DOCKER_LIST,
+    MEDIA_DOCKER_MANIFEST,
+    MEDIA_DOCKER_SCHEMA1,
+    MEDIA_DOCKER_SCHEMA1_SIGNED,
+    MEDIA_OCI_INDEX,
+    MEDIA_OCI_MANIFEST,
+    Manifest,
+    RegistryError,
+    RegistryOptions,
+    Repository,
+    TransportError,
+    endpoints_for,
+    new_session,
+    open_repository,
+)
+from runtime.images.store import ImageStore
+from runtime.statefile import read_json, write_json_atomic
+from runtime.storage.content import ContentStore, DigestMismatchError
+from runtime.storage.digest import chain_ids, validate
+from runtime.storage.overlay import OverlayLayerStore
+
+Emit = Callable[[Progress], None]
+
+MAX_CONCURRENT_DOWNLOADS = 3  # dockerd's max-concurrent-downloads default
+PROGRESS_INTERVAL = 0.1  # dockerd's progress rate limit
+READ_CHUNK = 1 << 16
+GZIP_MEDIA_TYPES = frozenset({
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+    "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+})
+SCHEMA1_REMOVED = (
+    "[DEPRECATION NOTICE] Docker Image Format v1 and Docker Image manifest version 2, schema 1 "
+    "support has been removed. Suggest the author of {ref} to upgrade the image to the OCI "
+    "Format or Docker Image manifest v2, schema 2."
+)
+
+
+# ---- platforms -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    os: str
+    architecture: str
+    variant: str = ""
+
+    @classmethod
+    def host(cls) -> Platform:
+        os_name, arch, variant = imgconfig.host_platform()
+        return cls(os_name, arch, variant)
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        """``os[/arch[/variant]]`` as ``--platform`` takes it; a missing part is the host's."""
+        host = cls.host()
+        parts = [p.strip().lower() for p in text.split("/")]
+        if not text.strip() or len(parts) > 3 or any(not p for p in parts):
+            raise InvalidParameter(f'"{text}": unknown operating system or architecture: invalid argument')
+        arch = parts[1] if len(parts) > 1 else host.architecture
+        arch = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64"}.get(arch, arch)
+        return cls(parts[0], arch, parts[2] if len(parts) > 2 else "")
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+    def matches(self, os_name: str, architecture: str, variant: str = "") -> bool:
+        if os_name != self.os or architecture != self.architecture:
+            return False
+        return not self.variant or not variant or variant == self.variant
+
+
+def select_manifest(index: Mapping[str, Any], platform: Platform) -> Mapping[str, Any]:
+    """The descriptor of a manifest list / OCI index entry for ``platform``: an entry with
+    the exact variant first, then one without a variant, then any variant. Attestation
+    manifests (``unknown/unknown``) never match."""
+    entries = [d for d in index.get("manifests") or [] if isinstance(d, Mapping) and isinstance(d.get("digest"), str)]
+    best: tuple[int, Mapping[str, Any]] | None = None
+    for desc in entries:
+        plat = desc.get("platform")
+        if not isinstance(plat, Mapping):
+            continue
+        os_name, arch, variant = str(plat.get("os", "")), str(plat.get("architecture", "")), str(plat.get("variant", ""))
+        if not platform.matches(os_name, arch, variant):
+            continue
+        rank = 0 if variant == platform.variant else 1 if not variant else 2
+        if best is None or rank < best[0]:
+            best = (rank, desc)
+    if best is None:
+        raise NotFound(f"no matching manifest for {platform} in the manifest list entries")
+    return best[1]
+
+
+# ---- the layer blob index ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRecord:
+    digest: str
+    size: int
+    media_type: str
+    sources: tuple[str, ...] = ()  # "<registry>/<path>" of repositories known to hold it
+
+    @property
+    def is_gzip(self) -> bool:
+        return self.media_type in GZIP_MEDIA_TYPES
+
+
+class LayerBlobIndex:
+    """diff ID -> compressed blobs (dockerd's V2 metadata), persisted in ``path``.
+
+    The blobs themselves live in the content store; :meth:`prune` removes those of layers
+    that no longer exist."""
+
+    def __init__(self, path: Path, content: ContentStore) -> None:
+        self.path = path
+        self.content = content
+        self._lock = threading.Lock()
+        self._pinned: dict[str, int] = {}
+        self._records: dict[str, list[BlobRecord]] = {}
+        if path.exists():
+            try:
+                doc = read_json(path)
+            except ValueError:
+                doc = {}
+            for diff_id, items in (doc.get("diff_ids") or {}).items():
+                self._records[diff_id] = [
+                    BlobRecord(i["digest"], int(i["size"]), i["mediaType"], tuple(i.get("sources") or ()))
+                    for i in items
+                ]
+
+    def _save(self) -> None:
+        doc = {
+            "diff_ids": {
+                d: [{"digest": r.digest, "size": r.size, "mediaType": r.media_type, "sources": list(r.sources)} for r in rs]
+                for d, rs in self._records.items()
+            }
+        }
+        write_json_atomic(self.path, doc)
+
+    def records(self, diff_id: str) -> list[BlobRecord]:
+        with self._lock:
+            return list(self._records.get(diff_id, ()))
+
+    def diff_id_of(self, digest: str) -> str | None:
+        with self._lock:
+            for diff_id, records in self._records.items():
+                if any(r.digest == digest for r in records):
+                    return diff_id
+        return None
+
+    def add(self, diff_id: str, digest: str, size: int, media_type: str, source: str | None = None) -> None:
+        with self._lock:
+            records = self._records.setdefault(diff_id, [])
+            for i, r in enumerate(records):
+                if r.digest == digest:
+                    if source and source not in r.sources:
+                        records[i] = BlobRecord(r.digest, r.size, r.media_type, (*r.sources, source)[-16:])
+                        self._save()
+                    return
+            records.append(BlobRecord(digest, size, media_type, (source,) if source else ()))
+            self._save()
+
+    def pin(self, digest: str) -> None:
+        with self._lock:
+            self._pinned[digest] = self._pinned.get(digest, 0) + 1
+
+    def unpin(self, digest: str) -> None:
+        with self._lock:
+            n = self._pinned.get(digest, 0) - 1
+            if n > 0:
+                self._pinned[digest] = n
+            else:
+                self._pinned.pop(digest, None)
+
+    def prune(self, live_diff_ids: Iterable[str]) -> list[str]:
+        """Forget the layers not in ``live_diff_ids`` and delete their stored blobs
+        (except blobs an operation in flight pinned). Returns the deleted digests."""
+        live = set(live_diff_ids)
+        removed: list[str] = []
+        with self._lock:
+            for diff_id in [d for d in self._records if d not in live]:
+                records = self._records[diff_id]
+                if any(r.digest in self._pinned for r in records):
+                    continue
+                del self._records[diff_id]
+                for r in records:
+                    if self.content.exists(r.digest):
+                        try:
+                            self.content.delete(r.digest)
+                            removed.append(r.digest)
+                        except NotFound:
+                            pass
+            if removed or len(self._records) != len(live & set(self._records)):
+                self._save()
+        return removed
+
+
+# ---- what pull and push need from the image service ----------------------------------------
+
+
+@dataclass
+class Stores:
+    """The image service's stores and hooks, as pull and push use them."""
+
+    store: ImageStore
+    layers: OverlayLayerStore
+    blobs: LayerBlobIndex
+    lock: threading.RLock
+    pin: Callable[[str], None]
+    unpin: Callable[[Sequence[str]], None]
+
+    @property
+    def content(self) -> ContentStore:
+        return self.blobs.content
+
+    def live_diff_ids(self) -> set[str]:
+        return {layer.diff_id for layer in self.layers.layers()}
+
+
+@dataclass(frozen=True, slots=True)
+class PullResult:
+    image_id: str  # of the last tag pulled ("" if none)
+    updated: bool
+    digest: str  # the manifest digest (of the list/index when there was one)
+
+
+class _Rate:
+    """dockerd's progress rate limit: the first update, then at most one every 100 ms,
+    and always the last one."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def due(self, final: bool = False) -> bool:
+        now = time.monotonic()
+        if final or not self._last or now - self._last >= PROGRESS_INTERVAL:
+            self._last = now
+            return True
+        return False
+
+
+def _short(digest: str) -> str:
+    return digest.partition(":")[2][:12]
+
+
+def _bar(emit: Emit, status: str, id_: str, current: int, total: int) -> None:
+    emit(Progress(status=status, id=id_, current=current, total=total))
+
+
+def _mark(emit: Emit, status: str, id_: str) -> None:
+    # a per-layer line with an empty progressDetail ("Pull complete", "Waiting" ...)
+    emit(Progress(status=status, id=id_, current=0, total=0))
+
+
+def translate_pull_error(exc: BaseException, ref: Reference) -> BaseException:
+    """dockerd's ``TranslatePullError``: registry errors that mean "no such image"
+    become NotFound (404) with its texts; the rest stay what they are (500)."""
+    if isinstance(exc, RegistryError):
+        message = str(exc).partition(": ")[2] or str(exc)
+        if exc.code == "DENIED":
+            return NotFound(
+                f"pull access denied for {ref.familiar_name}, repository does not exist or may require "
+                f"'docker login': {message}"
+            )
+        if exc.code == "MANIFEST_UNKNOWN":
+            return NotFound(f"manifest for {ref.familiar} not found: {exc}")
+        if exc.code == "NAME_UNKNOWN":
+            return NotFound(f"repository {ref.familiar_name} not found: {exc}")
+    return exc
+
+
+# ---- pulling -------------------------------------------------------------------------------
+
+
+class Puller:
+    """One ``docker pull`` (of a tag, a digest, or every tag of a repository)."""
+
+    def __init__(
+        self,
+        stores: Stores,
+        options: RegistryOptions,
+        auth: AuthConfig,
+        emit: Emit,
+        user_agent: str,
+        platform: Platform | None = None,
+    ) -> None:
+        self.stores = stores
+        self.options = options
+        self.auth = auth
+        self.emit = emit
+        self.user_agent = user_agent
+        self.platform = platform or Platform.host()
+        self._pinned_chains: list[str] = []
+        self._pinned_blobs: list[str] = []
+
+    async def pull(self, ref: Reference, all_tags: bool = False) -> PullResult:
+        """Pull ``ref`` (``all_tags``: every tag of ``ref``'s repository)."""
+        async with new_session() as session:
+            try:
+                repo, first = await self._connect(session, ref, all_tags)
+                if all_tags:
+                    tags = first if isinstance(first, list) else []
+                    if not tags:
+                        raise NotFound(f"no tags found for {ref.familiar_name}")
+                    result = PullResult("", False, "")
+                    for tag in tags:
+                        one = await self._pull_one(repo, ref.trimmed().with_tag(tag), None)
+                        result = PullResult(one.image_id, result.updated or one.updated, one.digest)
+                else:
+                    assert isinstance(first, Manifest)
+                    result = await self._pull_one(repo, ref, first)
+            except (RegistryError, AuthError, TransportError, NotFound) as exc:
+                raise translate_pull_error(exc, ref) from exc
+            finally:
+                self.stores.unpin(self._pinned_chains)
+                for digest in self._pinned_blobs:
+                    self.stores.blobs.unpin(digest)
+        status = "Downloaded newer image for" if result.updated else "Image is up to date for"
+        self.emit(Progress(status=f"Status: {status} {ref.familiar}"))
+        return result
+
+    async def _connect(self, session: Any, ref: Reference, all_tags: bool) -> tuple[Repository, Manifest | list[str]]:
+        """The first endpoint that answers (mirrors first for Docker Hub, HTTPS before
+        HTTP for insecure registries), with the tag list or the manifest it gave."""
+        last: BaseException | None = None
+        for endpoint in await endpoints_for(self.options, ref.domain, mirrors=True):
+            try:
+                repo = await open_repository(session, endpoint, ref, self.auth, ("pull",), self.user_agent)
+                if all_tags:
+                    return repo, await repo.tags()
+                reference = ref.digest or ref.tag or "latest"
+                return repo, await repo.get_manifest(reference)
+            except (TransportError, RegistryError, AuthError) as exc:
+                if isinstance(exc, TransportError) or endpoint.mirror:
+                    last = exc
+                    continue
+                raise
+        assert last is not None
+        raise last
+
+    async def _resolve(self, repo: Repository, manifest: Manifest, ref: Reference) -> Manifest:
+        """Follow a manifest list / OCI index to this platform's image manifest."""
+        for _depth in range(3):
+            media = manifest.media_type
+            if media in (MEDIA_DOCKER_SCHEMA1, MEDIA_DOCKER_SCHEMA1_SIGNED):
+                raise InvalidParameter(SCHEMA1_REMOVED.format(ref=ref.familiar))
+            if media not in (MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX):
+                return manifest
+            desc = select_manifest(manifest.json(), self.platform)
+            manifest = await repo.get_manifest(str(desc["digest"]), expected=str(desc["digest"]))
+        raise SystemError_("manifest list nesting too deep")
+
+    async def _pull_one(self, repo: Repository, ref: Reference, manifest: Manifest | None) -> PullResult:
+        reference = ref.digest or ref.tag or "latest"
+        if manifest is None:
+            manifest = await repo.get_manifest(reference)
+        top_digest = manifest.digest
+        image_manifest = await self._resolve(repo, manifest, ref)
+        if image_manifest.media_type not in (MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST):
+            raise SystemError_(f"unsupported manifest media type: {image_manifest.media_type or 'unknown'}")
+        doc = image_manifest.json()
+        config_desc = doc.get("config") or {}
+        layer_descs = [d for d in doc.get("layers") or [] if isinstance(d, Mapping)]
+        image_id = validate(str(config_desc.get("digest", "")))
+        self.emit(Progress(status=f"Pulling from {ref.path}", id=ref.tag if ref.digest is None else ref.familiar))
+        if not self.stores.store.exists(image_id):
+            raw = await repo.read_blob(image_id, CONFIG_LIMIT)
+            diff_ids = self._check_config(raw, layer_descs, ref)
+            await self._fetch_layers(repo, ref, layer_descs, diff_ids)
+            await asyncio.to_thread(self._create_image, raw)
+        self.emit(Progress(status=f"Digest: {top_digest}"))
+        updated = await asyncio.to_thread(self._reference, ref, image_id, top_digest)
+        return PullResult(image_id, updated, top_digest)
+
+    def _check_config(self, raw: bytes, layer_descs: list[Mapping[str, Any]], ref: Reference) -> list[str]:
+        try:
+            cfg = json.loads(raw)
+        except ValueError as exc:
+            raise SystemError_(f"invalid image config: {exc}") from exc
+        if not isinstance(cfg, dict):
+            raise SystemError_("invalid image config: not an object")
+        os_name = str(cfg.get("os") or "linux")
+        if os_name != "linux":
+            raise SystemError_(f'image operating system "{os_name}" cannot be used on this platform')
+        arch = str(cfg.get("architecture") or "")
+        if arch and not self.platform.matches(os_name, arch, str(cfg.get("variant") or "")):
+            raise NotFound(
+                f"image with reference {ref.familiar} was found but does not match the specified platform: "
+                f"wanted {self.platform}, actual: {os_name}/{arch}"
+            )
+        diff_ids = [validate(str(d)) for d in ((cfg.get("rootfs") or {}).get("diff_ids") or [])]
+        if len(diff_ids) != len(layer_descs):
+            raise SystemError_("layers from manifest don't match image configuration")
+        return diff_ids
+
+    # -- layers ----------------------------------------------------------------------------
+
+    async def _fetch_layers(
+        self, repo: Repository, ref: Reference, layer_descs: list[Mapping[str, Any]], diff_ids: list[str]
+    ) -> None:
+        chains = chain_ids(diff_ids)
+        for chain in chains:
+            self.stores.pin(chain)  # before the existence checks: no GC in between
+            self._pinned_chains.append(chain)
+        digests = [validate(str(d.get("digest", ""))) for d in layer_descs]
+        for digest in digests:
+            self.stores.blobs.pin(digest)
+            self._pinned_blobs.append(digest)
+        needed: list[int] = []
+        for i, (chain, digest) in enumerate(zip(chains, digests)):
+            if self.stores.layers.exists(chain):
+                _mark(self.emit, "Already exists", _short(digest))
+            else:
+                _mark(self.emit, "Pulling fs layer", _short(digest))
+                needed.append(i)
+        if not needed:
+            return
+        slots = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
+        downloads: dict[int, asyncio.Task[None]] = {}
+        for n, i in enumerate(needed):
+            if n >= MAX_CONCURRENT_DOWNLOADS:
+                _mark(self.emit, "Waiting", _short(digests[i]))
+            downloads[i] = asyncio.ensure_future(
+                self._download(repo, slots, layer_descs[i], digests[i], diff_ids[i], f"{ref.domain}/{ref.path}")
+            )
+        try:
+            for i in needed:
+                await downloads[i]
+                parent = chains[i - 1] if i > 0 else None
+                await self._extract(digests[i], parent, diff_ids[i], int(layer_descs[i].get("size") or 0))
+                _mark(self.emit, "Pull complete", _short(digests[i]))
+        finally:
+            for task in downloads.values():
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*downloads.values(), return_exceptions=True)
+
+    async def _download(
+        self, repo: Repository, slots: asyncio.Semaphore, desc: Mapping[str, Any], digest: str, diff_id: str, source: str
+    ) -> None:
+        short = _short(digest)
+        total = int(desc.get("size") or 0)
+        # recorded first: if the pull fails later, prune() finds (and removes) the blob
+        self.stores.blobs.add(diff_id, digest, total, str(desc.get("mediaType") or ""), source)
+        async with slots:
+            content = self.stores.content
+            if content.exists(digest):
+                _mark(self.emit, "Download complete", short)
+                return
+            writer = content.writer()
+            rate = _Rate()
+            try:
+                resp = await repo.open_blob(digest)
+                try:
+                    done = 0
+                    async for chunk in resp.content.iter_chunked(READ_CHUNK):
+                        done += len(chunk)
+                        if total and done > total:
+                            raise SystemError_(f"filesystem layer verification failed for digest {digest}")
+                        writer.write(chunk)
+                        if rate.due():
+                            _bar(self.emit, "Downloading", short, done, total)
+                finally:
+                    resp.release()
+                _mark(self.emit, "Verifying Checksum", short)
+                await asyncio.to_thread(writer.commit, digest)
+            except DigestMismatchError:
+                raise SystemError_(f"filesystem layer verification failed for digest {digest}") from None
+            except BaseException:
+                writer.abort()
+                raise
+        _mark(self.emit, "Download complete", short)
+
+    async def _extract(self, digest: str, parent: str | None, diff_id: str, total: int) -> None:
+        loop = asyncio.get_running_loop()
+        short = _short(digest)
+        emit = self.emit
+        content = self.stores.content
+        layers = self.stores.layers
+
+        def report(done: int, final: bool = False) -> None:
+            loop.call_soon_threadsafe(_bar, emit, "Extracting", short, done, total or done)
+
+        def work() -> None:
+            rate = _Rate()
+            with content.open(digest) as f:
+                done = 0
+
+                class _Counting:
+                    def read(self, n: int = -1) -> bytes:
+                        nonlocal done
+                        data = f.read(n)
+                        done += len(data)
+                        # (the first read is the compression sniff: too small to report)
+                        if done >= 1024 and data and rate.due(final=bool(total) and done >= total):
+                            report(done)
+                        return data
+
+                _kind, chunks = decompressed_chunks(_Counting())
+                layers.register(chunks, parent, expected_diff_id=diff_id)
+
+        await asyncio.to_thread(work)
+
+    # -- the image and its references ------------------------------------------------------
+
+    def _create_image(self, raw: bytes) -> str:
+        with self.stores.lock:
+            image_id, _ = self.stores.store.create(raw)
+        return image_id
+
+    def _reference(self, ref: Reference, image_id: str, manifest_digest: str) -> bool:
+        """Record ``ref`` (and ``name@digest``); True when it now names a different image."""
+        store = self.stores.store
+        with self.stores.lock:
+            if ref.digest is not None:
+                if store.lookup_reference(ref) == image_id:
+                    return False
+                store.add_reference(ref, image_id)
+                return True
+            store.add_reference(ref.trimmed().with_digest(manifest_digest), image_id)
+            if store.lookup_reference(ref) == image_id:
+                return False
+            store.add_reference(ref, image_id)
+            return True
+
+
+# ---- distribution inspect ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DistributionInfo:
+    """``GET /distribution/{name}/json``: the manifest descriptor and its platforms."""
+
+    media_type: str
+    digest: str
+    size: int
+    platforms: tuple[Mapping[str, Any], ...] = field(default=())
+
+
+def _platform_of(doc: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"architecture": str(doc.get("architecture") or ""), "os": str(doc.get("os") or "")}
+    for key in ("os.version", "os.features", "variant", "features"):
+        if doc.get(key):
+            out[key] = doc[key]
+    return out
+
+
+def _categorised(exc: RegistryError) -> BaseException:
+    # dockerd answers these with the HTTP status of the registry's error code
+    if exc.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN") or exc.status == 404:
+        return NotFound(str(exc))
+    if exc.code == "UNAUTHORIZED" or exc.status == 401:
+        return Unauthorized(str(exc))
+    if exc.code == "DENIED" or exc.status == 403:
+        return Forbidden(str(exc))
+    return exc
+
+
+async def inspect_distribution(
+    options: RegistryOptions, ref: Reference, auth: AuthConfig, user_agent: str
+) -> DistributionInfo:
+    """The descriptor of ``ref``'s manifest in its registry; the platforms come from the
+    list entries, or from the image config for a single manifest."""
+    try:
+        return await _inspect_distribution(options, ref, auth, user_agent)
+    except RegistryError as exc:
+        raise _categorised(exc) from exc
+
+
+async def _inspect_distribution(
+    options: RegistryOptions, ref: Reference, auth: AuthConfig, user_agent: str
+) -> DistributionInfo:
+    reference = ref.digest or ref.tag or "latest"
+    async with new_session() as session:
+        last: BaseException | None = None
+        for endpoint in await endpoints_for(options, ref.domain, mirrors=True):
+            try:
+                repo = await open_repository(session, endpoint, ref, auth, ("pull",), user_agent)
+                manifest = await repo.get_manifest(reference)
+            except (TransportError, RegistryError, AuthError) as exc:
+                if isinstance(exc, TransportError) or endpoint.mirror:
+                    last = exc
+                    continue
+                raise
+            break
+        else:
+            assert last is not None
+            raise last
+        doc = manifest.json()
+        platforms: list[Mapping[str, Any]] = []
+        if manifest.media_type in (MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX):
+            for desc in doc.get("manifests") or []:
+                if isinstance(desc, Mapping) and isinstance(desc.get("platform"), Mapping):
+                    platforms.append(_platform_of(desc["platform"]))
+        elif manifest.media_type in (MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST):
+            config_digest = validate(str((doc.get("config") or {}).get("digest", "")))
+            cfg = json.loads(await repo.read_blob(config_digest, CONFIG_LIMIT))
+            platforms.append(_platform_of(cfg if isinstance(cfg, Mapping) else {}))
+        return DistributionInfo(manifest.media_type, manifest.digest, len(manifest.body), tuple(platforms))

@@ -2,7 +2,7 @@
 
 It is the composition point inside runtime; ``compat_api.__main__`` builds one with
 :meth:`Engine.open` and hands it to the HTTP app. Routers reach the services through the
-attributes ``images``, ``containers``, ``execs`` and ``networking``.
+attributes ``images``, ``containers``, ``execs``, ``networking`` and ``volumes``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from runtime.network.service import NetworkService
 from runtime.process.client import SupervisorClient, connect_or_spawn
 from runtime.statefile import ensure_private_dir, write_bytes_atomic
 from runtime.system.host import HostFacts, read_host_facts
+from runtime.volumes.containers import ContainerVolumes
+from runtime.volumes.model import VolumeUsage
+from runtime.volumes.service import VolumeService
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ class DiskUsage:
     layers_size: int = 0
     images: tuple[ImageSummary, ...] = ()
     containers: tuple[tuple[Container, tuple[int, int]], ...] = ()  # (record, (SizeRw, SizeRootFs))
+    volumes: tuple[VolumeUsage, ...] = ()
 
 
 def _load_or_create_engine_id(data_root: Path) -> str:
@@ -76,6 +80,7 @@ class Engine:
     containers: ContainerService | None = None
     execs: ExecService | None = None
     networking: NetworkService | None = None
+    volumes: VolumeService | None = None
 
     def __init__(self, config: DaemonConfig, events: EventBus, engine_id: str) -> None:
         self.config = config
@@ -108,6 +113,8 @@ class Engine:
             config, events, self.images, runtime, CgroupManager(parent=config.cgroup_parent), networking,
         )
         self.containers = containers
+        self.volumes = VolumeService.open(config.data_root, events)
+        containers.set_volumes(ContainerVolumes(self.volumes))
         runtime.set_requests(lambda cid: sandbox_request_for(containers.get(cid), containers.get))
         networking.set_container_directory(ContainerDirectoryAdapter(containers))
         await containers.start_restart_policy_containers()
@@ -159,4 +166,5 @@ class Engine:
             layers_size=self.images.layers_size(),
             images=tuple(self.images.list_images(all=True, shared_size=True, container_count=True)),
             containers=tuple((c, containers.sizes(c)) for c in containers.store),
+            volumes=tuple(self.volumes.usage()) if self.volumes is not None else (),
         )

@@ -38,6 +38,7 @@ from runtime.errors import (
     Conflict, InvalidParameter, NotModified, SystemError_,
 )
 from runtime.events import EventBus
+from runtime.volumes.mountspec import is_volume_bind
 from runtime.logs.driver import (
     LogDriver, LogMessage, NoneDriver, ReadOptions, open_reader, validate_log_config,
 )
@@ -138,6 +139,7 @@ class ContainerService:
         self._masked_default = masked_default
         self.live: dict[str, Live] = {}
         self.networking: Any = None  # runtime.network.service.NetworkService, when wired
+        self.volumes: Any = None  # runtime.volumes.containers.ContainerVolumes, when wired
         self._shutting_down = False
         # exits reported before start() recorded the process (fast exits race the reply)
         self._early_exits: dict[int, ExitReport] = {}
@@ -201,6 +203,12 @@ class ContainerService:
         """Use the network service for create-time validation, rename and NetworkSettings
         (the network setup itself happens in its ProcessRuntime decorator)."""
         self.networking = networking
+
+    def set_volumes(self, volumes: Any) -> None:
+        """Mount volumes through ``runtime.volumes.containers.ContainerVolumes``; the
+        containers already loaded register their references on it."""
+        self.volumes = volumes
+        volumes.restore(self.store)
 
     def _sandbox_request(self, container: Container) -> Any:
         from runtime.network.hooks import sandbox_request_for
@@ -269,6 +277,7 @@ class ContainerService:
             name = self._generate_name()
         self.store.reserve_name(name, container_id)
         root = self.store.directory(container_id)
+        volumes_prepared = False
         try:
             _, mount_points = user_mounts(host)
             root.mkdir(parents=True, exist_ok=False)
@@ -284,10 +293,19 @@ class ContainerService:
                 warnings = list(await self.networking.validate_sandbox(
                     self._sandbox_request(container)))
             container.rw_layer = self.layers.prepare(container_id, image)
+            if self.volumes is not None:
+                container.mount_points = await self.volumes.prepare(
+                    container, mount_points, self.get)
+                volumes_prepared = True
+            elif any(is_volume_bind(b) for b in host.binds or ()) or any(
+                    m.type == "volume" for m in host.mounts or ()):
+                raise InvalidParameter("volumes are not available in this engine")
             write_etc_files(container)
             self.store.add(container)
             self.store.save(container, host_config=True)
         except BaseException:
+            if volumes_prepared:
+                self.volumes.release(container, remove_anonymous=True)
             self.store.release_name(name)
             with contextlib.suppress(Exception):
                 self.layers.remove(container_id)
@@ -327,6 +345,8 @@ class ContainerService:
                 cgroup = self.cgroups.create(container.id, _resources(host))
             dirs = tuple(getattr(cgroup, "dirs", ()) or ())
             write_etc_files(container)
+            if self.volumes is not None:
+                self.volumes.mount(container)
             spec = compose_spec(
                 container, cgroup_dirs=dirs, peers=peers,
                 cgroup_v2=str(getattr(self.cgroups, "version", "1")) == "2",
@@ -335,6 +355,8 @@ class ContainerService:
             process = await self.runtime.start(spec)
         except StartFailed as exc:
             self._release_cgroup(cgroup)
+            if self.volumes is not None:
+                self.volumes.unmount(container)
             container.state.set_start_failed(exc.exit_code, str(exc))
             self.store.save(container)
             self._fail_pending(live)
@@ -343,6 +365,8 @@ class ContainerService:
             raise
         except BaseException:
             self._release_cgroup(cgroup)
+            if self.volumes is not None:
+                self.volumes.unmount(container)
             self._fail_pending(live)
             raise
         live.process = process
@@ -423,6 +447,8 @@ class ContainerService:
         live.process = None
         live.fanout = None
         live.cgroup = None
+        if self.volumes is not None:
+            self.volumes.unmount(container)
         started = container.state.started_at_ns
         container.state.set_stopped(report.exit_code, report.finished_at_ns, oom_killed=oom)
         if not container.host_config.auto_remove:  # removed right below otherwise
@@ -589,6 +615,8 @@ class ContainerService:
             raise SystemError_(f"unable to remove filesystem for {container.id}: {exc}") from exc
         self.store.remove(container)
         self.live.pop(container.id, None)
+        if self.volumes is not None:
+            self.volumes.release(container, remove_anonymous=volumes)
         state.set_removed()
         self._event(container, "destroy")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from runtime.containers.model import Container, HostConfig, MountPoint
-from runtime.errors import Conflict, EngineError, InvalidParameter, NotFound
+from runtime.errors import Conflict, EngineError, InvalidParameter, NotFound, SystemError_
 from runtime.volumes.copyup import RootfsLayers, check_not_file, populate, rootfs_view
 from runtime.volumes.local import needs_mount
 from runtime.volumes.model import Volume
@@ -177,7 +177,10 @@ class ContainerVolumes:
                 self.service.driver.mount(job.volume.name)
                 mounted.append(job.volume.name)
             layers = RootfsLayers(tuple(layer.lowerdirs), layer.upperdir, layer.workdir)
-            await asyncio.to_thread(_copy_jobs, layers, self.service.root, todo)
+            try:
+                await asyncio.to_thread(_copy_jobs, layers, self.service.root, todo)
+            except OSError as exc:
+                raise SystemError_(f"failed to populate volume: {exc}") from exc
         finally:
             for name in mounted:
                 try:

@@ -114,7 +114,7 @@ def populate(root_fd: int, path: str, volume_dir: str) -> bool:
         try:
             if not stat.S_ISDIR(os.fstat(src_path).st_mode):
                 return False
-            src = os.open(f"/proc/self/fd/{src_path}", DIR_FLAGS)
+            src = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=src_path)
         finally:
             os.close(src_path)
         try:

@@ -14,6 +14,7 @@ from compat_api.routers.images.render import summary as image_summary
 from compat_api.params import api_version, filters_value
 from compat_api.render import dumps, json_response
 from compat_api.routers.system.render import render_info, render_version
+from compat_api.routers.volumes.render import render_usage
 from compat_api.versions import APIVersion
 from runtime.errors import InvalidParameter, NoSwarm, Unavailable
 from runtime.events import EVENT_FILTERS, Event, event_matches
@@ -73,7 +74,7 @@ async def system_df(request: web.Request) -> web.Response:
             render_summary(container, version, size=sizes) for container, sizes in usage.containers
         ]
     if not wanted or "volume" in wanted:
-        body["Volumes"] = []
+        body["Volumes"] = [render_usage(item) for item in usage.volumes]
     if not wanted or "build-cache" in wanted:
         body["BuildCache"] = []
     return json_response(body)

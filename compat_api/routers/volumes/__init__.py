@@ -1,0 +1,1 @@
+"""The /volumes area: list, create, inspect, remove, prune, and update (swarm only)."""

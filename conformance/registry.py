@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 REGISTRY_BINARY = os.environ.get("CONFORMANCE_REGISTRY", "/usr/bin/docker-registry")
@@ -201,3 +202,39 @@ class LocalRegistry:
 
     def blob_exists(self, repo: str, digest: str) -> bool:
         return self._request("HEAD", f"/v2/{repo}/blobs/{digest}")[0] == 200
+
+
+# ---- pytest fixtures (import them into a test module to use them) ---------------------------
+
+AUTH_USER = "conformance"
+AUTH_PASSWORD = "s3cret-pw"
+
+import pytest  # noqa: E402  (fixtures only; the helpers above work without pytest)
+
+
+@pytest.fixture(scope="session")
+def registry() -> Iterator[LocalRegistry]:
+    """A registry without authentication on 127.0.0.1 (plain HTTP)."""
+    if find_registry() is None:
+        pytest.skip("docker-registry is not installed (scripts/install-deps.sh installs it)")
+    reg = LocalRegistry(binary=find_registry() or REGISTRY_BINARY)
+    try:
+        reg.start()
+    except RegistryStartError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_registry() -> Iterator[LocalRegistry]:
+    """A registry with htpasswd basic auth (``AUTH_USER`` / ``AUTH_PASSWORD``)."""
+    if find_registry() is None:
+        pytest.skip("docker-registry is not installed (scripts/install-deps.sh installs it)")
+    reg = LocalRegistry(user=AUTH_USER, password=AUTH_PASSWORD, binary=find_registry() or REGISTRY_BINARY)
+    try:
+        reg.start()
+    except RegistryStartError as exc:
+        pytest.skip(f"cannot run an htpasswd registry here: {exc}")
+    yield reg
+    reg.stop()

@@ -551,6 +551,9 @@ class ContainerService:
             return
         await self.runtime.signal(live.process.pid, sig)
         self._event(container, "kill", signal=str(sig))
+        if container.state.paused:
+            from runtime.containers.freeze import resume_after_signal
+            await resume_after_signal(self, container, sig)
 
     async def kill(self, ref: str, signal: str = "") -> None:
         container = self.get(ref)

@@ -7,11 +7,13 @@ ExecService); tests build the app with an engine-like object carrying the same t
 from __future__ import annotations
 
 from typing import Protocol
+from weakref import WeakKeyDictionary
 
 from aiohttp import web
 
 from compat_api.appkeys import ENGINE
 from runtime.containers.execs import ExecService
+from runtime.containers.files import ContainerFiles
 from runtime.containers.service import ContainerService
 from runtime.errors import NotImplementedFeature
 
@@ -35,4 +37,16 @@ def execs(request: web.Request) -> ExecService:
     return service  # type: ignore[no-any-return]
 
 
-__all__ = ["ContainersEngine", "containers", "execs"]
+_FILES: WeakKeyDictionary[ContainerService, ContainerFiles] = WeakKeyDictionary()
+
+
+def files(request: web.Request) -> ContainerFiles:
+    """``docker cp`` / export on the engine's container service (one per service)."""
+    service = containers(request)
+    found = _FILES.get(service)
+    if found is None:
+        found = _FILES[service] = ContainerFiles(service, getattr(service, "rootfs", None))
+    return found
+
+
+__all__ = ["ContainersEngine", "containers", "execs", "files"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from compat_api.routers import Route
+from compat_api.routers.containers import extras as x
+from compat_api.routers.containers import files as f
 from compat_api.routers.containers import handlers as h
 
 ROUTES: list[Route] = [
@@ -20,4 +22,10 @@ ROUTES: list[Route] = [
     Route("GET", "/containers/{id}/logs", h.logs),
     Route("POST", "/containers/{id}/attach", h.attach),
     Route("POST", "/commit", h.commit),
+    Route("HEAD", "/containers/{id}/archive", f.archive_head),
+    Route("GET", "/containers/{id}/archive", f.archive_get),
+    Route("PUT", "/containers/{id}/archive", f.archive_put),
+    Route("GET", "/containers/{id}/export", f.export),
+    Route("POST", "/containers/{id}/pause", x.pause),
+    Route("POST", "/containers/{id}/unpause", x.unpause),
 ]

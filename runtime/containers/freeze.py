@@ -1,0 +1,96 @@
+"""``docker pause`` / ``unpause`` with the freezer cgroup, and what signals do to a paused
+container (dockerd's ``killWithSignal``).
+
+A paused container keeps ``Running`` and adds ``Paused`` (status ``paused``); exec, attach
+and start refuse it. Signals follow dockerd: SIGKILL thaws the cgroup so the kill can take
+effect (runc does the same, no ``unpause`` event), and the container's stop signal (any
+signal when it has none configured) thaws it and marks it unpaused, with an ``unpause``
+event after the ``kill`` event. Any other signal stays pending until ``unpause``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal as _signal
+from typing import Any
+
+from runtime.containers.model import Container
+from runtime.containers.service import ContainerService
+from runtime.containers.signals import parse_signal
+from runtime.errors import Conflict, InvalidParameter, SystemError_
+
+
+def cgroup_handle(service: ContainerService, container: Container) -> Any:
+    """The container's cgroup handle (rebuilt for containers reattached at daemon start)."""
+    if service.cgroups is None:
+        raise SystemError_("cgroups are not available: cannot pause or unpause containers")
+    live = service.live.get(container.id)
+    if live is not None and live.cgroup is not None:
+        return live.cgroup
+    return service.cgroups.handle_for(container.id)  # type: ignore[attr-defined]
+
+
+async def _freeze(service: ContainerService, container: Container, frozen: bool) -> None:
+    handle = cgroup_handle(service, container)
+    try:
+        await asyncio.to_thread(service.cgroups.freeze, handle, frozen)  # type: ignore[union-attr]
+    except OSError as exc:
+        verb = "pause" if frozen else "unpause"
+        raise SystemError_(f"Cannot {verb} container {container.id}: {exc}") from exc
+
+
+async def pause(service: ContainerService, ref: str) -> None:
+    container = service.get(ref)
+    state = container.state
+    if not state.running:
+        raise Conflict(f"Container {container.id} is not running")
+    if state.paused:
+        raise Conflict(f"Container {container.id} is already paused")
+    if state.restarting:
+        raise Conflict(f"Container {container.id} is restarting, wait until the container "
+                       "is running")
+    await _freeze(service, container, True)
+    state.paused = True
+    service.store.save(container)
+    service._event(container, "pause")
+
+
+async def unpause(service: ContainerService, ref: str) -> None:
+    container = service.get(ref)
+    state = container.state
+    if not state.paused or not state.running:
+        # dockerd returns a plain error here (500), not a conflict
+        raise SystemError_(f"Container {container.id} is not paused")
+    await _freeze(service, container, False)
+    state.paused = False
+    service.store.save(container)
+    service._event(container, "unpause")
+
+
+def _stop_signal(container: Container) -> int | None:
+    name = container.config.stop_signal
+    if not name:
+        return None
+    try:
+        return parse_signal(name)
+    except InvalidParameter:
+        return None
+
+
+async def resume_after_signal(service: ContainerService, container: Container, sig: int) -> None:
+    """Called after ``sig`` was sent to a paused container (see module doc)."""
+    if not container.state.paused or not container.state.running:
+        return
+    if sig == _signal.SIGKILL:
+        # the process dies once thawed; the exit clears Paused (no unpause event)
+        await _freeze(service, container, False)
+        return
+    stop = _stop_signal(container)
+    if stop is None or stop == sig:
+        await _freeze(service, container, False)
+        container.state.paused = False
+        service.store.save(container)
+        service._event(container, "unpause")
+
+
+__all__ = ["pause", "unpause", "resume_after_signal", "cgroup_handle"]

@@ -8,6 +8,8 @@ value is a frozen dataclass so a spec can be logged, compared and replayed; ``to
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -156,6 +158,96 @@ class DeviceNode:
                    int(d.get("uid", 0)), int(d.get("gid", 0)))
 
 
+@dataclass(frozen=True, slots=True)
+class SeccompArg:
+    """One argument condition of a seccomp rule (OCI ``LinuxSeccompArg``).
+
+    ``op`` is a libseccomp comparison name ("SCMP_CMP_EQ", "SCMP_CMP_MASKED_EQ"...). For
+    SCMP_CMP_MASKED_EQ ``value`` is the mask and ``value_two`` the value compared with.
+    """
+
+    index: int
+    value: int
+    op: str
+    value_two: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "value": self.value, "valueTwo": self.value_two,
+                "op": self.op}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> SeccompArg:
+        return cls(int(d["index"]), int(d["value"]), str(d["op"]), int(d.get("valueTwo", 0)))
+
+
+@dataclass(frozen=True, slots=True)
+class SeccompRule:
+    """``action`` for every syscall in ``names`` (when ``args`` all match).
+
+    ``action`` is a libseccomp action name ("SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO"...);
+    ``errno_ret`` the errno of SCMP_ACT_ERRNO/SCMP_ACT_TRACE (None: EPERM, as runc).
+    """
+
+    names: tuple[str, ...]
+    action: str
+    errno_ret: int | None = None
+    args: tuple[SeccompArg, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"names": list(self.names), "action": self.action}
+        if self.errno_ret is not None:
+            d["errnoRet"] = self.errno_ret
+        if self.args:
+            d["args"] = [a.to_json() for a in self.args]
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> SeccompRule:
+        errno_ret = d.get("errnoRet")
+        return cls(tuple(d["names"]), str(d["action"]),
+                   None if errno_ret is None else int(errno_ret),
+                   tuple(SeccompArg.from_json(a) for a in d.get("args") or ()))
+
+
+@dataclass(frozen=True, slots=True)
+class SeccompProfile:
+    """A seccomp filter as the runtime loads it (OCI ``LinuxSeccomp``): no conditions left.
+
+    Docker's profile format (``archMap``, ``includes``/``excludes`` on capabilities, arch and
+    kernel) is resolved into this per container by :mod:`runtime.spec.seccomp`.
+    ``architectures`` are libseccomp names ("SCMP_ARCH_X86_64"); empty means native only.
+    """
+
+    default_action: str
+    syscalls: tuple[SeccompRule, ...] = ()
+    default_errno_ret: int | None = None
+    architectures: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"defaultAction": self.default_action,
+                             "architectures": list(self.architectures),
+                             "syscalls": [r.to_json() for r in self.syscalls]}
+        if self.default_errno_ret is not None:
+            d["defaultErrnoRet"] = self.default_errno_ret
+        if self.flags:
+            d["flags"] = list(self.flags)
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> SeccompProfile:
+        errno_ret = d.get("defaultErrnoRet")
+        return cls(str(d["defaultAction"]),
+                   tuple(SeccompRule.from_json(r) for r in d.get("syscalls") or ()),
+                   None if errno_ret is None else int(errno_ret),
+                   tuple(d.get("architectures") or ()), tuple(d.get("flags") or ()))
+
+    def digest(self) -> str:
+        """A stable hash of the filter's content: the key of compiled-filter caches."""
+        raw = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+
 NAMESPACE_KINDS = ("mnt", "uts", "ipc", "net", "pid", "cgroup")
 
 
@@ -168,7 +260,8 @@ class ContainerSpec:
     ``mounts`` are applied in order after the rootfs (default mounts first, then user
     binds/tmpfs). ``cgroup_dirs`` are absolute cgroup directories the process joins before
     exec. ``pause_before_exec``: report ``Created(pid)`` once the namespaces exist and wait
-    for ``resume``.
+    for ``resume``. ``seccomp``: the filter loaded last before exec (and for every exec into
+    the container); None runs unconfined.
     """
 
     container_id: str
@@ -185,9 +278,10 @@ class ContainerSpec:
     cgroup_dirs: tuple[str, ...]
     privileged: bool = False
     pause_before_exec: bool = False
+    seccomp: SeccompProfile | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        d = {
             "container_id": self.container_id, "process": self.process.to_json(),
             "rootfs": self.rootfs.to_json(), "hostname": self.hostname,
             "domainname": self.domainname, "namespaces": dict(self.namespaces),
@@ -197,9 +291,13 @@ class ContainerSpec:
             "cgroup_dirs": list(self.cgroup_dirs), "privileged": self.privileged,
             "pause_before_exec": self.pause_before_exec,
         }
+        if self.seccomp is not None:
+            d["seccomp"] = self.seccomp.to_json()  # absent otherwise: the older wire form
+        return d
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ContainerSpec:
+        seccomp = d.get("seccomp")
         return cls(
             container_id=d["container_id"], process=ProcessSpec.from_json(d["process"]),
             rootfs=RootfsSpec.from_json(d["rootfs"]), hostname=d["hostname"],
@@ -211,6 +309,7 @@ class ContainerSpec:
             sysctls=dict(d.get("sysctls", {})), cgroup_dirs=tuple(d.get("cgroup_dirs", ())),
             privileged=bool(d.get("privileged", False)),
             pause_before_exec=bool(d.get("pause_before_exec", False)),
+            seccomp=SeccompProfile.from_json(seccomp) if seccomp is not None else None,
         )
 
 
@@ -234,4 +333,4 @@ class ExecSpec:
 
 
 __all__ = ["Mount", "RootfsSpec", "UserSpec", "ProcessSpec", "DeviceNode", "ContainerSpec",
-           "ExecSpec", "NAMESPACE_KINDS"]
+           "ExecSpec", "NAMESPACE_KINDS", "SeccompArg", "SeccompRule", "SeccompProfile"]

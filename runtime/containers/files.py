@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from runtime.archive.compression import decompressed_chunks
-from runtime.archive.errors import ArchiveError
+from runtime.archive.errors import ArchiveError, MalformedArchive
 from runtime.archive.extract import ExtractOptions, WhiteoutMode, extract_chunks
 from runtime.containers.cpath import (
     Located, absolute, go_base, go_file_mode, locate, open_dir, open_path, resolve_in_scope,
@@ -174,7 +174,7 @@ class ContainerFiles:
                 try:
                     _kind, chunks = decompressed_chunks(reader)
                     extract_chunks(guarded(chunks, dest), dest_fd, options)
-                except ArchiveError as exc:
+                except (ArchiveError, MalformedArchive) as exc:
                     raise _as_dockerd(exc, dest) from exc
                 finally:
                     os.close(dest_fd)
@@ -217,9 +217,12 @@ _OVERWRITE = re.compile(r"^cannot overwrite (directory|non-directory) '(.*)' wit
 _DOCKERD_PREFIX = "Error processing tar file(exit status 1): "
 
 
-def _as_dockerd(exc: ArchiveError, dest: str) -> ArchiveError:
-    """The extractor's refusals in the words dockerd's untar child uses for docker cp."""
+def _as_dockerd(exc: ArchiveError | MalformedArchive, dest: str) -> ArchiveError:
+    """The extractor's refusals in the words dockerd's untar child uses for docker cp
+    (always a 500 there, unreadable input included)."""
     text = str(exc)
+    if isinstance(exc, MalformedArchive):
+        return ArchiveError(_DOCKERD_PREFIX + text)
     if text.startswith(_DOCKERD_PREFIX):
         return exc
     match = _OVERWRITE.match(text)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.archive.compression import decompressed_chunks
+from runtime.archive.compression import MAGIC_LEN, decompressed_chunks
 from runtime.errors import Forbidden, InvalidParameter, NotFound, SystemError_, Unauthorized
 from runtime.images import config as imgconfig
 from runtime.images.auth import AuthConfig, AuthError
@@ -532,8 +532,8 @@ class Puller:
                         nonlocal done
                         data = f.read(n)
                         done += len(data)
-                        # (the first read is the compression sniff: too small to report)
-                        if done >= 1024 and data and rate.due(final=bool(total) and done >= total):
+                        # (the first read is the compression sniff: not worth a line)
+                        if data and done > MAGIC_LEN and rate.due(final=bool(total) and done >= total):
                             report(done)
                         return data
 

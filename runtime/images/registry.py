@@ -481,9 +481,24 @@ class Repository:
 
     # -- manifests -------------------------------------------------------------------------
 
+    async def resolve_tag(self, tag: str) -> str | None:
+        """The digest a tag points at, from ``HEAD`` (None when the registry does not say;
+        its errors come from the ``GET`` that follows, which has a body to explain them)."""
+        headers = {"Accept": ", ".join(MANIFEST_ACCEPT)}
+        resp = await self.send("HEAD", self._url(f"manifests/{tag}"), headers=headers)
+        resp.release()
+        digest = resp.headers.get("Docker-Content-Digest", "")
+        if resp.status == 200 and digest.startswith("sha256:") and len(digest) == 71:
+            return digest
+        return None
+
     async def get_manifest(self, reference: str, *, expected: str | None = None) -> Manifest:
         """The manifest ``reference`` (tag or digest) names, verified against the digest
-        when it is one."""
+        when it is one. A tag is resolved with ``HEAD`` first, as dockerd's resolver does."""
+        if expected is None and not reference.startswith("sha256:"):
+            digest = await self.resolve_tag(reference)
+            if digest is not None:
+                return await self.get_manifest(digest, expected=digest)
         headers = {"Accept": ", ".join(MANIFEST_ACCEPT)}
         resp = await self.send("GET", self._url(f"manifests/{reference}"), headers=headers)
         if resp.status != 200:

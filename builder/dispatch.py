@@ -1,0 +1,526 @@
+"""Instruction dispatchers: each changes the stage's state and commits an image.
+
+The order of operations and the texts follow dockerd's classic builder: a step first
+probes the image cache with the config it would commit (``---> Using cache``), then
+creates a container (``---> Running in <id>``), runs it for ``RUN`` only, and commits
+it; metadata-only steps commit a container that never ran, so their images carry a
+``container_config`` whose ``Cmd`` is the ``#(nop)`` comment dockerd records.
+``COPY``/``ADD`` work on a mounted writable layer instead of a container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from builder import instructions as ins
+from builder.backend import BuildOutput, BuildRuntime, CommitRequest, HostOptions, ImageInfo
+from builder.context import BuildContext, PathOutsideContext
+from builder.copy import (
+    CopyInfo, CopyOptions, Identity, SourceTree, copy_infos_for, normalize_dest, parse_chown,
+    perform_copy, source_hash,
+)
+from builder.errors import BuildStepError, CommandFailed, ExpansionError
+from builder.gofmt import go_duration, go_list, go_quote, go_quote_list, go_quote_rune
+from builder.parser import parse as parse_dockerfile
+from builder.shell import ShellLex, env_map
+from builder.state import DispatchState, RunConfig, StageResults, same_config
+from runtime.errors import EngineError, NotFound
+
+DEFAULT_SHELL = ("/bin/sh", "-c")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+BUILDKIT_ONLY = ("Refer to https://docs.docker.com/go/buildkit/ to learn how to build images "
+                 "with BuildKit enabled")
+STDERR_START = "\x1b[91m"
+STDERR_END = "\x1b[0m"
+
+_SIGNALS = frozenset({
+    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+    "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+    "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+})
+
+
+def parse_signal(text: str) -> None:
+    """Validate a STOPSIGNAL like moby's ``signal.ParseSignal`` (number, name, SIGNAME,
+    RTMIN+n)."""
+    try:
+        if 0 < int(text, 10) <= 64:
+            return
+        raise BuildStepError(f"Invalid signal: {text}")
+    except ValueError:
+        pass
+    name = text.upper().removeprefix("SIG")
+    if name in _SIGNALS or name in ("RTMIN", "RTMAX"):
+        return
+    for base, low, high in (("RTMIN", 1, 30), ("RTMAX", -30, -1)):
+        if name.startswith((base + "+", base + "-")):
+            try:
+                offset = int(name[len(base):])
+            except ValueError:
+                break
+            if low <= offset <= high:
+                return
+    raise BuildStepError(f"Invalid signal: {text}")
+
+
+def port_specs(ports: Sequence[str]) -> list[str]:
+    """``nat.ParsePortSpecs`` for EXPOSE: ``80``, ``80/udp``, ``8000-8002/tcp``."""
+    out: list[str] = []
+    for raw in ports:
+        port, _, proto = raw.partition("/")
+        proto = proto.lower() or "tcp"
+        if proto not in ("tcp", "udp", "sctp"):
+            raise BuildStepError(f"invalid proto: {proto}")
+        start, dash, end = port.partition("-")
+        try:
+            first = int(start, 10)
+            last = int(end, 10) if dash else first
+        except ValueError:
+            raise BuildStepError(f"invalid containerPort: {port}") from None
+        if first < 0 or last > 65535 or last < first:
+            raise BuildStepError(f"invalid containerPort: {port}")
+        out += [f"{p}/{proto}" for p in range(first, last + 1)]
+    return out
+
+
+def _health_text(health: Mapping[str, Any]) -> str:
+    """``fmt.Sprintf("HEALTHCHECK %q", *HealthConfig)`` as dockerd 20.10 records it."""
+    test = go_quote_list(list(health.get("Test") or []))
+    parts = [test] + [go_quote(go_duration(int(health.get(k) or 0))) for k in ("Interval", "Timeout", "StartPeriod")]
+    parts.append(go_quote_rune(int(health.get("Retries") or 0)))
+    return "&{" + " ".join(parts) + "}"
+
+
+def normalize_workdir(current: str, requested: str) -> str:
+    if not requested:
+        raise BuildStepError("cannot normalize nothing")
+    if requested.startswith("/"):
+        return requested
+    return posixpath.normpath(posixpath.join("/", current, requested)).replace("//", "/")
+
+
+def shell_of(config: RunConfig) -> tuple[str, ...]:
+    return tuple(config.shell) if config.shell else DEFAULT_SHELL
+
+
+def resolve_cmd_line(command: ins.ShellDependentCommand, config: RunConfig) -> tuple[str, ...] | None:
+    if command.prepend_shell and command.cmd_line is not None:
+        return (*shell_of(config), *command.cmd_line)
+    return command.cmd_line
+
+
+def prepend_env(state: DispatchState, build_args: Sequence[str], cmd: Sequence[str]) -> tuple[str, ...]:
+    """``|N K=V ... cmd``: the build args a RUN saw become part of its cache key and
+    history (proxy variables only when the Dockerfile declared them)."""
+    kept = sorted(e for e in build_args if state.build_args.is_referenced_or_not_builtin(e.partition("=")[0]))
+    return (f"|{len(kept)}", *kept, *cmd)
+
+
+@dataclass
+class BuildSettings:
+    """Per-build options the dispatchers use."""
+
+    host: HostOptions = field(default_factory=HostOptions)
+    no_cache: bool = False
+    remove: bool = True
+    force_remove: bool = False
+    pull: bool = False
+    platform_os: str = "linux"
+
+
+class Dispatcher:
+    """Runs instructions for one build (shared by its stages)."""
+
+    def __init__(self, runtime: BuildRuntime, output: BuildOutput, settings: BuildSettings,
+                 context: BuildContext | None, escape: str = "\\") -> None:
+        self.runtime = runtime
+        self.output = output
+        self.settings = settings
+        self.context = context
+        self.lex = ShellLex(escape)
+        self.stages = StageResults()
+        self.cache_busted = False
+        self.tmp_containers: list[str] = []
+
+    # -- output -----------------------------------------------------------------------------
+
+    async def say(self, text: str) -> None:
+        await self.output.stdout(text)
+
+    # -- stage start ------------------------------------------------------------------------
+
+    def reset_cache(self) -> None:
+        self.cache_busted = False
+
+    def image_or_stage(self, name: str) -> ImageInfo:
+        stage = self.stages.by_name(name)
+        if stage is not None:
+            return self.runtime.get_image(stage.image)
+        if name == "scratch":
+            return ImageInfo(id="", config={}, os=self.settings.platform_os)
+        return self.local_image(name)
+
+    def local_image(self, name: str) -> ImageInfo:
+        """dockerd pulls images it does not have (always, with ``--pull``); this daemon
+        has no registry, so both cases fail with the reason."""
+        if self.settings.pull:
+            raise BuildStepError(f"cannot pull {name}: pulling images is not supported by this daemon (--pull)")
+        try:
+            return self.runtime.get_image(name)
+        except NotFound as exc:
+            raise BuildStepError(f"{exc}: the image is not present locally and this daemon cannot pull images") from None
+
+    async def initialize_stage(self, state: DispatchState, stage: ins.Stage) -> None:
+        self.reset_cache()
+        if stage.platform:
+            platform = self.expand_meta(state, stage.platform, "failed to process arguments for platform")
+            os_name = platform.split("/")[0].lower()
+            if os_name != "linux":
+                raise BuildStepError(f'"{os_name}" is not a supported operating system')
+        name = self.expand_meta(state, stage.base_name, "")
+        if not name:
+            raise BuildStepError(f"base name ({stage.base_name}) should not be blank")
+        image = self.image_or_stage(name)
+        state.begin_stage(stage.name, image, DEFAULT_PATH)
+        triggers = state.run_config.on_build
+        if triggers:
+            state.run_config = replace(state.run_config, on_build=None)
+            await self.say(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}")
+            await self.say("\n")
+            for trigger in triggers:
+                state.update_run_config()
+                nodes = parse_dockerfile(trigger).nodes
+                if len(nodes) != 1:
+                    raise BuildStepError("onbuild trigger should be a single expression")
+                command = ins.parse_command(nodes[0])
+                await self.dispatch(state, command)
+
+    def expand_meta(self, state: DispatchState, word: str, context: str) -> str:
+        env = state.build_args.all_meta()
+        try:
+            return self.lex.process_word(word, env)
+        except ExpansionError as exc:
+            if context:
+                raise BuildStepError(f"{context} {word}: {exc}") from None
+            raise
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def environment(self, state: DispatchState) -> dict[str, str]:
+        env = list(state.run_config.env or ())
+        return env_map(env + state.build_args.filter_allowed(env))
+
+    async def dispatch(self, state: DispatchState, command: ins.Command) -> None:
+        env = self.environment(state)
+        expand = getattr(command, "expand", None)
+        if expand is not None:
+            command = expand(lambda word: self.lex.process_word(word, env))
+        try:
+            await self._dispatch(state, command, env)
+        finally:
+            if self.settings.force_remove:
+                await self.remove_all()
+        if self.settings.remove:
+            await self.remove_all()
+
+    async def _dispatch(self, state: DispatchState, c: ins.Command, env: Mapping[str, str]) -> None:
+        rc = state.run_config
+        if isinstance(c, ins.EnvCommand):
+            entries = list(rc.env or ())
+            message = "ENV"
+            for kv in c.env:
+                new = f"{kv.key}={kv.value}"
+                message += " " + new
+                for i, existing in enumerate(entries):
+                    if existing.partition("=")[0] == kv.key:
+                        entries[i] = new
+                        break
+                else:
+                    entries.append(new)
+            state.run_config = replace(rc, env=tuple(entries))
+            await self.commit(state, message)
+        elif isinstance(c, ins.MaintainerCommand):
+            state.maintainer = c.maintainer
+            await self.commit(state, "MAINTAINER " + c.maintainer)
+        elif isinstance(c, ins.LabelCommand):
+            labels = dict(rc.labels or {})
+            message = "LABEL"
+            for kv in c.labels:
+                labels[kv.key] = kv.value
+                message += " " + str(kv)
+            state.run_config = replace(rc, labels=labels)
+            await self.commit(state, message)
+        elif isinstance(c, ins.AddCommand):
+            if c.chmod:
+                raise BuildStepError("the --chmod option requires BuildKit. " + BUILDKIT_ONLY)
+            await self.copy(state, "ADD", c.sources, c.dest, c.chown, None, decompress=True)
+        elif isinstance(c, ins.CopyCommand):
+            if c.chmod:
+                raise BuildStepError("the --chmod option requires BuildKit. " + BUILDKIT_ONLY)
+            await self.copy(state, "COPY", c.sources, c.dest, c.chown, c.from_ or None, decompress=False)
+        elif isinstance(c, ins.OnbuildCommand):
+            state.run_config = replace(rc, on_build=(*(rc.on_build or ()), c.expression))
+            await self.commit(state, "ONBUILD " + c.expression)
+        elif isinstance(c, ins.WorkdirCommand):
+            await self.workdir(state, c)
+        elif isinstance(c, ins.RunCommand):
+            await self.run(state, c)
+        elif isinstance(c, ins.CmdCommand):
+            cmd = resolve_cmd_line(c, rc)
+            state.run_config = replace(rc, cmd=cmd, args_escaped=False)
+            await self.commit(state, f"CMD {go_quote_list(cmd)}")
+            if c.cmd_line:
+                state.cmd_set = True
+        elif isinstance(c, ins.HealthCheckCommand):
+            old = rc.healthcheck
+            if old is not None:
+                old_test = list(old.get("Test") or [])
+                if old_test and old_test[0] != "NONE":
+                    await self.say(f"Note: overriding previous HEALTHCHECK: {go_list(old_test)}\n")
+            state.run_config = replace(rc, healthcheck=dict(c.health))
+            await self.commit(state, "HEALTHCHECK " + _health_text(c.health))
+        elif isinstance(c, ins.EntrypointCommand):
+            entrypoint = resolve_cmd_line(c, rc)
+            state.run_config = replace(rc, entrypoint=entrypoint, args_escaped=False,
+                                       cmd=rc.cmd if state.cmd_set else None)
+            await self.commit(state, f"ENTRYPOINT {go_quote_list(entrypoint)}")
+        elif isinstance(c, ins.ExposeCommand):
+            ports: list[str] = []
+            for p in c.ports:
+                ports += self.lex.process_words(p, env)
+            exposed = list(rc.exposed_ports or ())
+            exposed += [p for p in port_specs(ports) if p not in exposed]
+            state.run_config = replace(rc, exposed_ports=tuple(exposed))
+            await self.commit(state, "EXPOSE " + " ".join(ports))
+        elif isinstance(c, ins.UserCommand):
+            state.run_config = replace(rc, user=c.user)
+            await self.commit(state, f"USER {c.user}")
+        elif isinstance(c, ins.VolumeCommand):
+            volumes = list(rc.volumes or ())
+            for v in c.volumes:
+                if not v:
+                    raise BuildStepError("VOLUME specified can not be an empty string")
+                if v not in volumes:
+                    volumes.append(v)
+            state.run_config = replace(rc, volumes=tuple(volumes))
+            await self.commit(state, f"VOLUME {go_list(c.volumes)}")
+        elif isinstance(c, ins.StopSignalCommand):
+            parse_signal(c.signal)
+            state.run_config = replace(rc, stop_signal=c.signal)
+            await self.commit(state, f"STOPSIGNAL {c.signal}")
+        elif isinstance(c, ins.ArgCommand):
+            parts = []
+            for arg in c.args:
+                parts.append(arg.key if arg.value is None else f"{arg.key}={arg.value}")
+                state.build_args.add_arg(arg.key, arg.value)
+            await self.commit(state, "ARG " + " ".join(parts))
+        elif isinstance(c, ins.ShellCommand):
+            state.run_config = replace(rc, shell=c.shell)
+            await self.commit(state, f"SHELL {go_list(c.shell)}")
+        else:  # pragma: no cover - the instruction parser produces no other types
+            raise BuildStepError(f"unsupported command type: {type(c).__name__}")
+
+    # -- steps ------------------------------------------------------------------------------
+
+    async def probe_cache(self, state: DispatchState, config: RunConfig) -> bool:
+        if self.settings.no_cache or self.cache_busted:
+            return False
+        best: tuple[int, str] | None = None
+        for candidate in self.runtime.cache_candidates(state.image_id) if state.image_id else ():
+            if candidate.os and candidate.os != state.os:
+                continue
+            if not same_config(RunConfig.from_doc(candidate.container_config), config):
+                continue
+            if best is None or candidate.created_ns > best[0]:
+                best = (candidate.created_ns, candidate.id)
+        if best is None:
+            self.cache_busted = True
+            return False
+        await self.say(" ---> Using cache\n")
+        state.image_id = best[1]
+        return True
+
+    async def create(self, config: RunConfig) -> str:
+        created = await self.runtime.create_container(config.to_doc(), self.settings.host)
+        self.tmp_containers.append(created.id)
+        for warning in created.warnings:
+            await self.say(f" ---> [Warning] {warning}\n")
+        await self.say(f" ---> Running in {created.id[:12]}\n")
+        return created.id
+
+    async def remove_all(self) -> None:
+        while self.tmp_containers:
+            container_id = self.tmp_containers[0]
+            try:
+                await self.runtime.remove_container(container_id)
+            except NotFound:
+                pass
+            except EngineError as exc:
+                await self.say(f"Removing intermediate container {container_id[:12]}: {exc}\n")
+                self.tmp_containers.pop(0)
+                continue
+            self.tmp_containers.pop(0)
+            await self.say(f"Removing intermediate container {container_id[:12]}\n")
+
+    def _with_comment(self, state: DispatchState, comment: str, single: bool) -> RunConfig:
+        rc = state.run_config
+        cmd = (*shell_of(rc), "#(nop) " + comment) if single else (*shell_of(rc), "#(nop) ", comment)
+        return replace(rc, cmd=cmd)
+
+    async def commit(self, state: DispatchState, comment: str) -> None:
+        if not state.has_from_image():
+            raise BuildStepError("Please provide a source image with `from` prior to commit")
+        config = self._with_comment(state, comment, single=False)
+        if await self.probe_cache(state, config):
+            return
+        container_id = await self.create(config)
+        await self.commit_container(state, container_id, replace(config, hostname=container_id[:12]))
+
+    async def commit_container(self, state: DispatchState, container_id: str, container_config: RunConfig) -> None:
+        request = CommitRequest(config=state.run_config.to_doc(), container_config=container_config.to_doc(),
+                                author=state.maintainer)
+        state.image_id = await self.runtime.commit_container(container_id, request)
+
+    async def workdir(self, state: DispatchState, c: ins.WorkdirCommand) -> None:
+        rc = state.run_config
+        state.run_config = rc = replace(rc, working_dir=normalize_workdir(rc.working_dir, c.path))
+        config = self._with_comment(state, "WORKDIR " + rc.working_dir, single=True)
+        if await self.probe_cache(state, config):
+            return
+        container_id = await self.create(config)
+        await self.runtime.make_workdir(container_id, rc.working_dir)
+        await self.commit_container(state, container_id, replace(config, hostname=container_id[:12]))
+
+    async def run(self, state: DispatchState, c: ins.RunCommand) -> None:
+        if c.flags_used:
+            raise BuildStepError(f"the --{c.flags_used[0]} option requires BuildKit. " + BUILDKIT_ONLY)
+        rc = state.run_config
+        cmd = resolve_cmd_line(c, rc) or ()
+        build_args = state.build_args.filter_allowed(rc.env)
+        save_cmd = prepend_env(state, build_args, cmd) if build_args else cmd
+        probe = replace(rc, cmd=save_cmd, args_escaped=False, entrypoint=None if save_cmd else rc.entrypoint)
+        if await self.probe_cache(state, probe):
+            return
+        run_config = replace(rc, cmd=cmd, args_escaped=False, env=(*(rc.env or ()), *build_args),
+                             entrypoint=("",) if save_cmd else rc.entrypoint,
+                             healthcheck={"Test": ["NONE"]})
+        container_id = await self.create(run_config)
+        code, error = await self.runtime.run_container(container_id, self._container_output())
+        if code != 0:
+            message = f"The command '{' '.join(cmd)}' returned a non-zero code: {code}"
+            if error:
+                message += ": " + error
+            raise CommandFailed(message, code)
+        await self.commit_container(state, container_id, probe)
+
+    def _container_output(self) -> Any:
+        decoders = {"stdout": codecs.getincrementaldecoder("utf-8")("replace"),
+                    "stderr": codecs.getincrementaldecoder("utf-8")("replace")}
+
+        async def forward(stream: str, data: bytes) -> None:
+            text = decoders.get(stream, decoders["stdout"]).decode(data)
+            if not text:
+                return
+            if stream == "stderr":
+                await self.output.stderr(text)
+            else:
+                await self.output.stdout(text)
+
+        return forward
+
+    # -- COPY / ADD -------------------------------------------------------------------------
+
+    async def copy(self, state: DispatchState, name: str, sources: Sequence[str], dest: str, chown: str,
+                   from_: str | None, decompress: bool) -> None:
+        source_layer = None
+        tree: SourceTree
+        try:
+            if from_ is not None:
+                ref = from_
+                try:
+                    stage = self.stages.get(from_)
+                except ValueError as exc:
+                    raise BuildStepError(f"invalid from flag value {from_}: {exc}") from None
+                if stage is not None:
+                    ref = stage.image
+                else:
+                    try:
+                        ref = self.local_image(from_).id
+                    except BuildStepError as exc:
+                        raise BuildStepError(f"invalid from flag value {from_}: {exc}") from None
+                source_layer = await self.runtime.open_layer(ref)
+                tree = SourceTree.of_directory(source_layer.root)
+            else:
+                if self.context is None:
+                    raise BuildStepError("missing build context")
+                tree = SourceTree.of_context(self.context)
+            infos = await asyncio.to_thread(self._copy_infos, tree, name, sources, decompress)
+            if len(infos) > 1 and not dest.endswith("/"):
+                raise BuildStepError(
+                    f"When using {name} with more than one source file, the destination must be a directory and end with a /")
+            chown_comment = f"--chown={chown} " if chown else ""
+            comment = f"{name} {chown_comment}{source_hash(infos)} in {dest} "
+            config = self._with_comment(state, comment, single=True)
+            if await self.probe_cache(state, config):
+                return
+            await self._copy_into_layer(state, infos, dest, chown, from_ is not None, decompress, config)
+        finally:
+            if source_layer is not None:
+                await self.runtime.release_layer(source_layer)
+
+    def _copy_infos(self, tree: SourceTree, name: str, sources: Sequence[str], decompress: bool) -> list[CopyInfo]:
+        infos: list[CopyInfo] = []
+        try:
+            for orig in sources:
+                if orig.startswith(("http://", "https://")):
+                    if not decompress:
+                        raise BuildStepError("source can't be a URL for COPY")
+                    # dockerd downloads the URL; this daemon never opens network connections
+                    raise BuildStepError(
+                        f"cannot download {orig}: this daemon has no network access (remote ADD sources are "
+                        "not supported)")
+                infos += copy_infos_for(tree, orig)
+            if not infos:
+                raise BuildStepError("no source files were specified")
+        except (BuildStepError, PathOutsideContext) as exc:
+            raise BuildStepError(f"{name} failed: {exc}") from None
+        except OSError as exc:
+            raise BuildStepError(f"{name} failed: {exc.strerror or exc}") from None
+        return infos
+
+    async def _copy_into_layer(self, state: DispatchState, infos: list[CopyInfo], dest: str, chown: str,
+                               preserve: bool, decompress: bool, container_config: RunConfig) -> None:
+        layer = await self.runtime.open_layer(state.image_id)
+        try:
+            destination = normalize_dest(state.run_config.working_dir, dest)
+            identity: Identity | None = Identity(0, 0)
+            if chown:
+                identity = await asyncio.to_thread(parse_chown, chown, layer.root)
+            elif preserve:
+                identity = None
+            options = CopyOptions(identity=identity, decompress=decompress)
+
+            def copy_all() -> None:
+                for info in infos:
+                    try:
+                        perform_copy(layer.root, destination, info, options)
+                    except BuildStepError as exc:
+                        raise BuildStepError(f"failed to copy files: {exc}") from None
+                    except OSError as exc:
+                        raise BuildStepError(f"failed to copy files: {exc}") from None
+
+            await asyncio.to_thread(copy_all)
+            request = CommitRequest(config=state.run_config.to_doc(), container_config=container_config.to_doc(),
+                                    author=state.maintainer)
+            state.image_id = await self.runtime.commit_layer(layer, state.image_id, request)
+        finally:
+            await self.runtime.release_layer(layer)
+
+
+__all__ = ["Dispatcher", "BuildSettings", "DEFAULT_SHELL", "DEFAULT_PATH", "normalize_workdir",
+           "resolve_cmd_line", "prepend_env", "parse_signal", "STDERR_START", "STDERR_END"]

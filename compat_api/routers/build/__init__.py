@@ -1,0 +1,1 @@
+"""``POST /build`` (classic builder) and ``POST /build/prune``."""

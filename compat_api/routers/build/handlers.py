@@ -1,0 +1,240 @@
+"""``POST /build`` (classic builder), ``POST /build/prune``, ``POST /build/cancel``.
+
+The answer follows dockerd's ``postBuild``: the request is validated and the context
+read and parsed before anything is written, so those errors get a plain HTTP status.
+Once output has started, a failure is one in-band ``errorDetail``/``error`` line (with the
+exit code as ``errorDetail.code`` for a failed ``RUN``). With ``q=1`` the step output is
+held back: success sends only the image ID, failure sends what was held, then the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from builder.backend import HostOptions
+from builder.builder import BuildRequest, build, prepare
+from builder.errors import CommandFailed
+from compat_api.appkeys import ENGINE
+from compat_api.params import api_version, bool_value
+from compat_api.render import json_response
+from compat_api.routers.build.backend import build_runtime
+from compat_api.streams.jsonmessage import JSONMessage, JsonMessageWriter
+from compat_api.versions import APIVersion
+from runtime.errors import EngineError, InvalidParameter, NotImplementedFeature
+from runtime.images.streams import BlockingReader
+
+log = logging.getLogger(__name__)
+
+V1_30 = APIVersion(1, 30)
+V1_32 = APIVersion(1, 32)
+V1_40 = APIVersion(1, 40)
+STDERR_START = "\x1b[91m"
+STDERR_END = "\x1b[0m"
+
+
+def _int64_or_zero(request: web.Request, key: str) -> int:
+    try:
+        return int(request.query.get(key, "") or 0)
+    except ValueError:
+        return 0  # moby's Int64ValueOrZero
+
+
+def _json_param(request: web.Request, key: str, what: str, kind: type) -> Any:
+    raw = request.query.get(key, "")
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidParameter(f"error reading {what}: {exc}") from None
+    if value is not None and not isinstance(value, kind):
+        raise InvalidParameter(f"error reading {what}: json: cannot unmarshal {type(value).__name__} "
+                               f"into Go value of type {'map[string]string' if kind is dict else '[]string'}")
+    return value
+
+
+def parse_build_request(request: web.Request) -> tuple[BuildRequest, bool]:
+    """(the build's options, quiet) from the query, with dockerd's checks and texts."""
+    query = request.query
+    version = api_version(request)
+    if "securityopt" in query:
+        raise InvalidParameter("security options are not supported on linux")
+    if bool_value(request, "squash"):
+        raise InvalidParameter("squash is only supported with experimental mode")
+    builder_version = query.get("version", "")
+    if builder_version not in ("", "1", "2"):
+        raise InvalidParameter(f'invalid version "{builder_version}"')
+    if builder_version == "2":
+        raise NotImplementedFeature(
+            "BuildKit builds (version=2) are not supported by this daemon; use the classic builder (DOCKER_BUILDKIT=0)")
+    isolation = query.get("isolation", "")
+    if isolation not in ("", "default"):
+        raise InvalidParameter(f'unsupported isolation: "{isolation}"')
+    remote = query.get("remote", "")
+    if remote == "client-session":
+        raise InvalidParameter("experimental session with v1 builder is no longer supported, "
+                               "use builder version v2 (BuildKit) instead")
+    if remote:
+        raise NotImplementedFeature(
+            f"remote build contexts ({remote}) are not supported: this daemon has no network access")
+    shm = query.get("shmsize", "")
+    try:
+        shm_size = int(shm) if shm else 0
+    except ValueError:
+        raise InvalidParameter(f'strconv.ParseInt: parsing "{shm}": invalid syntax') from None
+    build_args_raw = _json_param(request, "buildargs", "build args", dict) or {}
+    build_args = {str(k): (None if v is None else str(v)) for k, v in build_args_raw.items()}
+    labels_raw = _json_param(request, "labels", "labels", dict) or {}
+    _json_param(request, "cachefrom", "cache-from", list)
+    ulimits = _json_param(request, "ulimits", "ulimit settings", list) or []
+    if version >= V1_40 and query.get("outputs"):
+        _json_param(request, "outputs", "outputs", list)
+    remove = True
+    if bool_value(request, "forcerm"):
+        remove = True
+    elif query.get("rm", "") != "":
+        remove = bool_value(request, "rm")
+    host = HostOptions(
+        network_mode=query.get("networkmode", ""),
+        extra_hosts=tuple(query.getall("extrahosts", [])),
+        shm_size=shm_size,
+        memory=_int64_or_zero(request, "memory"),
+        memory_swap=_int64_or_zero(request, "memswap"),
+        cpu_shares=_int64_or_zero(request, "cpushares"),
+        cpu_period=_int64_or_zero(request, "cpuperiod"),
+        cpu_quota=_int64_or_zero(request, "cpuquota"),
+        cpuset_cpus=query.get("cpusetcpus", ""),
+        cpuset_mems=query.get("cpusetmems", ""),
+        cgroup_parent=query.get("cgroupparent", ""),
+        ulimits=tuple(u for u in ulimits if isinstance(u, Mapping)),
+    )
+    options = BuildRequest(
+        dockerfile=query.get("dockerfile", ""),
+        tags=tuple(query.getall("t", [])),
+        no_cache=bool_value(request, "nocache"),
+        remove=remove,
+        force_remove=bool_value(request, "forcerm"),
+        pull=bool_value(request, "pull"),
+        build_args=build_args,
+        labels={str(k): str(v) for k, v in labels_raw.items()},
+        target=query.get("target", ""),
+        platform=query.get("platform", "") if version >= V1_32 else "",
+        host=host,
+    )
+    return options, bool_value(request, "q")
+
+
+class StreamOutput:
+    """``builder.backend.BuildOutput`` writing JSON message lines; the response starts
+    with the first line (so earlier failures still get an HTTP status)."""
+
+    def __init__(self, request: web.Request, quiet: bool, want_aux: bool) -> None:
+        self.request = request
+        self.quiet = quiet
+        self.want_aux = want_aux
+        self.writer: JsonMessageWriter | None = None
+        self.held: list[JSONMessage] = []
+
+    @property
+    def started(self) -> bool:
+        return self.writer is not None
+
+    async def _write(self, message: JSONMessage) -> None:
+        if self.quiet:
+            self.held.append(message)
+            return
+        await self._send(message)
+
+    async def _send(self, message: JSONMessage) -> None:
+        if self.writer is None:
+            self.writer = await JsonMessageWriter.start(self.request)
+        await self.writer.write(message)
+
+    async def stdout(self, text: str) -> None:
+        await self._write({"stream": text})
+
+    async def stderr(self, text: str) -> None:
+        await self._write({"stream": STDERR_START + text + STDERR_END})
+
+    async def aux(self, value: Mapping[str, Any]) -> None:
+        if self.want_aux:
+            await self._write({"aux": dict(value)})
+
+    async def fail(self, exc: BaseException) -> None:
+        """Report ``exc`` in-band; re-raise it when nothing was (or will be) written."""
+        for message in self.held:
+            await self._send(message)
+        self.held = []
+        if self.writer is None:
+            raise exc
+        text = str(exc) or type(exc).__name__
+        code = exc.code if isinstance(exc, CommandFailed) else None
+        await self.writer.error(text, code=code)
+
+    async def succeed(self, image_id: str) -> None:
+        if self.quiet:
+            self.held = []
+            await self._send({"stream": image_id + "\n"})
+
+    async def finish(self) -> web.StreamResponse:
+        if self.writer is None:
+            self.writer = await JsonMessageWriter.start(self.request)
+        return await self.writer.finish()
+
+
+async def build_image(request: web.Request) -> web.StreamResponse:
+    runtime = build_runtime(request)
+    options, quiet = parse_build_request(request)
+    output = StreamOutput(request, quiet, api_version(request) >= V1_30)
+    reader = BlockingReader(request.content, asyncio.get_running_loop())
+    try:
+        context, parsed = await prepare(runtime, options, reader)
+    finally:
+        reader.close()
+    try:
+        try:
+            image_id = await build(runtime, options, context, parsed, output)
+        except ConnectionError:
+            log.debug("build client disconnected")
+            raise
+        except Exception as exc:
+            if not isinstance(exc, EngineError):
+                log.exception("build failed unexpectedly")
+            await output.fail(exc)
+            return await output.finish()
+        await output.succeed(image_id)
+        return await output.finish()
+    finally:
+        await asyncio.to_thread(context.close)
+
+
+async def prune(request: web.Request) -> web.Response:
+    """Without BuildKit there is no build cache to prune (intermediate images are pruned
+    with ``docker image prune``); dockerd reports an empty result the same way."""
+    for key in ("keep-storage", "reserved-space", "max-used-space", "min-free-space"):
+        raw = request.query.get(key, "")
+        if raw:
+            try:
+                int(raw)
+            except ValueError:
+                raise InvalidParameter(f'{key} is in bytes and expects an integer, got {raw}: '
+                                       f'strconv.Atoi: parsing "{raw}": invalid syntax') from None
+    engine = request.app[ENGINE]
+    engine.events.publish("builder", "prune", "", {"reclaimed": "0"})
+    return json_response({"CachesDeleted": None, "SpaceReclaimed": 0})
+
+
+async def cancel(request: web.Request) -> web.Response:
+    if not request.query.get("id", ""):
+        raise InvalidParameter("build ID not provided")
+    # only BuildKit builds have IDs to cancel; there is nothing running under one
+    return web.Response(status=200, content_type="application/json")
+
+
+__all__ = ["build_image", "prune", "cancel", "parse_build_request", "StreamOutput"]

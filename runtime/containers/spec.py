@@ -24,6 +24,7 @@ from runtime.spec.defaults import (
 from runtime.spec.model import (
     ContainerSpec, DeviceNode, Mount, ProcessSpec, RootfsSpec, UserSpec,
 )
+from runtime.spec.seccomp_default import container_profile
 from runtime.storage.overlay import compact_lowerdirs
 from runtime.volumes.mountspec import is_volume_bind
 
@@ -398,9 +399,10 @@ def compose_spec(
     readonly = (() if host.privileged else
                 tuple(host.readonly_paths) if host.readonly_paths is not None else
                 DEFAULT_READONLY_PATHS)
+    process = process_spec(container, all_caps)
     return ContainerSpec(
         container_id=container.id,
-        process=process_spec(container, all_caps),
+        process=process,
         rootfs=rootfs_spec(layer, host.readonly_rootfs),
         hostname=container.config.hostname,
         domainname=container.config.domainname,
@@ -412,6 +414,7 @@ def compose_spec(
         sysctls=dict(host.sysctls or {}),
         cgroup_dirs=tuple(cgroup_dirs),
         privileged=host.privileged,
+        seccomp=container_profile(host.security_opt, host.privileged, process.capabilities),
     )
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from runtime.linux import mounts as M
+from runtime.linux import seccomp as seccomp_filter
 from runtime.linux import syscalls as S
 from runtime.linux.syscalls import Syscalls
 from runtime.linux.users import ExecUser, UserError, parse_group, parse_passwd, resolve_user
@@ -64,6 +65,7 @@ class InitState:
     user: ExecUser | None = None
     env: list[str] = field(default_factory=list)
     exe: str = ""
+    seccomp: seccomp_filter.CompiledFilter | None = None  # compiled by the supervisor
 
 
 Step = tuple[str, Callable[[InitState], None]]
@@ -216,6 +218,25 @@ def step_capabilities(st: InitState) -> None:
 def step_no_new_privileges(st: InitState) -> None:
     if st.process.no_new_privileges:
         st.sc.prctl(S.PR_SET_NO_NEW_PRIVS, 1)
+
+
+def step_seccomp(st: InitState) -> None:
+    if st.seccomp is not None:
+        seccomp_filter.load(st.sc, st.seccomp)
+
+
+def _with_seccomp(steps: list[Step], no_new_privileges: bool) -> list[Step]:
+    """``steps`` with the seccomp step in runc's place.
+
+    Loading a filter needs CAP_SYS_ADMIN unless no_new_privs is set. Without it (Docker's
+    default) the filter goes in before the bounding set, user and capabilities change,
+    while init still has every capability; those steps' syscalls (prctl, setgroups,
+    setres[ug]id, capset) are then filtered too, as under runc. With no_new_privs the
+    filter goes in last, right before execve, so the fewest syscalls run under it.
+    """
+    anchor = "exec" if no_new_privileges else "bounding set"
+    at = next(i for i, (name, _) in enumerate(steps) if name == anchor)
+    return [*steps[:at], ("seccomp", step_seccomp), *steps[at:]]
 
 
 def step_cwd(st: InitState) -> None:
@@ -517,7 +538,7 @@ def _mount_cgroups(st: InitState, dest: str, opts: M.MountOptions, new_ns: bool)
 
 def container_steps(spec: ContainerSpec) -> list[Step]:
     """The ordered init steps of a container's main process."""
-    return _container_steps(spec)
+    return _with_seccomp(_container_steps(spec), spec.process.no_new_privileges)
 
 
 # ---- exec only --------------------------------------------------------------------------
@@ -547,7 +568,7 @@ def exec_steps(spec: ExecSpec) -> list[Step]:
             finally:
                 st.sc.close(root)
 
-    return [
+    return _with_seccomp([
         ("prepare", step_prepare),
         ("close inherited fds", step_close_inherited),
         ("join cgroups", step_join_cgroups),
@@ -565,7 +586,7 @@ def exec_steps(spec: ExecSpec) -> list[Step]:
         ("lookup", step_lookup),
         ("close fds", step_close_fds),
         ("exec", step_exec),
-    ]
+    ], spec.process.no_new_privileges)
 
 
 __all__ = ["InitError", "InitState", "Stdio", "Step", "run_steps", "container_steps",

@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.linux import syscalls as S
+from runtime.linux.seccomp import CompiledFilter, FilterCache, SeccompError
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import init as init_mod
 from runtime.process import sync
@@ -90,6 +91,7 @@ class Proc:
     failure: tuple[str, str] | None = None
     cgroup_dirs: tuple[str, ...] = ()
     exit_status: int | None = None              # reaped before the sync channel drained
+    seccomp: CompiledFilter | None = None       # the container's filter, for its execs too
 
 
 class _NoImports(importlib.abc.MetaPathFinder):
@@ -120,6 +122,8 @@ class Supervisor:
         self.containers: dict[str, Proc] = {}
         self.unacked: dict[int, dict[str, Any]] = {}
         self.running = True
+        # Each distinct profile is compiled here once; children only load the program.
+        self.filters = FilterCache()
         with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
             self.last_cap = int(f.read())
 
@@ -402,13 +406,23 @@ class Supervisor:
             self._send(conn, {"req": req, "ok": False, "step": "start",
                               "text": f"container {spec.container_id} is already running"})
             return
+        compiled = None
+        if spec.seccomp is not None:
+            try:
+                compiled = self.filters.get(spec.seccomp)
+            except SeccompError as exc:
+                self._send(conn, {"req": req, "ok": False, "step": "seccomp",
+                                  "text": f"unable to init seccomp: {exc}"})
+                return
         pid_mode = spec.namespaces.get("pid", "")
         proc = self._launch(
             conn, req, spec.container_id, None, spec.process,
             pid_ns=pid_mode or None, new_pid_ns="pid" in spec.namespaces and pid_mode is None,
             make_steps=lambda: init_mod.container_steps(spec),
-            state_extra={"rootfs_mount": self.rootfs_mount, "cgroup_dirs": spec.cgroup_dirs})
+            state_extra={"rootfs_mount": self.rootfs_mount, "cgroup_dirs": spec.cgroup_dirs,
+                         "seccomp": compiled})
         proc.cgroup_dirs = spec.cgroup_dirs
+        proc.seccomp = compiled
         self.containers[spec.container_id] = proc
 
     def _exec(self, conn: Conn, req: int, spec: ExecSpec) -> None:
@@ -424,7 +438,8 @@ class Supervisor:
             conn, req, spec.container_id, spec.exec_id, process,
             pid_ns=f"/proc/{init.pid}/ns/pid", new_pid_ns=False,
             make_steps=lambda: init_mod.exec_steps(spec),
-            state_extra={"init_pid": init.pid, "cgroup_dirs": init.cgroup_dirs})
+            state_extra={"init_pid": init.pid, "cgroup_dirs": init.cgroup_dirs,
+                         "seccomp": init.seccomp})
 
     def _resume(self, conn: Conn, req: int, container_id: str) -> None:
         proc = self.containers.get(container_id)

@@ -154,8 +154,8 @@ def parse_profile(text: str) -> DockerProfile:
     """A profile from its JSON text; :class:`ProfileError` with dockerd's wording."""
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise ProfileError(f"Decoding seccomp profile failed: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ProfileError(f"Decoding seccomp profile failed: {_go_json_error(text, exc)}") from exc
     try:
         if data is None:
             return DockerProfile("", ())
@@ -175,6 +175,15 @@ def parse_profile(text: str) -> DockerProfile:
         if str(exc).startswith("both "):
             raise
         raise ProfileError(f"Decoding seccomp profile failed: {exc}") from exc
+
+
+def _go_json_error(text: str, exc: json.JSONDecodeError) -> str:
+    """Go's wording for the commonest syntax errors; Python's otherwise."""
+    if exc.pos >= len(text.rstrip()):
+        return "unexpected end of JSON input"
+    if exc.msg == "Expecting value":
+        return f"invalid character '{text[exc.pos]}' looking for beginning of value"
+    return str(exc)
 
 
 def _field(obj: Mapping[str, Any], name: str) -> Any:

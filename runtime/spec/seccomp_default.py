@@ -7,13 +7,19 @@ host's architecture and kernel, or on argument values (``personality``, ``socket
 ``clone``). ``clone3`` fails with ENOSYS without CAP_SYS_ADMIN, so that libcs fall back to
 ``clone``, whose namespace flags are then refused by the argument rule.
 
-Resolve it for a container with :func:`runtime.spec.seccomp.resolve`.
+:func:`container_profile` chooses a container's filter from its ``--security-opt`` values
+and ``--privileged`` as dockerd's ``WithSeccomp`` does.
 """
 
 from __future__ import annotations
 
-from runtime.spec.model import SeccompArg, SeccompRule
-from runtime.spec.seccomp import ConditionalRule, DockerProfile, RuleFilter
+from collections.abc import Collection, Iterable
+
+from runtime.errors import SystemError_
+from runtime.spec.model import SeccompArg, SeccompProfile, SeccompRule
+from runtime.spec.seccomp import (
+    ConditionalRule, DockerProfile, Host, ProfileError, RuleFilter, parse_profile, resolve,
+)
 
 ALLOW = "SCMP_ACT_ALLOW"
 EPERM = 1
@@ -177,5 +183,42 @@ DEFAULT_PROFILE = DockerProfile(
     arch_map=ARCH_MAP,
 )
 
-__all__ = ["DEFAULT_PROFILE", "ALWAYS_ALLOWED", "RULES", "ARCH_MAP", "CLONE_NAMESPACE_FLAGS",
+UNCONFINED = "unconfined"
+BUILTIN = "builtin"
+
+
+def seccomp_option(security_opt: Iterable[str] | None) -> str:
+    """The last ``seccomp=<value>`` (or deprecated ``seccomp:<value>``) option; "" if none."""
+    value = ""
+    for opt in security_opt or ():
+        sep = "=" if "=" in opt else ":"
+        key, found, val = opt.partition(sep)
+        if found and key == "seccomp":
+            value = val
+    return value
+
+
+def container_profile(security_opt: Iterable[str] | None, privileged: bool,
+                      capabilities: Collection[str],
+                      where: Host | None = None) -> SeccompProfile | None:
+    """The filter of a container (and of its execs); None runs it unconfined.
+
+    The default profile unless ``seccomp=unconfined``; ``seccomp=<profile JSON>`` uses that
+    profile. Privileged containers run unconfined unless given a profile JSON (dockerd then
+    loads it, so ``seccomp=builtin`` fails to decode there too). Raises ``SystemError_``
+    with dockerd's message for a profile it would refuse (a start-time error in dockerd).
+    """
+    value = seccomp_option(security_opt)
+    if value == UNCONFINED:
+        return None
+    try:
+        if privileged:
+            return resolve(parse_profile(value), capabilities, where) if value else None
+        profile = DEFAULT_PROFILE if value in ("", BUILTIN) else parse_profile(value)
+        return resolve(profile, capabilities, where)
+    except ProfileError as exc:
+        raise SystemError_(str(exc)) from exc
+
+
+__all__ = ["container_profile", "seccomp_option", "DEFAULT_PROFILE", "ALWAYS_ALLOWED", "RULES", "ARCH_MAP", "CLONE_NAMESPACE_FLAGS",
            "PERSONALITIES"]

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from compat_api.render import no_content
+from compat_api.params import bool_value, bool_value_or_default
+from compat_api.render import dumps, json_response, no_content
 from compat_api.routers.containers.backend import containers
+from compat_api.routers.containers.statsjson import render_stats
 from runtime.containers import freeze
+from runtime.containers import stats as container_stats
+from runtime.containers import top as container_top
+from runtime.errors import InvalidParameter
 
 
 async def pause(request: web.Request) -> web.Response:
@@ -17,3 +22,32 @@ async def pause(request: web.Request) -> web.Response:
 async def unpause(request: web.Request) -> web.Response:
     await freeze.unpause(containers(request), request.match_info["id"])
     return no_content()
+
+
+async def stats(request: web.Request) -> web.StreamResponse:
+    stream = bool_value_or_default(request, "stream", True)
+    one_shot = bool_value(request, "one-shot")
+    if one_shot and stream:
+        raise InvalidParameter("cannot have stream=true and one-shot=true")
+    frames = await container_stats.frames(containers(request), request.match_info["id"],
+                                          stream, one_shot)
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    if stream:
+        response.enable_chunked_encoding()
+    await response.prepare(request)
+    try:
+        async for frame in frames:
+            await response.write(dumps(render_stats(frame)))
+    except (ConnectionError, RuntimeError):
+        return response  # the client went away (docker stats closes the stream)
+    finally:
+        await frames.aclose()  # type: ignore[attr-defined]
+    await response.write_eof()
+    return response
+
+
+async def top(request: web.Request) -> web.Response:
+    result = await container_top.top(containers(request), request.match_info["id"],
+                                     request.query.get("ps_args", ""))
+    return json_response({"Processes": [list(p) for p in result.processes],
+                          "Titles": list(result.titles)})

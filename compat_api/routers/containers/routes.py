@@ -28,4 +28,6 @@ ROUTES: list[Route] = [
     Route("GET", "/containers/{id}/export", f.export),
     Route("POST", "/containers/{id}/pause", x.pause),
     Route("POST", "/containers/{id}/unpause", x.unpause),
+    Route("GET", "/containers/{id}/stats", x.stats),
+    Route("GET", "/containers/{id}/top", x.top),
 ]

@@ -152,7 +152,10 @@ def render_info(engine: Engine, version: APIVersion, *, open_fds: int, listeners
         "ContainerdCommit": {"ID": ""},
         "RuncCommit": {"ID": ""},
         "InitCommit": {"ID": ""},
-        "SecurityOptions": ["name=cgroupns"] if host.cgroup_version == "2" else [],
+        # Containers get Docker's default seccomp profile unless told otherwise (dockerd's
+        # "profile=" names the daemon's default: the built-in one).
+        "SecurityOptions": ["name=seccomp,profile=builtin"]
+        + (["name=cgroupns"] if host.cgroup_version == "2" else []),
         "CDISpecDirs": [],
         "Warnings": None,
     }

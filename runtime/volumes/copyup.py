@@ -55,8 +55,8 @@ def rootfs_view(layers: RootfsLayers, scratch_parent: Path) -> Iterator[int]:
     target = scratch_parent / f".mnt-{secrets.token_hex(8)}"
     target.mkdir(mode=0o700)
     lower, chdir = compact_lowerdirs(layers.lowerdirs, layers.upperdir, layers.workdir)
-    options = (f"lowerdir={':'.join(lower)}", f"upperdir={layers.upperdir}",
-               f"workdir={layers.workdir}")
+    options: tuple[str, ...] = (f"lowerdir={':'.join(lower)}", f"upperdir={layers.upperdir}",
+                                f"workdir={layers.workdir}")
     if os.path.exists("/sys/module/overlay/parameters/index"):
         options += ("index=off",)
     try:

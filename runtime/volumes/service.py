@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+import builtins
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -122,7 +123,7 @@ class VolumeService:
                        if keep(local.volume, self.is_referenced(local.volume.name))),
                       key=lambda v: v.name)
 
-    def usage(self) -> list[VolumeUsage]:
+    def usage(self) -> builtins.list[VolumeUsage]:
         """``/system/df``: local volumes without driver options, with size and references
         (volumes with options hold no local data, dockerd leaves them out)."""
         out = []

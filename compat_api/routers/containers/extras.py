@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiohttp import web
 
-from compat_api.params import bool_value, bool_value_or_default
+from compat_api.convert.containers import host_config_from_wire
+from compat_api.params import api_version, bool_value, bool_value_or_default, json_body
 from compat_api.render import dumps, json_response, no_content
 from compat_api.routers.containers.backend import containers
 from compat_api.routers.containers.statsjson import render_stats
 from runtime.containers import freeze
 from runtime.containers import stats as container_stats
 from runtime.containers import top as container_top
+from runtime.containers import update as container_update
 from runtime.errors import InvalidParameter
 
 
@@ -51,3 +55,16 @@ async def top(request: web.Request) -> web.Response:
                                      request.query.get("ps_args", ""))
     return json_response({"Processes": [list(p) for p in result.processes],
                           "Titles": list(result.titles)})
+
+
+async def update(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    host = host_config_from_wire(body, api_version(request))
+    policy = body.get("RestartPolicy") if isinstance(body, dict) else None
+    if not isinstance(policy, dict) or not policy.get("Name"):
+        # absent or empty: unchanged (the wire default would read as "no")
+        host = replace(host, restart_policy=replace(host.restart_policy, name=""))
+    warnings = await container_update.update(containers(request), request.match_info["id"],
+                                             host)
+    # dockerd's Warnings is a nil slice unless something was discarded
+    return json_response({"Warnings": warnings or None})

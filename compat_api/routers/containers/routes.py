@@ -30,4 +30,5 @@ ROUTES: list[Route] = [
     Route("POST", "/containers/{id}/unpause", x.unpause),
     Route("GET", "/containers/{id}/stats", x.stats),
     Route("GET", "/containers/{id}/top", x.top),
+    Route("POST", "/containers/{id}/update", x.update),
 ]

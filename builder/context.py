@@ -32,6 +32,7 @@ from pathlib import Path
 from builder.errors import BuildStepError
 from runtime.archive import tarheader as th
 from runtime.archive.compression import Readable, decompressed_chunks
+from runtime.archive.errors import MalformedArchive
 from runtime.archive.extract import ExtractOptions, WhiteoutMode, extract_chunks
 from runtime.errors import InvalidParameter, SystemError_
 
@@ -222,12 +223,16 @@ def tarsums(tar_path: Path) -> dict[str, str]:
         long_link: bytes | None = None
         while True:
             block = src.read(th.BLOCK)
-            if len(block) < th.BLOCK or block == th.ZERO_BLOCK:
+            if not block or block == th.ZERO_BLOCK:
                 break
+            if len(block) < th.BLOCK:
+                raise MalformedArchive("unexpected EOF")
             raw = th.parse_block(block)
             padded = raw.size + (-raw.size % th.BLOCK)
             if raw.type in (th.PAX, th.PAX_GLOBAL, th.GNU_LONGNAME, th.GNU_LONGLINK):
                 payload = src.read(raw.size)
+                if len(payload) < raw.size:
+                    raise MalformedArchive("unexpected EOF")
                 src.skip(padded - raw.size)
                 if raw.type == th.PAX:
                     pax.update(th.parse_pax(payload))
@@ -249,7 +254,7 @@ def tarsums(tar_path: Path) -> dict[str, str]:
             while remaining > 0:
                 data = src.read(min(_CHUNK, remaining))
                 if not data:
-                    break
+                    raise MalformedArchive("unexpected EOF")
                 h.update(data)
                 remaining -= len(data)
             src.skip(content + (-content % th.BLOCK) - content)
@@ -304,6 +309,17 @@ def _spool(chunks: Iterator[bytes], path: Path) -> None:
             f.write(chunk)
 
 
+def _pad_to_block(path: Path) -> None:
+    """Complete a tar whose last member's padding is cut off: Go's reader (dockerd's)
+    takes an end of input there as the end of the archive, and the CLI sends such tars
+    for ``docker build -f - <dir>``. Cut-off content is rejected before this by
+    :func:`tarsums`."""
+    size = path.stat().st_size
+    if size % th.BLOCK:
+        with open(path, "ab") as f:
+            f.write(bytes(th.BLOCK - size % th.BLOCK))
+
+
 def _file_chunks(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as f:
         while True:
@@ -323,13 +339,14 @@ def open_context(source: Readable, scratch: Path) -> BuildContext:
         spool = directory / "context.tar"
         _kind, chunks = decompressed_chunks(source)
         _spool(chunks, spool)
+        sums = tarsums(spool)
+        _pad_to_block(spool)
         root = directory / "root"
         root.mkdir()
         os.chmod(root, 0o755)
         # dockerd unpacks the context with its defaults: owners kept, AUFS-style
         # whiteouts applied (a context is not a layer)
         extract_chunks(_file_chunks(spool), root, ExtractOptions(whiteouts=WhiteoutMode.DELETE))
-        sums = tarsums(spool)
         spool.unlink()
         return BuildContext(directory, root, sums)
     except BaseException:

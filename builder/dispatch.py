@@ -75,15 +75,15 @@ def port_specs(ports: Sequence[str]) -> list[str]:
         port, _, proto = raw.partition("/")
         proto = proto.lower() or "tcp"
         if proto not in ("tcp", "udp", "sctp"):
-            raise BuildStepError(f"invalid proto: {proto}")
+            raise BuildStepError(f"Invalid proto: {proto}")
         start, dash, end = port.partition("-")
         try:
             first = int(start, 10)
             last = int(end, 10) if dash else first
         except ValueError:
-            raise BuildStepError(f"invalid containerPort: {port}") from None
+            raise BuildStepError(f"Invalid containerPort: {port}") from None
         if first < 0 or last > 65535 or last < first:
-            raise BuildStepError(f"invalid containerPort: {port}")
+            raise BuildStepError(f"Invalid containerPort: {port}")
         out += [f"{p}/{proto}" for p in range(first, last + 1)]
     return out
 

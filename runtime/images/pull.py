@@ -335,7 +335,10 @@ class Puller:
         self._pinned_blobs: list[str] = []
 
     async def pull(self, ref: Reference, all_tags: bool = False) -> PullResult:
-        """Pull ``ref`` (``all_tags``: every tag of ``ref``'s repository)."""
+        """Pull ``ref`` (``all_tags``: every tag of ``ref``'s repository; otherwise a bare
+        name means its ``latest`` tag)."""
+        if not all_tags:
+            ref = ref.with_default_tag()
         async with new_session() as session:
             try:
                 repo, first = await self._connect(session, ref, all_tags)

@@ -683,7 +683,7 @@ class ImageService:
         await asyncio.to_thread(self.blobs.prune, [layer.diff_id for layer in self.layers.layers()])
         puller = Puller(self._stores(), self.registries, auth, progress, default_user_agent(self.engine_version), wanted)
         result = await puller.pull(ref, all_tags=all_tags)
-        self._distribution_event("pull", ref)
+        self._distribution_event("pull", ref if all_tags else ref.with_default_tag())
         return result
 
     async def push(self, ref: Reference, auth: AuthConfig, progress: ProgressFn) -> list[PushResult]:

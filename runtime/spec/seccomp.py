@@ -181,9 +181,14 @@ def _go_json_error(text: str, exc: json.JSONDecodeError) -> str:
     """Go's wording for the commonest syntax errors; Python's otherwise."""
     if exc.pos >= len(text.rstrip()):
         return "unexpected end of JSON input"
-    if exc.msg == "Expecting value":
-        return f"invalid character '{text[exc.pos]}' looking for beginning of value"
-    return str(exc)
+    go = {"Expecting value": "looking for beginning of value",
+          "Expecting property name enclosed in double quotes":
+              "looking for beginning of object key string",
+          "Expecting ':' delimiter": "after object key",
+          "Extra data": "after top-level value"}.get(exc.msg)
+    if go is None:
+        return str(exc)
+    return f"invalid character '{text[exc.pos]}' {go}"
 
 
 def _field(obj: Mapping[str, Any], name: str) -> Any:

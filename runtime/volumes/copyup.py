@@ -78,6 +78,10 @@ def rootfs_view(layers: RootfsLayers, scratch_parent: Path) -> Iterator[int]:
             os.close(fd)
     finally:
         try:
+            # a plain unmount: the container start mounts the same upper/work dirs next,
+            # and overlayfs refuses those while another superblock still uses them
+            S.LinuxSyscalls().umount2(str(target), 0)
+        except OSError:
             unmount(target, detach=True)
         finally:
             discard_path(target)

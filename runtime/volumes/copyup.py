@@ -24,6 +24,7 @@ from pathlib import Path
 from runtime.archive.rootfd import discard_path
 from runtime.errors import SystemError_
 from runtime.linux import syscalls as S
+from runtime.volumes.local import SCRATCH_PREFIX
 from runtime.storage.overlay import compact_lowerdirs
 from runtime.storage.snapshots import Mount, perform_mount, unmount
 
@@ -52,7 +53,7 @@ def rootfs_view(layers: RootfsLayers, scratch_parent: Path) -> Iterator[int]:
         finally:
             os.close(fd)
         return
-    target = scratch_parent / f".mnt-{secrets.token_hex(8)}"
+    target = scratch_parent / f"{SCRATCH_PREFIX}{secrets.token_hex(8)}"
     target.mkdir(mode=0o700)
     lower, chdir = compact_lowerdirs(layers.lowerdirs, layers.upperdir, layers.workdir)
     options: tuple[str, ...] = (f"lowerdir={':'.join(lower)}", f"upperdir={layers.upperdir}",

@@ -7,6 +7,7 @@ Layout under ``<data-root>/volumes/`` (as dockerd's, so tools that look for
     <name>/volume.json    {"Name", "Driver", "Labels", "Options", "CreatedAt" (ns)}
     .removing-<name>-*    a volume being deleted (renamed first, so a crash never
                           resurrects half of it); cleaned at start
+    .mnt-*                scratch mount points of copy-up; unmounted and removed at start
 
 Driver options follow dockerd's local driver: ``type``, ``device``, ``o`` (mount(8)-style
 options, e.g. ``type=tmpfs,device=tmpfs,o=size=10m`` or ``type=none,device=/srv,o=bind``)
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 DATA_DIR = "_data"
 META_FILE = "volume.json"
 REMOVING_PREFIX = ".removing-"
+SCRATCH_PREFIX = ".mnt-"  # temporary mount points (copy-up's view of a container rootfs)
 
 VALID_OPTIONS = ("type", "o", "device", "size")
 # option -> the options it needs, checked in this order (dockerd's map order is random)
@@ -118,6 +120,10 @@ class LocalDriver:
                 if entry.name.startswith(REMOVING_PREFIX):
                     self._unmount_leftover(Path(entry.path) / DATA_DIR)
                     discard_path(entry.path)
+                elif entry.name.startswith(SCRATCH_PREFIX):
+                    self._unmount_leftover(Path(entry.path))
+                    if not _is_mountpoint(Path(entry.path)):
+                        discard_path(entry.path)
                 continue
             if not entry.is_dir(follow_symlinks=False):
                 continue

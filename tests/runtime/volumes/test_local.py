@@ -50,6 +50,7 @@ def test_load_skips_non_volumes_and_finishes_removals(tmp_path: Path) -> None:
     (root / "junk").mkdir()
     (root / "file").write_text("x")
     (root / ".removing-old-1234" / "_data" / "deep").mkdir(parents=True)
+    (root / ".mnt-0123").mkdir()
     (root / "broken" / "_data").mkdir(parents=True)
     (root / "broken" / "volume.json").write_text("{not json")
     driver = LocalDriver(root)
@@ -57,7 +58,7 @@ def test_load_skips_non_volumes_and_finishes_removals(tmp_path: Path) -> None:
     assert sorted(driver.volumes) == ["broken", "legacy"]
     assert driver.volumes["legacy"].volume.labels is None
     assert driver.volumes["legacy"].volume.created_ns > 0
-    assert not (root / ".removing-old-1234").exists()
+    assert not (root / ".removing-old-1234").exists() and not (root / ".mnt-0123").exists()
 
 
 def test_remove_renames_then_deletes(driver: LocalDriver, tmp_path: Path) -> None:

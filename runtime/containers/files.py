@@ -28,6 +28,7 @@ from runtime.archive.extract import ExtractOptions, WhiteoutMode, extract_chunks
 from runtime.containers.cpath import (
     Located, absolute, go_base, go_file_mode, locate, open_dir, open_path, resolve_in_scope,
 )
+from runtime.containers.fsdiff import Change, changes
 from runtime.containers.model import Container
 from runtime.containers.rootfs import Root, RootfsAccess
 from runtime.containers.service import ContainerService
@@ -158,6 +159,14 @@ class ContainerFiles:
         root = await self._open(container)
         self.service._event(container, "export")
         return iterate_in_thread(lambda: _export_chunks(root))
+
+    async def changes(self, ref: str) -> list[Change]:
+        """``docker diff`` (from the writable layer; no event, as dockerd)."""
+        container = self.service.get(ref)
+        layer = container.rw_layer
+        if layer is None:
+            return []
+        return await asyncio.to_thread(changes, layer.upperdir, layer.lowerdirs)
 
     async def extract(self, ref: str, path: str, body: AsyncReadable,
                       no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False) -> None:

@@ -7,11 +7,14 @@ from dataclasses import replace
 from aiohttp import web
 
 from compat_api.convert.containers import host_config_from_wire
-from compat_api.params import api_version, bool_value, bool_value_or_default, json_body
+from compat_api.params import (
+    api_version, bool_value, bool_value_or_default, filters_value, json_body,
+)
 from compat_api.render import dumps, json_response, no_content
 from compat_api.routers.containers.backend import containers
 from compat_api.routers.containers.statsjson import render_stats
 from runtime.containers import freeze
+from runtime.containers import prune as container_prune
 from runtime.containers import stats as container_stats
 from runtime.containers import top as container_top
 from runtime.containers import update as container_update
@@ -68,3 +71,9 @@ async def update(request: web.Request) -> web.Response:
                                              host)
     # dockerd's Warnings is a nil slice unless something was discarded
     return json_response({"Warnings": warnings or None})
+
+
+async def prune(request: web.Request) -> web.Response:
+    report = await container_prune.prune(containers(request), filters_value(request))
+    return json_response({"ContainersDeleted": list(report.deleted) or None,
+                          "SpaceReclaimed": report.reclaimed})

@@ -8,6 +8,7 @@ import json
 from aiohttp import web
 
 from compat_api.params import bool_value
+from compat_api.render import json_response
 from compat_api.routers.containers.backend import files
 from runtime.containers.files import PathStat
 from runtime.errors import InvalidParameter
@@ -73,3 +74,9 @@ async def export(request: web.Request) -> web.StreamResponse:
         await chunks.aclose()  # type: ignore[attr-defined]
     await response.write_eof()
     return response
+
+
+async def changes(request: web.Request) -> web.Response:
+    found = await files(request).changes(request.match_info["id"])
+    # dockerd answers null, not [], for a container without changes
+    return json_response([{"Path": c.path, "Kind": int(c.kind)} for c in found] or None)

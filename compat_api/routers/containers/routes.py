@@ -9,6 +9,7 @@ from compat_api.routers.containers import handlers as h
 
 ROUTES: list[Route] = [
     Route("POST", "/containers/create", h.create),
+    Route("POST", "/containers/prune", x.prune),
     Route("GET", "/containers/json", h.list_),
     Route("GET", "/containers/{id}/json", h.inspect),
     Route("POST", "/containers/{id}/start", h.start),
@@ -26,6 +27,7 @@ ROUTES: list[Route] = [
     Route("GET", "/containers/{id}/archive", f.archive_get),
     Route("PUT", "/containers/{id}/archive", f.archive_put),
     Route("GET", "/containers/{id}/export", f.export),
+    Route("GET", "/containers/{id}/changes", f.changes),
     Route("POST", "/containers/{id}/pause", x.pause),
     Route("POST", "/containers/{id}/unpause", x.unpause),
     Route("GET", "/containers/{id}/stats", x.stats),

@@ -406,7 +406,7 @@ class Puller:
         config_desc = doc.get("config") or {}
         layer_descs = [d for d in doc.get("layers") or [] if isinstance(d, Mapping)]
         image_id = validate(str(config_desc.get("digest", "")))
-        self.emit(Progress(status=f"Pulling from {ref.path}", id=ref.tag if ref.digest is None else ref.familiar))
+        self.emit(Progress(status=f"Pulling from {ref.path}", id=(ref.tag or "latest") if ref.digest is None else ref.familiar))
         if not self.stores.store.exists(image_id):
             raw = await repo.read_blob(image_id, CONFIG_LIMIT)
             diff_ids = self._check_config(raw, layer_descs, ref)

@@ -334,11 +334,8 @@ class RegistryTransport:
                 method, target, headers=all_headers, data=data, params=list(params) if params else None,
                 ssl=self._ssl if str(url).startswith("https://") else False,
             )
-        except aiohttp.ClientConnectorError as exc:
-            raise TransportError(f'{_go_method(method)} "{url}": {_dial_error(exc, exc.host, exc.port)}') from exc
-        except aiohttp.ClientSSLError as exc:
-            host, port = _split_host_port(urlsplit(str(url)).netloc)
-            raise TransportError(f'{_go_method(method)} "{url}": {_dial_error(exc, host, port or 443)}') from exc
+        except aiohttp.ClientConnectorError as exc:  # includes TLS failures (ClientSSLError)
+            raise TransportError(f'{_go_method(method)} "{url}": {_dial_error(exc, exc.host, exc.port or 0)}') from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError) as exc:
             raise TransportError(f'{_go_method(method)} "{url}": {_short_error(exc)}') from exc
         except TimeoutError as exc:

@@ -291,22 +291,23 @@ def publish_image(
     diff_ids = diff_ids if diff_ids is not None else [sha256(layer) for layer in layers]
     raw = config if config is not None else image_config(diff_ids, arch=arch)
     config_digest = reg.put_blob(repo, raw)
-    descs = []
+    descs: list[dict[str, Any]] = []
     for layer in layers:
         blob = zst(layer) if compression == "zstd" else gz(layer) if compression == "gzip" else layer
         media = {"zstd": OCI_LAYER_ZSTD, "gzip": OCI_LAYER_GZIP if oci else DOCKER_LAYER_GZIP}.get(
             compression, "application/vnd.oci.image.layer.v1.tar"
         )
         descs.append({"mediaType": media, "size": len(blob), "digest": reg.put_blob(repo, blob)})
-    doc = {
+    media_type = OCI_MANIFEST if oci else DOCKER_MANIFEST
+    doc: dict[str, Any] = {
         "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
+        "mediaType": media_type,
         "config": {"mediaType": OCI_CONFIG if oci else DOCKER_CONFIG, "size": len(raw), "digest": config_digest},
         "layers": descs,
     }
     body = json.dumps(doc, indent=3).encode()
-    digest = reg.put_manifest(repo, body, doc["mediaType"], tag)
-    return Published(digest, config_digest, [d["digest"] for d in descs], body)
+    digest = reg.put_manifest(repo, body, media_type, tag)
+    return Published(digest, config_digest, [str(d["digest"]) for d in descs], body)
 
 
 def publish_index(reg: FakeRegistry, repo: str, tag: str, entries: list[tuple[dict[str, str], Published]], oci: bool = True) -> str:

@@ -142,9 +142,16 @@ async def test_search_fails_fast(client: TestClient) -> None:
     assert resp.status == 503 and "index.docker.io" in (await resp.json())["message"]
 
 
-async def test_pull_is_reported_as_not_implemented(client: TestClient) -> None:
-    resp = await client.post("/v1.50/images/create", params={"fromImage": "busybox", "tag": "latest"})
-    assert resp.status == 501
+async def test_pull_from_an_unreachable_registry_fails_before_streaming(client: TestClient) -> None:
+    # pulling is implemented (tests in test_distribution.py); a closed loopback port fails at once
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    resp = await client.post("/v1.50/images/create", params={"fromImage": f"127.0.0.1:{port}/x", "tag": "latest"})
+    assert resp.status == 500
+    assert (await resp.json())["message"].endswith(f"dial tcp 127.0.0.1:{port}: connect: connection refused")
 
 
 async def test_hostile_archives_are_contained_and_the_daemon_keeps_serving(client: TestClient, tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ def test_exec_gets_the_container_profile(box: Box) -> None:
     name = box.run_d(box.image, "sleep", "60")
     for flags in ((), ("--privileged",)):
         proc = box.cli("exec", *flags, name, *STATUS)
-        if flags and "unable to apply caps" in proc.stdout + proc.stderr:
+        if flags and "unable to apply caps" in f"{proc.stdout!s}{proc.stderr!s}":
             continue  # the reference's runc cannot grant every capability on this host
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.split() == ["Seccomp:", "2", "Seccomp_filters:", "1"], flags

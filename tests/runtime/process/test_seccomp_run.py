@@ -17,8 +17,9 @@ from tests.runtime.process.conftest import Harness, needs_root, read_all
 
 pytestmark = needs_root
 
-DEFAULT = resolve(DEFAULT_PROFILE, DEFAULT_CAPABILITIES)
-assert DEFAULT is not None
+_DEFAULT = resolve(DEFAULT_PROFILE, DEFAULT_CAPABILITIES)
+assert _DEFAULT is not None
+DEFAULT: SeccompProfile = _DEFAULT
 
 
 def confined(spec: ContainerSpec, profile: SeccompProfile | None = DEFAULT) -> ContainerSpec:

@@ -5,7 +5,9 @@ APIError 409). Prune runs only with a unique label filter (the reference engine 
 
 from __future__ import annotations
 
+import subprocess
 import uuid
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -13,7 +15,7 @@ import docker.types
 import pytest
 
 from conformance.apiversion import APIVersion
-from conformance.conftest import Advertised
+from conformance.conftest import Advertised, Engine
 from conformance.containerkit import unique
 from conformance.tracker import ResourceTracker
 
@@ -91,3 +93,50 @@ def test_volumes_prune(client: docker.DockerClient, tracker: ResourceTracker,
     else:
         assert sorted(report["VolumesDeleted"]) == sorted([named, anonymous.name])
     assert client.volumes.list(filters={"label": label}) == []
+
+
+def test_references_and_mounts_survive_a_daemon_kill(engine: Engine, busybox_tar: Path) -> None:
+    """pydockerd only: SIGKILL the daemon while a container uses volumes; once restarted the
+    volumes are still in use (no removal), the running container keeps its tmpfs volume,
+    which is unmounted when it stops."""
+    if not engine.is_pydockerd:
+        pytest.skip("needs a pydockerd of its own to kill")
+    from conformance.daemon import DaemonSettings, PydockerdProcess, free_test_bridge
+
+    settings = DaemonSettings.from_env()
+    settings.bridge, settings.bip = free_test_bridge()
+    daemon = PydockerdProcess(settings)
+    daemon.start()
+    try:
+        api = docker.APIClient(base_url=daemon.host, version="auto")
+        with open(busybox_tar, "rb") as f:
+            api.import_image_from_data(f.read(), repository="busybox", tag="latest",
+                                       changes=['CMD ["sh"]'])
+        api.create_volume("kept", labels={"k": "v"})
+        tmp = api.create_volume("tmp", driver_opts={"type": "tmpfs", "device": "tmpfs"})
+        host_config = api.create_host_config(network_mode="none", binds=["kept:/kept", "tmp:/tmp"])
+        cid = api.create_container("busybox:latest", ["sh", "-c", "echo alive > /tmp/x; sleep 300"],
+                                   host_config=host_config)["Id"]
+        api.start(cid)
+        assert daemon.proc is not None
+        daemon.proc.kill()  # SIGKILL: the daemon cleans up nothing
+        daemon.proc.wait()
+        daemon.start()
+        api = docker.APIClient(base_url=daemon.host, version="auto")
+        assert api.inspect_volume("kept")["Labels"] == {"k": "v"}
+        for name in ("kept", "tmp"):
+            with pytest.raises(docker.errors.APIError) as err:
+                api.remove_volume(name)
+            assert err.value.status_code == 409
+        run = api.exec_create(cid, ["cat", "/tmp/x"])["Id"]
+        assert api.exec_start(run) == b"alive\n"
+        api.stop(cid, timeout=1)
+        assert tmp["Mountpoint"] not in Path("/proc/self/mountinfo").read_text()
+        api.remove_container(cid)
+        api.remove_volume("kept")
+        api.remove_volume("tmp")
+        assert api.volumes()["Volumes"] == []
+    finally:
+        daemon.stop()
+        daemon.remove_dirs()
+        subprocess.run(["ip", "link", "del", settings.bridge], capture_output=True)

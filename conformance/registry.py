@@ -18,9 +18,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REGISTRY_BINARY = os.environ.get("CONFORMANCE_REGISTRY", "/usr/bin/docker-registry")
 
@@ -238,3 +239,20 @@ def auth_registry() -> Iterator[LocalRegistry]:
         pytest.skip(f"cannot run an htpasswd registry here: {exc}")
     yield reg
     reg.stop()
+
+
+def remove_repository(api: Any, repo: str) -> None:
+    """Remove every tag and digest reference of ``repo`` from an engine (docker-py
+    APIClient), never the images themselves by ID: an image shared with other names (busybox)
+    keeps them. Best effort."""
+    try:
+        images = api.images(name=repo, all=True)
+    except Exception:  # noqa: BLE001 - cleanup must not fail a test
+        return
+    for image in images:
+        for ref in [*(image.get("RepoTags") or []), *(image.get("RepoDigests") or [])]:
+            if ref.startswith((f"{repo}:", f"{repo}@")):
+                try:
+                    api.remove_image(ref)
+                except Exception:  # noqa: BLE001
+                    pass

@@ -19,8 +19,8 @@ import docker
 import pytest
 
 from conformance.cli import DockerCLI
-from conformance.imagetools import IMAGE_ID, remove_repo, tiny_layer, unique_repo
-from conformance.registry import AUTH_PASSWORD, AUTH_USER, LocalRegistry, auth_registry, registry
+from conformance.imagetools import IMAGE_ID, tiny_layer, unique_repo
+from conformance.registry import AUTH_PASSWORD, AUTH_USER, LocalRegistry, auth_registry, registry, remove_repository
 
 __all__ = ["auth_registry", "registry"]  # fixtures
 
@@ -32,7 +32,7 @@ def repo(registry: LocalRegistry, api_client: docker.APIClient) -> Iterator[str]
     """A fresh ``127.0.0.1:<port>/conf-reg-<hex>`` repository name, cleaned up locally."""
     name = f"{registry.address}/{unique_repo('conf-reg')}"
     yield name
-    remove_repo(api_client, name)
+    remove_repository(api_client, name)
 
 
 def _import_unique(cli: DockerCLI, ref: str) -> str:
@@ -115,7 +115,7 @@ def test_push_into_second_repository_mounts_the_layer(docker_cli: DockerCLI, rep
         source = repo.split("/", 1)[1]
         assert re.search(rf"^{layer}: (Mounted from {re.escape(source)}|Layer already exists)$", out, re.M), out
     finally:
-        remove_repo(api_client, other)
+        remove_repository(api_client, other)
 
 
 def test_push_all_tags(docker_cli: DockerCLI, registry: LocalRegistry, repo: str) -> None:
@@ -255,7 +255,7 @@ def test_login_push_pull_logout_with_basic_auth(
         err = _fails(docker_cli("pull", ref))
         assert "no basic auth credentials" in err
     finally:
-        remove_repo(api_client, repo)
+        remove_repository(api_client, repo)
 
 
 def test_login_with_a_wrong_password_fails(docker_cli: DockerCLI, auth_registry: LocalRegistry) -> None:
@@ -288,3 +288,18 @@ def test_push_and_pull_events(docker_cli: DockerCLI, repo: str) -> None:
     mine = [(e["Action"], e["Actor"]["ID"], e["Actor"]["Attributes"].get("name")) for e in events
             if e["Actor"]["ID"].startswith(repo)]  # fmt: skip
     assert mine == [("push", ref, repo), ("pull", ref, repo)]
+
+
+# --- run pulls what it does not have ---------------------------------------------------------
+
+
+def test_run_pulls_a_missing_image(docker_cli: DockerCLI, busybox_image: str, repo: str) -> None:
+    ref = f"{repo}:latest"
+    docker_cli.ok("tag", busybox_image, ref)
+    docker_cli.ok("push", ref)
+    docker_cli.ok("rmi", ref)
+    proc = docker_cli("run", "--rm", "--network", "none", ref, "echo", "pulled and ran", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "pulled and ran\n"
+    assert f"Unable to find image '{ref}' locally" in str(proc.stderr)
+    assert f"Status: Downloaded newer image for {ref}" in str(proc.stderr)

@@ -20,7 +20,7 @@ import pytest
 
 from conformance.imagetools import IMAGE_ID, json_stream, remove_repo, tiny_layer, unique_repo
 from conformance.rawhttp import RawHTTP
-from conformance.registry import AUTH_PASSWORD, AUTH_USER, LocalRegistry, auth_registry, registry
+from conformance.registry import AUTH_PASSWORD, AUTH_USER, LocalRegistry, auth_registry, registry, remove_repository
 
 __all__ = ["auth_registry", "registry"]  # fixtures
 
@@ -36,7 +36,7 @@ def _auth_header(user: str, password: str, server: str) -> str:
 def repo(registry: LocalRegistry, api_client: docker.APIClient) -> Iterator[str]:
     name = f"{registry.address}/{unique_repo('conf-regsdk')}"
     yield name
-    remove_repo(api_client, name)
+    remove_repository(api_client, name)
 
 
 def _import(api: docker.APIClient, repo: str, tag: str = "latest") -> str:
@@ -113,7 +113,7 @@ def test_sdk_login_and_private_push_pull(
         assert data.has_platform("linux/amd64")
     finally:
         client.close()
-        remove_repo(api_client, repo)
+        remove_repository(api_client, repo)
 
 
 def test_sdk_login_wrong_password_raises(docker_host: str, auth_registry: LocalRegistry) -> None:
@@ -281,7 +281,7 @@ def test_image_moved_through_the_registry_keeps_its_id(
         messages = list(src.push(repo, tag="latest", stream=True, decode=True))
         assert not [m for m in messages if "error" in m], messages
         digest = messages[-1]["aux"]["Digest"]
-        remove_repo(dst, repo)
+        remove_repository(dst, repo)
         pulled = list(dst.pull(repo, tag="latest", stream=True, decode=True))
         assert not [m for m in pulled if "error" in m], pulled
         dst_image = dst.inspect_image(f"{repo}:latest")
@@ -293,5 +293,17 @@ def test_image_moved_through_the_registry_keeps_its_id(
         assert not [m for m in again if "error" in m], again
         assert registry.manifest(repo.split("/", 1)[1], "latest")[1]["config"]["digest"] == image_id
     finally:
-        remove_repo(api_client, repo)
-        remove_repo(reference_api, repo)
+        remove_repository(api_client, repo)
+        remove_repository(reference_api, repo)
+
+
+def test_sdk_containers_run_pulls_a_missing_image(
+    client: docker.DockerClient, api_client: docker.APIClient, busybox_image: str, repo: str
+) -> None:
+    ref = f"{repo}:latest"
+    api_client.tag(busybox_image, repo, "latest")
+    list(api_client.push(repo, tag="latest", stream=True))
+    api_client.remove_image(ref)
+    out = client.containers.run(ref, ["echo", "from the registry"], remove=True, network_mode="none")
+    assert out == b"from the registry\n"
+    assert ref in client.images.get(ref).tags

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from runtime.containers.service import ContainerService
-from runtime.errors import InvalidParameter
+from runtime.errors import InvalidParameter, SystemError_
 from runtime.filters import Filters
 from runtime.timefmt import parse_timestamp
 
@@ -55,8 +55,8 @@ def until_ns(value: str, now_ns: int | None = None) -> int:
     try:
         return parse_timestamp(value)
     except ValueError:
-        raise InvalidParameter(
-            f'failed to parse value as time or duration: "{value}"') from None
+        # a plain error in dockerd: 500, not 400
+        raise SystemError_(f'failed to parse value as time or duration: "{value}"') from None
 
 
 def _label_not(exprs: Iterable[str], labels: Mapping[str, str]) -> bool:

@@ -29,6 +29,7 @@ from builder.context import BuildContext, PathOutsideContext, escapes_root, reso
 from builder.errors import BuildStepError
 from runtime.archive import tarheader as th
 from runtime.archive.compression import decompressed_chunks
+from runtime.archive.errors import MalformedArchive
 from runtime.archive.extract import ExtractOptions, WhiteoutMode, extract_chunks
 from runtime.archive.rootfd import DIR_FLAGS, RootFD
 from runtime.archive.writer import tar_directory
@@ -410,7 +411,12 @@ def is_archive(path: Path) -> bool:
                     break
     except Exception:  # noqa: BLE001 - anything undecodable is "not an archive"
         return False
-    return len(head) >= th.BLOCK and head[:th.BLOCK] != th.ZERO_BLOCK and th.checksum_ok(head[:th.BLOCK])
+    if len(head) < th.BLOCK or head[:th.BLOCK] == th.ZERO_BLOCK:
+        return False
+    try:
+        return th.checksum_ok(head[:th.BLOCK])
+    except MalformedArchive:
+        return False
 
 
 def _file_tar(src: Path, name: str) -> Iterator[bytes]:

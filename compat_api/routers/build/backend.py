@@ -26,6 +26,7 @@ from aiohttp import web
 from builder.backend import (
     CacheCandidate, CommitRequest, ConfigDoc, CreatedContainer, HostOptions, ImageInfo, OutputFn,
 )
+from builder.context import resolve_in_scope
 from compat_api.appkeys import ENGINE
 from compat_api.convert.containers import config_from_wire
 from runtime.archive.rootfd import DIR_FLAGS, RootFD
@@ -256,15 +257,14 @@ def _host_config(host: HostOptions) -> HostConfig:
 
 
 def _mkdir_in_root(root: Path, path: str) -> None:
-    """``mkdir -p path`` below ``root``, symlinks resolved inside it (dockerd's
+    """``mkdir -p path`` below ``root``, symlinks resolved inside it first (dockerd's
     ``SetupWorkingDirectory``: new directories 0755, owned by root)."""
-    from runtime.archive.rootfd import clean_member_name
-
+    real = resolve_in_scope(root, path)
     fd = os.open(root, DIR_FLAGS)
     resolver = RootFD(fd)
     old = os.umask(0o022)
     try:
-        resolver.dir(clean_member_name(path), create=True, mode=0o755)
+        resolver.dir(real, create=True, mode=0o755)
     except NotADirectoryError:
         raise SystemError_(f"mkdir {path}: not a directory") from None
     finally:

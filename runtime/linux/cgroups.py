@@ -264,26 +264,32 @@ class CgroupManager:
         (v1 ``freezer.state`` passes through FREEZING; v2 reports ``frozen`` in
         ``cgroup.events``). Raises OSError (ETIMEDOUT) when it does not settle."""
         if self.version == "2":
-            path = Path(handle.dirs[0])
-            _write(path / "cgroup.freeze", "1" if frozen else "0")
-            want = 1 if frozen else 0
-            done = lambda: _keyed(_read(path / "cgroup.events")).get("frozen") == want  # noqa: E731
+            state_file = Path(handle.dirs[0]) / "cgroup.events"
+            _write(state_file.parent / "cgroup.freeze", "1" if frozen else "0")
+            wanted = "1" if frozen else "0"
         else:
             freezer = self._dir(handle, "freezer")
             if freezer is None:
                 raise OSError(errno.ENOTSUP, "the freezer cgroup is not mounted")
-            state = "FROZEN" if frozen else "THAWED"
-            _write(freezer / "freezer.state", state)
-            done = lambda: _read(freezer / "freezer.state") == state  # noqa: E731
+            state_file = freezer / "freezer.state"
+            wanted = "FROZEN" if frozen else "THAWED"
+            _write(state_file, wanted)
+
+        def settled() -> bool:
+            text = _read(state_file)
+            if self.version == "2":
+                return str(_keyed(text).get("frozen")) == wanted
+            return text == wanted
+
         deadline = time.monotonic() + timeout
         delay = 0.001
-        while not done():
+        while not settled():
             if time.monotonic() > deadline:
                 raise OSError(errno.ETIMEDOUT, "timed out waiting for the cgroup to "
                               + ("freeze" if frozen else "thaw"))
             if self.version == "1" and frozen:
                 # a v1 freeze can stall on a task in an uninterruptible sleep: ask again
-                _write(freezer / "freezer.state", "FROZEN")  # type: ignore[operator]
+                _write(state_file, "FROZEN")
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 

@@ -273,3 +273,22 @@ def test_until_values() -> None:
     assert prune.until_ns("2023-11-14T22:13:20Z", now) == 1_700_000_000 * 1_000_000_000
     with pytest.raises(SystemError_, match='failed to parse value as time or duration: "x"'):
         prune.until_ns("x", now)
+
+
+def test_v2_freezer_writes_cgroup_freeze_and_waits_for_events(tmp_path: Path) -> None:
+    from runtime.linux.cgroups import CgroupHandle, CgroupManager
+
+    root = tmp_path / "cg"
+    root.mkdir()
+    (root / "cgroup.controllers").write_text("cpu memory pids\n")
+    manager = CgroupManager("p", root=str(root))
+    box = root / "p" / "c1"
+    box.mkdir(parents=True)
+    (box / "cgroup.events").write_text("populated 1\nfrozen 1\n")
+    handle = CgroupHandle("c1", (str(box),))
+    manager.freeze(handle, True)
+    assert (box / "cgroup.freeze").read_text() == "1" and manager.is_frozen(handle)
+    with pytest.raises(OSError, match="timed out waiting for the cgroup to thaw"):
+        manager.freeze(handle, False, timeout=0.05)  # the kernel never reported it
+    assert (box / "cgroup.freeze").read_text() == "0"
+    assert manager.handle_for("c1") == handle

@@ -331,6 +331,8 @@ class Puller:
         self.emit = emit
         self.user_agent = user_agent
         self.platform = platform or Platform.host()
+        # a single-arch image of another platform is pulled anyway unless one was asked for
+        self.platform_requested = platform is not None
         self._pinned_chains: list[str] = []
         self._pinned_blobs: list[str] = []
 
@@ -427,7 +429,7 @@ class Puller:
         if os_name != "linux":
             raise SystemError_(f'image operating system "{os_name}" cannot be used on this platform')
         arch = str(cfg.get("architecture") or "")
-        if arch and not self.platform.matches(os_name, arch, str(cfg.get("variant") or "")):
+        if self.platform_requested and arch and not self.platform.matches(os_name, arch, str(cfg.get("variant") or "")):
             raise NotFound(
                 f"image with reference {ref.familiar} was found but does not match the specified platform: "
                 f"wanted {self.platform}, actual: {os_name}/{arch}"

@@ -331,3 +331,12 @@ async def test_basic_auth(service: ImageService, fake: FakeRegistry) -> None:
     encoded = AuthConfig(auth="YWxpY2U6c2VjcmV0")  # base64("alice:secret")
     result, _ = await pull(service, ref, encoded)
     assert service.get(ref).id == result.image_id
+
+
+async def test_single_arch_image_of_another_platform(service: ImageService, fake: FakeRegistry) -> None:
+    pub = publish_image(fake, "armsingle", "latest", [layer("a")], arch="arm64")
+    ref = f"{host(fake)}/armsingle"
+    with pytest.raises(NotFound, match="does not match the specified platform: wanted linux/amd64, actual: linux/arm64"):
+        await pull(service, ref, platform="linux/amd64")
+    result, _ = await pull(service, ref)  # without --platform it is pulled, as dockerd does
+    assert result.image_id == pub.config_digest

@@ -106,7 +106,7 @@ class ContainerFiles:
 
     def __init__(self, service: ContainerService, access: RootfsAccess | None = None) -> None:
         self.service = service
-        self.access = access or RootfsAccess()
+        self.access = access or service.rootfs
 
     async def _open(self, container: Container) -> Root:
         return await asyncio.to_thread(self.access.open, container)

@@ -27,6 +27,7 @@ from runtime.containers.model import (
 )
 from runtime.containers.names import generate_name
 from runtime.containers.ports import CgroupBackend, ImageBackend, RwLayerStore
+from runtime.containers.rootfs import RootfsAccess
 from runtime.containers.signals import parse_signal
 from runtime.containers.spec import (
     Peers, command_line, compose_spec, merge_image_config, user_mounts,
@@ -144,6 +145,8 @@ class ContainerService:
         # exits reported before start() recorded the process (fast exits race the reply)
         self._early_exits: dict[int, ExitReport] = {}
         self._exec_exit: Callable[[ExitReport], None] | None = None
+        # roots of stopped containers opened for docker cp/export (a start waits for them)
+        self.rootfs = RootfsAccess()
         runtime.on_exit(self._on_exit)
         images.set_usage_checker(self.image_users, self.image_running_users)
 
@@ -336,6 +339,9 @@ class ContainerService:
         await self._start(container)
 
     async def _start(self, container: Container) -> None:
+        while self.rootfs.busy(container.id):
+            # its overlay is mounted privately for cp/export: never mount the upper dir twice
+            await asyncio.sleep(0.05)
         live = self.live_of(container)
         host = container.host_config
         cgroup = None

@@ -45,7 +45,7 @@ def files(request: web.Request) -> ContainerFiles:
     service = containers(request)
     found = _FILES.get(service)
     if found is None:
-        found = _FILES[service] = ContainerFiles(service, getattr(service, "rootfs", None))
+        found = _FILES[service] = ContainerFiles(service, service.rootfs)
     return found
 
 

@@ -254,3 +254,18 @@ async def test_shared_detached_mount_is_refcounted(
     second.close()
     second.close()  # idempotent
     assert not access.busy(cid)
+
+
+async def test_start_waits_while_the_stopped_root_is_open(
+        files: tuple[ContainerService, ContainerFiles]) -> None:
+    service, _ = files
+    result = await service.create(CreateRequest(ContainerConfig(image="busybox",
+                                                                cmd=("sleep", "30")), HostConfig()))
+    opened = await asyncio.to_thread(service.rootfs.open, service.get(result.id))
+    starting = asyncio.ensure_future(service.start(result.id))
+    await asyncio.sleep(0.3)
+    assert not starting.done() and not service.get(result.id).state.running
+    opened.close()
+    await asyncio.wait_for(starting, 5)
+    assert service.get(result.id).state.running
+    await service.kill(result.id)

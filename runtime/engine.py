@@ -109,12 +109,12 @@ class Engine:
         self._supervisor = await connect_or_spawn(config.exec_root)
         networking = self.networking = await NetworkService.open(config, events)
         runtime = NetworkedRuntime(self._supervisor, networking)
+        self.volumes = VolumeService.open(config.data_root, events)
         containers, self.execs = await open_container_services(
             config, events, self.images, runtime, CgroupManager(parent=config.cgroup_parent), networking,
+            ContainerVolumes(self.volumes),
         )
         self.containers = containers
-        self.volumes = VolumeService.open(config.data_root, events)
-        containers.set_volumes(ContainerVolumes(self.volumes))
         runtime.set_requests(lambda cid: sandbox_request_for(containers.get(cid), containers.get))
         networking.set_container_directory(ContainerDirectoryAdapter(containers))
         await containers.start_restart_policy_containers()

@@ -155,6 +155,9 @@ class ContainerService:
     async def load(self) -> None:
         """Load records from disk and reattach to processes that are still running."""
         self.store.load()
+        if self.volumes is not None:
+            # before exits seen while away are applied: their removal releases volumes
+            self.volumes.restore(self.store)
         running: dict[str, StartedProcess] = {}
         try:
             for container_id, exec_id, process in await self.runtime.running():
@@ -209,7 +212,8 @@ class ContainerService:
 
     def set_volumes(self, volumes: Any) -> None:
         """Mount volumes through ``runtime.volumes.containers.ContainerVolumes``; the
-        containers already loaded register their references on it."""
+        containers already loaded (or loaded later by :meth:`load`) register their
+        references on it."""
         self.volumes = volumes
         volumes.restore(self.store)
 

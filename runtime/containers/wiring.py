@@ -21,12 +21,14 @@ async def open_container_services(
     runtime: ProcessRuntime,
     cgroups: CgroupManager | None = None,
     networking: Any = None,
+    volumes: Any = None,
 ) -> tuple[ContainerService, ExecService]:
     """Create the services, reload containers from disk and reattach running ones.
 
     ``networking`` (a ``NetworkService``) is used for create-time validation, rename and
     NetworkSettings; the namespace setup itself is the ``NetworkedRuntime`` decorator
-    passed as ``runtime``.
+    passed as ``runtime``. ``volumes`` (``ContainerVolumes``) is set before the reload, so
+    ``--rm`` containers that exited while the daemon was down release their volumes.
     """
     if cgroups is None:
         cgroups = CgroupManager(parent=config.cgroup_parent)
@@ -34,6 +36,8 @@ async def open_container_services(
                                   ImageRwLayers(images), runtime, cgroups)
     if networking is not None:
         containers.set_networking(networking)
+    if volumes is not None:
+        containers.set_volumes(volumes)
     execs = ExecService(containers)
     await containers.load()
     return containers, execs

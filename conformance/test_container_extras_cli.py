@@ -341,3 +341,44 @@ def test_diff(box: Box, raw: RawHTTP) -> None:
     running = box.run_d(box.image, "sleep", "300")
     assert box.ok("diff", running) == ""
     assert raw.get("/containers/no-such-ctr-xyz/changes").status == 404
+
+
+# --- docker-py ---------------------------------------------------------------------------
+
+
+def test_docker_py_extras(client: Any, box: Box, tracker: ResourceTracker) -> None:
+    name = box.run_d(box.image, "sleep", "300")
+    container = client.containers.get(name)
+    container.pause()
+    container.reload()
+    assert container.status == "paused"
+    container.unpause()
+    container.reload()
+    assert container.status == "running"
+    top = container.top()
+    assert top["Titles"][1] == "PID" and any("sleep 300" in p[-1] for p in top["Processes"])
+    sample = container.stats(stream=False)
+    assert sample["name"] == f"/{name}" and sample["precpu_stats"]["cpu_usage"]["total_usage"] > 0
+    assert container.update(mem_limit="96m", memswap_limit="-1") == {"Warnings": None}
+    assert client.api.inspect_container(name)["HostConfig"]["Memory"] == 96 << 20
+    payload = io.BytesIO()
+    with tarfile.open(fileobj=payload, mode="w") as t:
+        info = tarfile.TarInfo("py.txt")
+        info.size = 3
+        t.addfile(info, io.BytesIO(b"py\n"))
+    assert container.put_archive("/tmp", payload.getvalue()) is True
+    chunks, stat = container.get_archive("/tmp/py.txt")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as t:
+        member = t.extractfile("py.txt")
+        assert member is not None and member.read() == b"py\n"
+    assert stat["name"] == "py.txt" and stat["size"] == 3
+    assert {"Path": "/tmp/py.txt", "Kind": 1} in container.diff()
+    exported = b"".join(container.export())
+    with tarfile.open(fileobj=io.BytesIO(exported)) as t:
+        assert "tmp/py.txt" in t.getnames()
+    label = f"sdk-prune={unique('p')}"
+    stopped = box.name()
+    box.run("--name", stopped, "--label", label, box.image, "true")
+    stopped_id = box.inspect(stopped)["Id"]
+    report = client.containers.prune(filters={"label": label})
+    assert report["ContainersDeleted"] == [stopped_id]

@@ -249,7 +249,9 @@ def _walk(root: Path, top: str = "") -> Iterator[str]:
 
 def _dir_hash(tree: SourceTree, path: str) -> str:
     real = resolve_in_scope(tree.root, path)
-    hashes = sorted(tree.hash(rel) for rel in _walk(tree.root, real))
+    # like filepath.WalkDir, the walk includes the directory itself (not the context root)
+    entries = ([real] if real else []) + list(_walk(tree.root, real))
+    hashes = sorted(tree.hash(rel) for rel in entries)
     return "dir:" + hashlib.sha256(",".join(hashes).encode()).hexdigest()
 
 

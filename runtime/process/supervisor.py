@@ -60,8 +60,10 @@ from runtime.linux.seccomp import CompiledFilter, FilterCache, SeccompError
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import init as init_mod
 from runtime.process import sync
-from runtime.spec.defaults import all_host_capabilities
+from runtime.spec.defaults import DEFAULT_CAPABILITIES, all_host_capabilities
 from runtime.spec.model import ContainerSpec, ExecSpec, ProcessSpec
+from runtime.spec.seccomp import ProfileError, resolve
+from runtime.spec.seccomp_default import DEFAULT_PROFILE
 from runtime.statefile import ensure_private_dir, write_json_atomic
 
 SOCKET_NAME = "supervisor.sock"
@@ -169,6 +171,16 @@ class Supervisor:
                 entry.unlink(missing_ok=True)
         with open(self.state_dir / "supervisor.pid", "w", encoding="ascii") as f:
             f.write(str(os.getpid()))
+
+    def warm_up(self) -> None:
+        """Compile Docker's default filter for the default capabilities now: the profile
+        most containers get, so their first start does not wait for libseccomp."""
+        try:
+            profile = resolve(DEFAULT_PROFILE, DEFAULT_CAPABILITIES)
+            if profile is not None:
+                self.filters.get(profile)
+        except (SeccompError, ProfileError):
+            pass  # reported by the first start that needs it
 
     def _on_term(self, *_: object) -> None:
         self.running = False
@@ -579,10 +591,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sup = Supervisor(args.exec_root)
     sup.bind()
-    gc.freeze()  # keep start-up objects out of collections, so forks share their pages
     if args.ready_fd >= 0:
         os.write(args.ready_fd, b"1")
         os.close(args.ready_fd)
+    sup.warm_up()  # requests wait in the socket backlog meanwhile
+    gc.freeze()  # keep start-up objects out of collections, so forks share their pages
     sup.serve()
     (args.exec_root / SOCKET_NAME).unlink(missing_ok=True)
     return 0

@@ -81,3 +81,23 @@ def test_loaded_after_no_new_privs_right_before_execve() -> None:
 def test_no_filter_no_prctl() -> None:
     sc = _run(False, None)
     assert not [a for n, a in sc.calls if n == "prctl" and a[0] == L.PR_SET_SECCOMP]
+
+
+def test_supervisor_precompiles_the_default_filter(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from runtime.process.supervisor import Supervisor
+    from runtime.spec.defaults import DEFAULT_CAPABILITIES
+    from runtime.spec.seccomp import resolve
+    from runtime.spec.seccomp_default import DEFAULT_PROFILE
+
+    if not L.AVAILABLE:
+        return
+    sup = Supervisor(Path(str(tmp_path)))
+    sup.warm_up()
+    assert sup.filters.compiled == 1
+    # what the daemon sends for a default container: the same filter, not compiled again
+    profile = resolve(DEFAULT_PROFILE, tuple(reversed(DEFAULT_CAPABILITIES)))
+    assert profile is not None
+    sup.filters.get(profile)
+    assert sup.filters.compiled == 1

@@ -393,7 +393,8 @@ class Puller:
             if media not in (MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX):
                 return manifest
             desc = select_manifest(manifest.json(), self.platform)
-            manifest = await repo.get_manifest(str(desc["digest"]), expected=str(desc["digest"]))
+            digest = validate(str(desc["digest"]))
+            manifest = await repo.get_manifest(digest, expected=digest)
         raise SystemError_("manifest list nesting too deep")
 
     async def _pull_one(self, repo: Repository, ref: Reference, manifest: Manifest | None) -> PullResult:
@@ -449,6 +450,10 @@ class Puller:
             self.stores.pin(chain)  # before the existence checks: no GC in between
             self._pinned_chains.append(chain)
         digests = [validate(str(d.get("digest", ""))) for d in layer_descs]
+        for desc in layer_descs:
+            # the size bounds the download: a descriptor without one is refused
+            if not isinstance(desc.get("size"), int) or desc["size"] <= 0:
+                raise SystemError_(f"invalid layer descriptor (size {desc.get('size')!r}) for {desc.get('digest')}")
         for digest in digests:
             self.stores.blobs.pin(digest)
             self._pinned_blobs.append(digest)

@@ -458,12 +458,15 @@ class Repository:
         """A request with authorization; one retry after a 401 that brings new challenges
         (a registry may allow ``/v2/`` anonymously and ask for credentials later)."""
         all_headers = dict(headers or {})
-        try:
-            value = await self.auth.header(self._scopes(extra_scopes))
-        except AuthError as exc:
-            raise AuthError(f'{_go_method(method)} "{url}": {exc}') from exc
-        if value:
-            all_headers["Authorization"] = value
+        # credentials only ever go to the registry itself, not to hosts it points at
+        # (upload locations, redirects)
+        if urlsplit(url).netloc == urlsplit(self.endpoint.url).netloc:
+            try:
+                value = await self.auth.header(self._scopes(extra_scopes))
+            except AuthError as exc:
+                raise AuthError(f'{_go_method(method)} "{url}": {exc}') from exc
+            if value:
+                all_headers["Authorization"] = value
         resp = await self.transport.request(method, url, headers=all_headers, data=data, params=params, encoded=encoded)
         if resp.status == 401 and retry and isinstance(data, (bytes, type(None))):
             challenges = parse_challenges(resp.headers.getall("WWW-Authenticate", []))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import json
 from typing import Any
 
 import pytest
@@ -340,3 +341,13 @@ async def test_single_arch_image_of_another_platform(service: ImageService, fake
         await pull(service, ref, platform="linux/amd64")
     result, _ = await pull(service, ref)  # without --platform it is pulled, as dockerd does
     assert result.image_id == pub.config_digest
+
+
+async def test_layer_descriptor_without_size_is_refused(service: ImageService, fake: FakeRegistry) -> None:
+    pub = publish_image(fake, "nosize", None, [layer("x")])
+    doc = json.loads(pub.manifest)
+    del doc["layers"][0]["size"]
+    fake.put_manifest("nosize", json.dumps(doc).encode(), doc["mediaType"], "latest")
+    with pytest.raises(EngineError, match="invalid layer descriptor"):
+        await pull(service, f"{host(fake)}/nosize")
+    assert service.store.ids() == []

@@ -122,3 +122,30 @@ async def test_connection_refused_reads_like_go() -> None:
         await _login(AuthConfig(username="x", password="y", server_address=f"127.0.0.1:{port}"))
     # https is tried first for an insecure registry; the last endpoint's error is reported
     assert str(info.value) == f'Get "http://127.0.0.1:{port}/v2/": dial tcp 127.0.0.1:{port}: connect: connection refused'
+
+
+async def test_credentials_never_leave_the_registry_host(fake: FakeRegistry, aiohttp_server: Any) -> None:
+    from aiohttp import web
+
+    from runtime.images.reference import parse_normalized_named
+    from runtime.images.registry import Endpoint, open_repository
+
+    seen: list[str | None] = []
+
+    async def record(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/elsewhere", record)
+    other = await aiohttp_server(app)
+    fake.auth = "basic"
+    ref = parse_normalized_named(f"{fake.base.removeprefix('http://')}/repo")
+    async with new_session() as session:
+        repo = await open_repository(session, Endpoint(fake.base), ref, AuthConfig(username="alice", password="secret"),
+                                     ("pull",), "test")  # fmt: skip
+        (await repo.send("GET", f"http://127.0.0.1:{other.port}/elsewhere")).release()
+        own = await repo.send("GET", f"{fake.base}/v2/")
+        own.release()
+    assert seen == [None]
+    assert own.status == 200  # the registry itself did get the credentials

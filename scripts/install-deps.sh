@@ -14,8 +14,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # busybox-static: test image rootfs; iptables/iproute2: container networking; docker-registry:
-# push/pull tests against a local registry; tmux: interactive (TTY) CLI tests.
-apt_packages=(busybox-static iptables iproute2 docker-registry tmux ca-certificates)
+# push/pull tests against a local registry; tmux: interactive (TTY) CLI tests; libseccomp2:
+# compiles the seccomp profiles; procps: `ps` for docker top.
+apt_packages=(busybox-static iptables iproute2 docker-registry tmux ca-certificates libseccomp2 procps)
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     apt_packages+=(python3)
 fi

@@ -732,12 +732,22 @@ class ContainerService:
         if options.repo:
             repo_tag = f"{options.repo}:{options.tag or 'latest'}"
         image_config = commit_image_config(config)
-        image_id = await self.images.commit(container.image_id, container.rw_layer.upperdir,
-                                            image_config, repo_tag, options.comment,
-                                            options.author, container.id)
-        attributes = {"comment": options.comment, "imageID": image_id,
-                      "imageRef": repo_tag or ""}
-        self._event(container, "commit", **attributes)
+        # dockerd freezes a running container while its layer is read (commit --pause)
+        pause = (options.pause and container.state.running and not container.state.paused
+                 and self.cgroups is not None)
+        if pause:
+            from runtime.containers import freeze
+            await freeze.pause(self, container.id)
+        try:
+            image_id = await self.images.commit(container.image_id, container.rw_layer.upperdir,
+                                                image_config, repo_tag, options.comment,
+                                                options.author, container.id)
+            attributes = {"comment": options.comment, "imageID": image_id,
+                          "imageRef": repo_tag or ""}
+            self._event(container, "commit", **attributes)
+        finally:
+            if pause and container.state.paused and container.state.running:
+                await freeze.unpause(self, container.id)
         return image_id
 
 

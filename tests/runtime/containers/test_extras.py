@@ -292,3 +292,17 @@ def test_v2_freezer_writes_cgroup_freeze_and_waits_for_events(tmp_path: Path) ->
         manager.freeze(handle, False, timeout=0.05)  # the kernel never reported it
     assert (box / "cgroup.freeze").read_text() == "0"
     assert manager.handle_for("c1") == handle
+
+
+async def test_commit_pauses_a_running_container_unless_told_not_to(
+        cg_svc: ContainerService) -> None:
+    from runtime.containers.service import CommitOptions
+
+    cid = await _running(cg_svc, "sleep", "300")
+    await cg_svc.commit(cid, CommitOptions(repo="snap"))
+    assert [a for a in _actions(cg_svc) if a in ("pause", "commit", "unpause")] == [
+        "pause", "commit", "unpause"]
+    assert not cg_svc.get(cid).state.paused
+    await cg_svc.commit(cid, CommitOptions(repo="snap", pause=False))
+    assert _actions(cg_svc)[-1] == "commit"
+    assert _actions(cg_svc).count("pause") == 1

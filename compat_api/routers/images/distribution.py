@@ -93,7 +93,8 @@ async def progress_stream(request: web.Request, run: Callable[[ProgressFn], Awai
         return await writer.finish()
     except ConnectionError:
         # the client went away: stop the operation, nothing more can be told
-        assert writer is not None
+        if writer is None:
+            raise
         return writer.response
     finally:
         if not task.done():

@@ -9,6 +9,7 @@ on the same server). ``requests`` records ``(method, path)`` of everything it an
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import hashlib
@@ -62,6 +63,7 @@ class FakeRegistry:
     corrupt: set[str] = field(default_factory=set)
     issued_tokens: dict[str, set[str]] = field(default_factory=dict)  # token -> scopes
     refresh_token: str = ""
+    blob_delay: float = 0.0  # seconds before a blob GET is answered
     base: str = ""  # http://127.0.0.1:<port>, set once started
 
     # -- content -------------------------------------------------------------------------
@@ -174,6 +176,8 @@ class FakeRegistry:
         if kind == "upload":
             return await self.upload(request, repo, m.group("id"))
         if kind == "blob":
+            if self.blob_delay and request.method == "GET":
+                await asyncio.sleep(self.blob_delay)
             return self.blob(request, repo, m.group("digest"))
         return web.json_response({"name": repo, "tags": sorted(self.tags.get(repo, {}))})
 

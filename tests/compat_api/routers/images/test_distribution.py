@@ -3,6 +3,7 @@ real ImageService."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from pathlib import Path
@@ -164,3 +165,25 @@ async def test_auth_endpoint(client: TestClient, fake: FakeRegistry) -> None:
     bad = await client.post("/v1.50/auth", json={"username": "alice", "password": "x", "serveraddress": host(fake)})
     assert bad.status == 500
     assert (await bad.json())["message"] == f"login attempt to {fake.base}/v2/ failed with status: 401 Unauthorized"
+
+
+async def test_client_leaving_mid_pull_stops_it(client: TestClient, fake: FakeRegistry, engine: Engine) -> None:
+    config_digest = publish_image(fake, "slow", "latest", [layer("s")]).config_digest
+    fake.blob_delay = 0.5
+    resp = await client.post(f"/v1.50/images/create?fromImage={quote(host(fake) + '/slow')}&tag=latest", headers=xauth())
+    assert resp.status == 200
+    first = await resp.content.readline()
+    assert json.loads(first)["status"] == "Pulling from slow"
+    resp.close()
+    service = engine.images
+    assert service is not None
+    for _ in range(50):
+        if not service._inflight:
+            break
+        await asyncio.sleep(0.05)
+    assert not service._inflight  # the pull was stopped and let go of its layers
+    assert not service.store.exists(config_digest)
+    # and the daemon keeps serving pulls
+    fake.blob_delay = 0
+    again = await client.post(f"/v1.50/images/create?fromImage={quote(host(fake) + '/slow')}&tag=latest", headers=xauth())
+    assert lines(await again.read())[-1]["status"].startswith("Status: Downloaded newer image")

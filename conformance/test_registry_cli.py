@@ -303,3 +303,25 @@ def test_run_pulls_a_missing_image(docker_cli: DockerCLI, busybox_image: str, re
     assert proc.stdout == "pulled and ran\n"
     assert f"Unable to find image '{ref}' locally" in str(proc.stderr)
     assert f"Status: Downloaded newer image for {ref}" in str(proc.stderr)
+
+
+def test_two_layer_image_round_trips_and_runs(docker_cli: DockerCLI, busybox_image: str, repo: str) -> None:
+    """A committed image (busybox layer + one more) keeps its ID through push and pull."""
+    ref = f"{repo}:committed"
+    name = f"conf-reg-{uuid.uuid4().hex[:10]}"
+    try:
+        docker_cli.ok("run", "--name", name, "--network", "none", busybox_image, "sh", "-c", "echo layered > /marker")
+        image_id = docker_cli.ok("commit", name, ref).strip()
+    finally:
+        docker_cli("rm", "-f", name)
+    original = _inspect(docker_cli, ref)
+    assert len(original["RootFS"]["Layers"]) == 2
+    out = docker_cli.ok("push", ref)
+    top, base = original["RootFS"]["Layers"][1][7:19], original["RootFS"]["Layers"][0][7:19]
+    assert out.index(f"{top}: Preparing") < out.index(f"{base}: Preparing")  # top layer first
+    docker_cli.ok("rmi", ref)
+    out = docker_cli.ok("pull", ref)
+    assert "Already exists" in out  # the busybox layer is still here
+    assert _inspect(docker_cli, ref)["Id"] == image_id
+    proc = docker_cli("run", "--rm", "--network", "none", ref, "cat", "/marker")
+    assert (proc.returncode, proc.stdout) == (0, "layered\n"), proc.stderr

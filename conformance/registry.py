@@ -210,7 +210,7 @@ class LocalRegistry:
 AUTH_USER = "conformance"
 AUTH_PASSWORD = "s3cret-pw"
 
-import pytest  # noqa: E402  (fixtures only; the helpers above work without pytest)
+import pytest
 
 
 @pytest.fixture(scope="session")
@@ -247,12 +247,12 @@ def remove_repository(api: Any, repo: str) -> None:
     keeps them. Best effort."""
     try:
         images = api.images(name=repo, all=True)
-    except Exception:  # noqa: BLE001 - cleanup must not fail a test
+    except Exception:
         return
     for image in images:
         for ref in [*(image.get("RepoTags") or []), *(image.get("RepoDigests") or [])]:
             if ref.startswith((f"{repo}:", f"{repo}@")):
                 try:
                     api.remove_image(ref)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass

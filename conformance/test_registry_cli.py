@@ -20,7 +20,14 @@ import pytest
 
 from conformance.cli import DockerCLI
 from conformance.imagetools import IMAGE_ID, tiny_layer, unique_repo
-from conformance.registry import AUTH_PASSWORD, AUTH_USER, LocalRegistry, auth_registry, registry, remove_repository
+from conformance.registry import (
+    AUTH_PASSWORD,
+    AUTH_USER,
+    LocalRegistry,
+    auth_registry,
+    registry,
+    remove_repository,
+)
 
 __all__ = ["auth_registry", "registry"]  # fixtures
 
@@ -48,7 +55,7 @@ def _inspect(cli: DockerCLI, ref: str) -> dict:  # type: ignore[type-arg]
 
 
 def _push_digest(out: str, tag: str) -> tuple[str, int]:
-    m = re.search(rf"^{re.escape(tag)}: digest: (sha256:[0-9a-f]{{64}}) size: (\d+)$", out, re.M)
+    m = re.search(rf"^{re.escape(tag)}: digest: (sha256:[0-9a-f]{{64}}) size: (\d+)$", out, re.MULTILINE)
     assert m, out
     return m.group(1), int(m.group(2))
 
@@ -71,7 +78,7 @@ def test_push_busybox_then_pull_gives_the_same_image(
     assert f"The push refers to repository [{repo}]" in out
     layer = original["RootFS"]["Layers"][0][7:19]
     # busybox's layer: pushed, or already in the registry from an earlier run of the suite
-    assert re.search(rf"^{layer}: (Pushed|Layer already exists|Mounted from .+)$", out, re.M), out
+    assert re.search(rf"^{layer}: (Pushed|Layer already exists|Mounted from .+)$", out, re.MULTILINE), out
     digest, size = _push_digest(out, "latest")
     stored_digest, manifest = registry.manifest(repo.split("/", 1)[1], "latest")
     assert stored_digest == digest
@@ -95,10 +102,10 @@ def test_push_again_says_layer_already_exists(docker_cli: DockerCLI, repo: str) 
     image_id = _import_unique(docker_cli, ref)
     first = docker_cli.ok("push", ref)
     layer = _inspect(docker_cli, ref)["RootFS"]["Layers"][0][7:19]
-    assert re.search(rf"^{layer}: Pushed$", first, re.M), first
+    assert re.search(rf"^{layer}: Pushed$", first, re.MULTILINE), first
     digest, _ = _push_digest(first, "v1")
     again = docker_cli.ok("push", ref)
-    assert re.search(rf"^{layer}: Layer already exists$", again, re.M), again
+    assert re.search(rf"^{layer}: Layer already exists$", again, re.MULTILINE), again
     assert _push_digest(again, "v1")[0] == digest
     assert f"{repo}@{digest}" in _inspect(docker_cli, image_id)["RepoDigests"]
 
@@ -113,7 +120,7 @@ def test_push_into_second_repository_mounts_the_layer(docker_cli: DockerCLI, rep
         out = docker_cli.ok("push", f"{other}:latest")
         layer = _inspect(docker_cli, ref)["RootFS"]["Layers"][0][7:19]
         source = repo.split("/", 1)[1]
-        assert re.search(rf"^{layer}: (Mounted from {re.escape(source)}|Layer already exists)$", out, re.M), out
+        assert re.search(rf"^{layer}: (Mounted from {re.escape(source)}|Layer already exists)$", out, re.MULTILINE), out
     finally:
         remove_repository(api_client, other)
 

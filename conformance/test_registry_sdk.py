@@ -18,9 +18,21 @@ import docker
 import docker.errors
 import pytest
 
-from conformance.imagetools import IMAGE_ID, json_stream, remove_repo, tiny_layer, unique_repo
+from conformance.imagetools import (
+    IMAGE_ID,
+    json_stream,
+    tiny_layer,
+    unique_repo,
+)
 from conformance.rawhttp import RawHTTP
-from conformance.registry import AUTH_PASSWORD, AUTH_USER, LocalRegistry, auth_registry, registry, remove_repository
+from conformance.registry import (
+    AUTH_PASSWORD,
+    AUTH_USER,
+    LocalRegistry,
+    auth_registry,
+    registry,
+    remove_repository,
+)
 
 __all__ = ["auth_registry", "registry"]  # fixtures
 

@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from runtime.archive.compression import MAGIC_LEN, decompressed_chunks
-from runtime.errors import Forbidden, InvalidParameter, NotFound, SystemError_, Unauthorized
+from runtime.errors import (
+    Forbidden,
+    InvalidParameter,
+    NotFound,
+    SystemError_,
+    Unauthorized,
+)
 from runtime.images import config as imgconfig
 from runtime.images.auth import AuthConfig, AuthError
 from runtime.images.model import Progress

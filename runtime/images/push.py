@@ -25,13 +25,15 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from runtime.errors import NotFound
 from runtime.images.auth import AuthConfig, AuthError
 from runtime.images.model import Image, Progress
-from runtime.images.pull import BlobRecord, Emit, Stores, _Rate, _bar, _mark
-from runtime.images.reference import Reference
+from runtime.images.pull import BlobRecord, Emit, Stores, _bar, _mark, _Rate
+from runtime.images.reference import DEFAULT_DOMAIN, Reference
 from runtime.images.registry import (
+    DOCKER_HUB_REGISTRY,
     MEDIA_DOCKER_MANIFEST,
     RegistryError,
     RegistryOptions,
@@ -312,9 +314,5 @@ def _gzip_tee(tar: Iterator[bytes], writer: ContentWriter, report: Callable[[int
 
 
 def _domain_of(repo: Repository) -> str:
-    from runtime.images.registry import DOCKER_HUB_REGISTRY
-    from runtime.images.reference import DEFAULT_DOMAIN
-    from urllib.parse import urlsplit
-
     host = urlsplit(repo.endpoint.url).netloc
     return DEFAULT_DOMAIN if host == DOCKER_HUB_REGISTRY else host

@@ -18,6 +18,7 @@ connect: connection refused``) and registry error bodies like distribution's err
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import http
 import ipaddress
@@ -37,8 +38,9 @@ from yarl import URL
 from runtime.errors import InvalidParameter, SystemError_
 from runtime.images.auth import (
     AuthConfig,
-    AuthError,
     Authenticator,
+    AuthError,
+    basic_header,
     parse_challenges,
     registry_error_text,
     repository_scope,
@@ -348,8 +350,6 @@ class RegistryTransport:
     ) -> tuple[int, bytes]:
         headers: dict[str, str] = {}
         if basic is not None:
-            from runtime.images.auth import basic_header
-
             headers["Authorization"] = basic_header(*basic)
         if method == "POST":
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -661,8 +661,6 @@ async def ping(transport: RegistryTransport) -> list[Any]:
 
 async def endpoints_for(options: RegistryOptions, domain: str, *, mirrors: bool) -> list[Endpoint]:
     if any(options.needs_lookup(h) for h in [domain, *(urlsplit(m).netloc for m in options.mirrors)]):
-        import asyncio
-
         return await asyncio.to_thread(options.endpoints, domain, mirrors=mirrors)
     return options.endpoints(domain, mirrors=mirrors)
 

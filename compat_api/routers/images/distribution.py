@@ -25,7 +25,12 @@ from runtime.errors import EngineError, InvalidParameter
 from runtime.images.auth import AuthConfig, decode_registry_auth
 from runtime.images.model import Progress
 from runtime.images.pull import DistributionInfo
-from runtime.images.reference import InvalidReference, Reference, parse_digest, parse_normalized_named
+from runtime.images.reference import (
+    InvalidReference,
+    Reference,
+    parse_digest,
+    parse_normalized_named,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,7 @@ def pull_reference(from_image: str, tag: str) -> tuple[Reference, bool]:
     """``fromImage`` and ``tag`` as dockerd combines them: ``tag`` may be a digest; with
     neither a tag nor a digest every tag is pulled (``docker pull -a``)."""
     # "pull -a" of old clients may send a trailing ":"
-    image = from_image[:-1] if from_image.endswith(":") else from_image
+    image = from_image.removesuffix(":")
     ref = parse_normalized_named(image)
     if tag:
         try:

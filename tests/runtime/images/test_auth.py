@@ -9,8 +9,8 @@ import pytest
 
 from runtime.images.auth import (
     AuthConfig,
-    AuthError,
     Authenticator,
+    AuthError,
     Challenge,
     decode_registry_auth,
     encode_registry_auth,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import json
 from typing import Any
 
 import pytest
@@ -11,7 +10,12 @@ import pytest
 from runtime.errors import EngineError, InvalidParameter, NotFound
 from runtime.images.auth import AuthConfig, AuthError
 from runtime.images.model import Progress
-from runtime.images.pull import Platform, PullResult, select_manifest, translate_pull_error
+from runtime.images.pull import (
+    Platform,
+    PullResult,
+    select_manifest,
+    translate_pull_error,
+)
 from runtime.images.reference import parse_normalized_named
 from runtime.images.registry import RegistryError
 from runtime.images.service import ImageService
@@ -20,7 +24,6 @@ from tests.runtime.archive.tarbuild import build, dir_, reg
 from tests.runtime.images.conftest import actions, rootfs_tar
 from tests.runtime.images.fakeregistry import (
     FakeRegistry,
-    Published,
     image_config,
     publish_image,
     publish_index,

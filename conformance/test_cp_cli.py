@@ -331,3 +331,20 @@ def test_export(box: Box, tmp_path: Path) -> None:
     assert "bin/busybox" in names
     # kernel file systems are not part of the export
     assert not any(n.startswith(("proc/", "sys/")) and n not in ("proc/", "sys/") for n in names)
+
+
+def test_cp_into_the_volume_of_a_stopped_container(box: Box, tmp_path: Path,
+                                                   tracker: ResourceTracker) -> None:
+    """The usual way to seed a volume: create a container, docker cp into its volume."""
+    volume = tracker.volume(f"cpvol-{uuid.uuid4().hex[:10]}")
+    seeder = box.name()
+    box.ok("create", "--name", seeder, "--network", "none", "-v", f"{volume}:/data", box.image,
+           "true")
+    (tmp_path / "seed.txt").write_text("seeded\n")
+    box.ok("cp", str(tmp_path / "seed.txt"), f"{seeder}:/data/")
+    reader = box.name()
+    out = box.run("--name", reader, "-v", f"{volume}:/v", box.image, "cat", "/v/seed.txt")
+    assert out.returncode == 0 and out.stdout == "seeded\n", out.stderr
+    # and back out of the stopped container, through the volume
+    box.ok("cp", f"{seeder}:/data/seed.txt", str(tmp_path / "back.txt"))
+    assert (tmp_path / "back.txt").read_text() == "seeded\n"

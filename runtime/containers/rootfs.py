@@ -26,10 +26,14 @@ one upper directory are undefined behaviour, and joining the container's namespa
 would put a host process (and the CPython binary) where the container can reach it.
 
 Stopped container: its overlay is mounted on the writable layer's reserved mountpoint
-(below the 0700 data root), opened, and detached at once with ``MNT_DETACH``. From then on
-it exists only through our fd, visible in no mount namespace, and goes away with the
-last fd. Concurrent users share that one mount, so the upper directory is never mounted
-twice; :meth:`RootfsAccess.busy` lets the container service hold a start back meanwhile.
+(below the 0700 data root, made private so nothing propagates), opened, and detached at
+once with ``MNT_DETACH``: from then on it exists only through our fd, visible in no mount
+namespace, and goes away with the last fd. A container with binds or volumes gets them
+bound onto that view first (mount targets pinned by fd, read-only ones remounted
+read-only), as dockerd mounts them for ``docker cp``; since a lazily detached tree loses
+its submounts, that tree stays attached (still only below the 0700 data root) until the
+last user is done. Concurrent users share one mount, so the upper directory is never
+mounted twice; :meth:`RootfsAccess.busy` lets the container service hold a start back.
 """
 
 from __future__ import annotations
@@ -144,6 +148,7 @@ def open_running_root(pid: int, container_id: str) -> Root:
 @dataclass(slots=True)
 class _Shared:
     fd: int
+    attached: Path | None = None  # mountpoint to detach at the end (trees with submounts)
     users: int = 0
 
 
@@ -171,7 +176,7 @@ class RootfsAccess:
         with self._lock:
             shared = self._shared.get(container.id)
             if shared is None:
-                shared = _Shared(_mount_detached(container))
+                shared = _Shared(*_mount_private(container))
                 self._shared[container.id] = shared
             shared.users += 1
             fd = os.dup(shared.fd)
@@ -186,11 +191,30 @@ class RootfsAccess:
             if shared.users <= 0:
                 del self._shared[container_id]
                 os.close(shared.fd)
+                if shared.attached is not None:
+                    S.LinuxSyscalls().umount2(str(shared.attached), S.MNT_DETACH)
 
 
-def _mount_detached(container: Container) -> int:
-    """Mount the container's overlay, open it, detach it (see module doc); returns the fd."""
+def _bind_points(container: Container) -> list[tuple[str, str, bool, bool]]:
+    """(source, destination, read-write, is a directory) of the binds and volumes to show,
+    parents first (dockerd's sortMounts)."""
+    points = []
+    for m in container.mount_points:
+        if m.type not in ("bind", "volume") or not m.source or not m.destination:
+            continue
+        try:
+            st = os.stat(m.source)
+        except OSError:
+            continue  # a bind source that went away: nothing to show there
+        points.append((m.source, m.destination, m.rw, stat.S_ISDIR(st.st_mode)))
+    return sorted(points, key=lambda p: len([c for c in p[1].split("/") if c]))
+
+
+def _mount_private(container: Container) -> tuple[int, Path | None]:
+    """Mount the container's overlay (plus binds/volumes), open it; detach it at once when
+    there are no submounts (see module doc). Returns (fd, mountpoint still attached)."""
     from runtime.containers.spec import rootfs_spec
+    from runtime.linux import mounts as M
     from runtime.storage.snapshots import Mount, perform_mount
 
     layer = container.rw_layer
@@ -211,11 +235,26 @@ def _mount_detached(container: Container) -> int:
         perform_mount(Mount("overlay", "overlay", options, chdir=spec.chdir), target)
     else:
         perform_mount(Mount("none", spec.upperdir, ("bind",)), target)
+    sc = S.LinuxSyscalls()
+    points = _bind_points(container)
     try:
+        sc.mount(None, str(target), None, S.MS_REC | S.MS_PRIVATE, None)
         fd = os.open(target, DIR_FLAGS | os.O_NOFOLLOW)
-    finally:
-        S.LinuxSyscalls().umount2(str(target), S.MNT_DETACH)
-    return fd
+        try:
+            for source, destination, rw, is_dir in points:
+                flags = S.MS_BIND | S.MS_REC | (0 if rw else S.MS_RDONLY)
+                M.mount_at(sc, fd, destination, source, None, M.MountOptions(flags, 0, ""),
+                           is_dir=is_dir)
+        except BaseException:
+            os.close(fd)
+            raise
+    except BaseException:
+        sc.umount2(str(target), S.MNT_DETACH)
+        raise
+    if points:
+        return fd, target
+    sc.umount2(str(target), S.MNT_DETACH)
+    return fd, None
 
 
 __all__ = ["Root", "RootfsAccess", "PSEUDO_FS", "open_running_root", "parse_mount_devs",

@@ -269,3 +269,24 @@ async def test_start_waits_while_the_stopped_root_is_open(
     await asyncio.wait_for(starting, 5)
     assert service.get(result.id).state.running
     await service.kill(result.id)
+
+
+async def test_stopped_container_shows_its_binds(
+        files: tuple[ContainerService, ContainerFiles], tmp_path: Path) -> None:
+    service, access = files
+    data, ro = tmp_path / "bind-data", tmp_path / "bind-ro"
+    data.mkdir()
+    ro.mkdir()
+    (ro / "r").write_text("read only")
+    result = await service.create(CreateRequest(
+        ContainerConfig(image="busybox", cmd=("true",)),
+        HostConfig(binds=(f"{data}:/data", f"{ro}:/srv/ro:ro"))))
+    await access.extract(result.id, "/data", await _body(_tar(("seed", "file", "seeded"))))
+    assert (data / "seed").read_text() == "seeded"
+    with pytest.raises(InvalidParameter, match="mounted volume is marked read-only"):
+        await access.extract(result.id, "/srv/ro", await _body(_tar(("x", "file", "x"))))
+    _stat, chunks = await access.archive(result.id, "/srv/ro/r")
+    assert await _names(chunks) == ["r"]
+    names = await _names(await access.export(result.id))
+    assert "data" in names and "data/seed" not in names  # export leaves volumes out
+    assert _mounts_mentioning(str(data)) == [] and _mounts_mentioning(result.id) == []

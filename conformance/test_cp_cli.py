@@ -348,3 +348,15 @@ def test_cp_into_the_volume_of_a_stopped_container(box: Box, tmp_path: Path,
     # and back out of the stopped container, through the volume
     box.ok("cp", f"{seeder}:/data/seed.txt", str(tmp_path / "back.txt"))
     assert (tmp_path / "back.txt").read_text() == "seeded\n"
+
+
+def test_cp_archive_mode_owner(box: Box, tmp_path: Path) -> None:
+    """``docker cp -a`` (copyUIDGID): files belong to the container's user. (dockerd 20.10
+    looks the name up on the host, so the user must exist in both: nobody does.)"""
+    name = box.run_d("--user", "nobody", box.image, "sleep", "300")
+    (tmp_path / "owned").write_text("x")
+    os.chown(tmp_path / "owned", 777, 778)
+    box.ok("cp", "-a", str(tmp_path / "owned"), f"{name}:/tmp/")
+    box.ok("cp", str(tmp_path / "owned"), f"{name}:/tmp/kept")
+    assert box.ok("exec", name, "stat", "-c", "%u:%g", "/tmp/owned", "/tmp/kept").split() == [
+        "65534:65534", "777:778"]

@@ -175,14 +175,21 @@ class ContainerFiles:
         root = await self._open(container)
         try:
             dest_fd, dest = await asyncio.to_thread(self._destination, root, container, ref, path)
+            owner = None
+            if copy_uid_gid and container.config.user:
+                # dockerd's tarCopyOptions: without a configured user the archive's owners stay
+                owner = await asyncio.to_thread(_container_user, root.fd, container.config.user)
             reader = BlockingReader(body, asyncio.get_running_loop())
-            options = ExtractOptions(whiteouts=WhiteoutMode.DELETE, preserve_owner=not copy_uid_gid,
+            options = ExtractOptions(whiteouts=WhiteoutMode.DELETE, preserve_owner=owner is None,
                                      no_overwrite_dir_non_dir=no_overwrite_dir_non_dir)
 
             def work() -> None:
+                names: list[str] = []
                 try:
                     _kind, chunks = decompressed_chunks(reader)
-                    extract_chunks(guarded(chunks, dest), dest_fd, options)
+                    extract_chunks(guarded(chunks, dest, names), dest_fd, options)
+                    if owner is not None:
+                        _chown_members(dest_fd, names, *owner)
                 except (ArchiveError, MalformedArchive) as exc:
                     raise _as_dockerd(exc, dest) from exc
                 finally:
@@ -243,6 +250,54 @@ def _as_dockerd(exc: ArchiveError | MalformedArchive, dest: str) -> ArchiveError
     if text.startswith("Error processing tar file: "):
         return ArchiveError(_DOCKERD_PREFIX + text[len("Error processing tar file: "):])
     return exc
+
+
+def _container_user(root_fd: int, user: str) -> tuple[int, int]:
+    """(uid, gid) of ``user`` from the container's own /etc/passwd and /etc/group, read as
+    data below the root fd (no NSS, nothing loaded from the container: CVE-2019-14271)."""
+    from runtime.linux.users import UserError, parse_group, parse_passwd, resolve_user
+
+    def read(name: str) -> bytes | None:
+        try:
+            fd = _sc_open(root_fd, name)
+        except OSError:
+            return None
+        try:
+            return os.read(fd, 4 << 20)
+        finally:
+            os.close(fd)
+
+    passwd, group = read("etc/passwd"), read("etc/group")
+    try:
+        found = resolve_user(user, (), parse_passwd(passwd) if passwd is not None else None,
+                             parse_group(group) if group is not None else None)
+    except UserError as exc:
+        raise SystemError_(str(exc)) from exc
+    return found.uid, found.gid
+
+
+def _sc_open(root_fd: int, rel_path: str) -> int:
+    from runtime.containers.cpath import RESOLVE, _sc
+
+    return _sc.openat2(root_fd, rel_path, os.O_RDONLY, 0, RESOLVE)
+
+
+def _chown_members(dest_fd: int, names: list[str], uid: int, gid: int) -> None:
+    """Give every extracted member to (uid, gid), fd-relative and without following links."""
+    from runtime.containers.cpath import RESOLVE, _sc
+
+    for name in dict.fromkeys(n for n in names if n):
+        parent, _, base = name.rpartition("/")
+        try:
+            pfd = _sc.openat2(dest_fd, parent or ".", os.O_PATH | os.O_DIRECTORY, 0, RESOLVE)
+        except OSError:
+            continue  # removed again by a later member (whiteouts)
+        try:
+            os.chown(base, uid, gid, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        finally:
+            os.close(pfd)
 
 
 def _check_writable(container: Container, resolved: str) -> None:

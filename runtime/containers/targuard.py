@@ -74,10 +74,11 @@ def check_member(entry: th.TarEntry, dest: str) -> None:
                 f"{_PREFIX}invalid hardlink {go_quote(target)} -> {go_quote(entry.linkname)}")
 
 
-def guarded(chunks: Iterable[bytes], dest: str) -> Iterator[bytes]:
+def guarded(chunks: Iterable[bytes], dest: str, names: list[str] | None = None) -> Iterator[bytes]:
     """Pass ``chunks`` (an uncompressed tar stream) through, checking every member header
     with :func:`check_member` before the chunk completing it is handed on. Malformed
-    input is left for the extractor to report."""
+    input is left for the extractor to report. ``names`` collects the members' cleaned
+    names (relative to ``dest``)."""
     buf = bytearray()
     skip = 0
     pax: dict[str, bytes] = {}
@@ -122,6 +123,8 @@ def guarded(chunks: Iterable[bytes], dest: str) -> Iterator[bytes]:
                     checking = False  # the extractor reports it, with its own wording
                     break
                 check_member(entry, dest)
+                if names is not None:
+                    names.append(go_clean("/" + entry.name).lstrip("/"))
                 pax, long_name, long_link = {}, None, None
                 del buf[: th.BLOCK]
                 size = 0 if entry.type in _HEADER_ONLY else entry.size

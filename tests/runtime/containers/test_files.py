@@ -290,3 +290,27 @@ async def test_stopped_container_shows_its_binds(
     names = await _names(await access.export(result.id))
     assert "data" in names and "data/seed" not in names  # export leaves volumes out
     assert _mounts_mentioning(str(data)) == [] and _mounts_mentioning(result.id) == []
+
+
+async def test_copy_uid_gid_uses_the_container_user(
+        files: tuple[ContainerService, ContainerFiles]) -> None:
+    service, access = files
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, kind in (("dir", tarfile.DIRTYPE), ("dir/f", tarfile.REGTYPE),
+                           ("link", tarfile.SYMTYPE)):
+            info = tarfile.TarInfo(name)
+            info.type, info.uid, info.gid, info.linkname = kind, 555, 556, "/etc/passwd"
+            t.addfile(info, io.BytesIO(b""))
+    plain = await _created(service)
+    await access.extract(plain, "/", await _body(buf.getvalue()), copy_uid_gid=True)
+    upper = Path(service.get(plain).rw_layer.upperdir)  # type: ignore[union-attr]
+    assert (os.lstat(upper / "dir" / "f").st_uid, os.lstat(upper / "dir" / "f").st_gid) == (555, 556)
+    result = await service.create(CreateRequest(
+        ContainerConfig(image="busybox", cmd=("true",), user="1234:4321"), HostConfig()))
+    await access.extract(result.id, "/", await _body(buf.getvalue()), copy_uid_gid=True)
+    upper = Path(service.get(result.id).rw_layer.upperdir)  # type: ignore[union-attr]
+    for name in ("dir", "dir/f", "link"):
+        st = os.lstat(upper / name)
+        assert (st.st_uid, st.st_gid) == (1234, 4321), name
+    assert os.stat("/etc/passwd").st_uid == 0  # the link itself was changed, not its target

@@ -77,6 +77,10 @@ class TreeTar:
         if typ == th.FIFO:
             yield th.encode_header(self._entry(member, st, typ))
             return
+        if st.st_dev in self.boundary.pseudo_devs:
+            # kernel files (/proc/kcore claims terabytes): their names only, never content
+            yield th.encode_header(self._entry(member, st, th.REG, size=0))
+            return
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
                      dir_fd=dir_fd)
         try:

@@ -65,3 +65,17 @@ def test_pseudo_filesystems_and_same_mount_only(tree: Path) -> None:
     export = _archive(tree, Boundary(start_dev=os.stat(tree).st_dev, same_mount_only=True))
     assert "top/mnt" in export and "top/mnt/inside" not in export
     assert "top/mnt/inside" in _archive(tree, Boundary())
+
+
+def test_kernel_files_are_archived_empty(tmp_path: Path) -> None:
+    proc_dev = os.stat("/proc/self/status").st_dev
+    fd = os.open("/proc/self", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        walker = TreeTar(Boundary(pseudo_devs=frozenset({proc_dev})))
+        data = b"".join([*walker.nondir(fd, "status", os.stat("status", dir_fd=fd), "status"),
+                         end_of_archive()])
+    finally:
+        os.close(fd)
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        member = t.getmember("status")
+        assert member.isfile() and member.size == 0

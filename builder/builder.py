@@ -89,8 +89,8 @@ async def build(runtime: BuildRuntime, request: BuildRequest, context: BuildCont
     platform_os = request.platform.split("/")[0].lower() if request.platform else "linux"
     if platform_os != "linux":
         raise InvalidParameter(f'"{platform_os}" is not a supported operating system')
-    for warning in parsed.warnings:
-        await output.stderr(warning + "\n")
+    if parsed.warnings:
+        await output.stderr("\n".join(parsed.warnings) + "\n")
     settings = BuildSettings(host=request.host, no_cache=request.no_cache, remove=request.remove,
                              force_remove=request.force_remove, pull=request.pull, platform_os=platform_os)
     dispatcher = Dispatcher(runtime, output, settings, context, parsed.escape)

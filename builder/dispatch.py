@@ -96,6 +96,16 @@ def _health_text(health: Mapping[str, Any]) -> str:
     return "&{" + " ".join(parts) + "}"
 
 
+def _parent_healthcheck(runtime: BuildRuntime, image_id: str) -> Mapping[str, Any] | None:
+    if not image_id:
+        return None
+    try:
+        health = runtime.get_image(image_id).config.get("Healthcheck")
+    except NotFound:
+        return None
+    return health if isinstance(health, Mapping) else None
+
+
 def normalize_workdir(current: str, requested: str) -> str:
     if not requested:
         raise BuildStepError("cannot normalize nothing")
@@ -379,7 +389,29 @@ class Dispatcher:
         if await self.probe_cache(state, config):
             return
         container_id = await self.create(config)
+        config = self._inherit_healthcheck(state, config)
         await self.commit_container(state, container_id, replace(config, hostname=container_id[:12]))
+
+    def _inherit_healthcheck(self, state: DispatchState, config: RunConfig) -> RunConfig:
+        """dockerd's container create fills a HEALTHCHECK's unset (zero) options from the
+        base image's healthcheck, and the builder's config shares that struct: so a new
+        HEALTHCHECK keeps the previous one's interval, timeout... unless it sets them."""
+        own = state.run_config.healthcheck
+        if own is None or state.base_image is None:
+            return config
+        inherited = _parent_healthcheck(self.runtime, state.image_id)
+        if not inherited:
+            return config
+        merged = dict(own)
+        if not merged.get("Test"):
+            merged["Test"] = list(inherited.get("Test") or [])
+        for key in ("Interval", "Timeout", "StartPeriod", "Retries"):
+            if not merged.get(key) and inherited.get(key):
+                merged[key] = inherited[key]
+        if merged == dict(own):
+            return config
+        state.run_config = replace(state.run_config, healthcheck=merged)
+        return replace(config, healthcheck=merged)
 
     async def commit_container(self, state: DispatchState, container_id: str, container_config: RunConfig) -> None:
         request = CommitRequest(config=state.run_config.to_doc(), container_config=container_config.to_doc(),
@@ -393,6 +425,7 @@ class Dispatcher:
         if await self.probe_cache(state, config):
             return
         container_id = await self.create(config)
+        config = self._inherit_healthcheck(state, config)
         await self.runtime.make_workdir(container_id, rc.working_dir)
         await self.commit_container(state, container_id, replace(config, hostname=container_id[:12]))
 

@@ -325,3 +325,21 @@ async def test_empty_build_and_bad_tags(runtime: FakeRuntime) -> None:
         await run_build(runtime, "FROM busybox\n", tags=("UPPER/case",))
     with pytest.raises(InvalidParameter, match="build tag cannot contain a digest"):
         await run_build(runtime, "FROM busybox\n", tags=("a@sha256:" + "0" * 64,))
+
+
+async def test_healthcheck_options_are_inherited_like_dockerd(runtime: FakeRuntime) -> None:
+    image_id, out = await run_build(runtime, "FROM busybox\nHEALTHCHECK --interval=5s --retries=2 CMD true\n"
+                                             "HEALTHCHECK CMD false\nHEALTHCHECK NONE\n")
+    assert "Note: overriding previous HEALTHCHECK: [CMD-SHELL true]\n" in out.text
+    assert runtime.images[image_id].config["Healthcheck"] == {
+        "Test": ["NONE"], "Interval": 5_000_000_000, "Retries": 2}
+    # the history records the options as written, before dockerd's merge
+    assert runtime.history(image_id)[1] == ('/bin/sh -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "false"] "0s" "0s" "0s" '
+                                            "'\\x00'}")
+
+
+async def test_parse_warnings_are_one_stderr_write(runtime: FakeRuntime) -> None:
+    _, out = await run_build(runtime, "FROM busybox\nLABEL a=1 \\\n\n  b=2\n")
+    warnings = [v for k, v in out.events if k == "stderr"]
+    assert warnings == ["[WARNING]: Empty continuation line found in:\n    LABEL a=1   b=2\n"
+                        "[WARNING]: Empty continuation lines will become errors in a future release.\n"]

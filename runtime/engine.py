@@ -106,6 +106,7 @@ class Engine:
     async def _open_services(self) -> None:
         config, events = self.config, self.events
         self.images = ImageService(config.data_root, events)
+        self.images.configure_registries(config.insecure_registries, config.registry_mirrors)
         self._supervisor = await connect_or_spawn(config.exec_root)
         networking = self.networking = await NetworkService.open(config, events)
         runtime = NetworkedRuntime(self._supervisor, networking)

@@ -216,6 +216,10 @@ class RegistryOptions:
     def insecure_cidrs(self) -> list[str]:
         return [str(c) for c in self._cidrs]
 
+    @property
+    def insecure_names(self) -> list[str]:
+        return sorted(self._names)
+
     def is_insecure(self, host: str) -> bool:
         """dockerd's ``!isSecureIndex``. May resolve ``host`` (blocking): call in a thread
         unless it is an IP literal, ``localhost`` or a configured name."""

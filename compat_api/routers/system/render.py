@@ -60,6 +60,19 @@ def render_version(engine: Engine) -> dict[str, Any]:
     }
 
 
+def _registry_config(engine: Engine) -> dict[str, Any]:
+    mirrors = list(engine.config.registry_mirrors)
+    index_configs: dict[str, Any] = {
+        "docker.io": {"Mirrors": mirrors, "Name": "docker.io", "Official": True, "Secure": True},
+    }
+    cidrs = ["::1/128", "127.0.0.0/8"]
+    if engine.images is not None:
+        cidrs = engine.images.registries.insecure_cidrs
+        for name in engine.images.registries.insecure_names:
+            index_configs[name] = {"Mirrors": [], "Name": name, "Official": False, "Secure": False}
+    return {"IndexConfigs": index_configs, "InsecureRegistryCIDRs": cidrs, "Mirrors": mirrors}
+
+
 def _local_rfc3339_now() -> str:
     return rfc3339_nano(time.time_ns())
 
@@ -113,18 +126,7 @@ def render_info(engine: Engine, version: APIVersion, *, open_fds: int, listeners
         "OSType": "linux",
         "Architecture": host.architecture,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {
-            "IndexConfigs": {
-                "docker.io": {
-                    "Mirrors": list(config.registry_mirrors),
-                    "Name": "docker.io",
-                    "Official": True,
-                    "Secure": True,
-                },
-            },
-            "InsecureRegistryCIDRs": ["::1/128", "127.0.0.0/8"],
-            "Mirrors": list(config.registry_mirrors),
-        },
+        "RegistryConfig": _registry_config(engine),
         "NCPU": host.ncpu,
         "MemTotal": host.mem_total,
         "GenericResources": None,

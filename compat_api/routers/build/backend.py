@@ -114,13 +114,19 @@ class EngineBuildRuntime:
         if not config.get("Image"):
             virtual_id = new_id()
             layer = await self.open_layer("")
-            self._virtual[virtual_id] = _Virtual(layer)
+            self._virtual[virtual_id] = _Virtual(layer, {"Cmd": list(config.get("Cmd") or [])})
             return CreatedContainer(virtual_id)
         request = CreateRequest(config=config_from_wire(config), host_config=_host_config(host))
         result = await self.containers.create(request)
         return CreatedContainer(result.id, tuple(result.warnings))
 
     async def run_container(self, container_id: str, output: OutputFn) -> tuple[int, str]:
+        virtual = self._virtual.get(container_id)
+        if virtual is not None:
+            # the first step on scratch: an empty filesystem has nothing to execute
+            argv0 = str((virtual.extra.get("Cmd") or ["/bin/sh"])[0])
+            raise SystemError_(f'failed to create task for container: exec: "{argv0}": stat {argv0}: '
+                               "no such file or directory: the image has no files yet (FROM scratch)")
         service = self.containers
         attachment = service.attach(container_id, AttachOptions(stream=True, stdout=True, stderr=True))
         try:

@@ -113,3 +113,14 @@ def test_real_changes_are_kept(tmp_path: Path) -> None:
     (upper / "etc" / "hostname").write_text("written by the step")
     _prune_mount_targets(upper, [str(lower)])
     assert sorted(os.listdir(upper / "etc")) == ["hostname", "hosts"]
+
+
+async def test_running_on_an_empty_scratch_fails_clearly(adapter: EngineBuildRuntime) -> None:
+    created = await adapter.create_container({"Image": "", "Cmd": ["/bin/sh", "-c", "true"]}, HostOptions())
+
+    async def output(stream: str, data: bytes) -> None:
+        raise AssertionError("no output expected")
+
+    with pytest.raises(Exception, match='exec: "/bin/sh": stat /bin/sh: no such file or directory'):
+        await adapter.run_container(created.id, output)
+    await adapter.remove_container(created.id)

@@ -270,3 +270,45 @@ def test_history_and_config_match_the_reference(builds: Builds, reference_cli: D
     assert results[0][0] == results[1][0]
     assert results[0][1] == results[1][1]
     assert results[0][2] == results[1][2]
+
+
+def test_disconnect_cancels_the_build(builds: Builds, docker_host: str, api_client: docker.APIClient) -> None:
+    """A client that goes away cancels the build: the running step's container is removed
+    (dockerd does this at once, not when the step ends)."""
+    import io
+    import socket
+    import tarfile
+    import time
+
+    if not docker_host.startswith("unix://"):
+        pytest.skip("needs a unix socket engine")
+    dockerfile = f"FROM busybox:latest\nRUN echo started-{builds.nonce}; sleep 60\n".encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+    body = buf.getvalue()
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(60)
+    sock.connect(docker_host[len("unix://"):])
+    sock.sendall(b"POST /v1.41/build?nocache=1 HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n"
+                 b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    received = b""
+    while f'"stream":"started-{builds.nonce}'.encode() not in received:
+        chunk = sock.recv(65536)
+        assert chunk, received
+        received += chunk
+    match = re.search(rb"Running in ([0-9a-f]{12})", received)
+    assert match is not None
+    container = match.group(1).decode()
+    builds.containers.add(container)
+    sock.close()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            api_client.inspect_container(container)
+        except docker.errors.NotFound:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"container {container} of the cancelled build still exists")

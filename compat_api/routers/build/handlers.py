@@ -36,6 +36,7 @@ V1_32 = APIVersion(1, 32)
 V1_40 = APIVersion(1, 40)
 STDERR_START = "\x1b[91m"
 STDERR_END = "\x1b[0m"
+CLIENT_POLL = 0.5  # seconds between checks that the build's client is still connected
 
 
 def _int64_or_zero(request: web.Request, key: str) -> int:
@@ -182,6 +183,10 @@ class StreamOutput:
             self.held = []
             await self._send({"stream": image_id + "\n"})
 
+    def response_or_empty(self) -> web.StreamResponse:
+        """What the handler returns when nobody is left to answer."""
+        return self.writer.response if self.writer is not None else web.Response(status=499)
+
     async def finish(self) -> web.StreamResponse:
         if self.writer is None:
             self.writer = await JsonMessageWriter.start(self.request)
@@ -197,12 +202,16 @@ async def build_image(request: web.Request) -> web.StreamResponse:
         context, parsed = await prepare(runtime, options, reader)
     finally:
         reader.close()
+    task = asyncio.ensure_future(build(runtime, options, context, parsed, output))
+    watchdog = asyncio.ensure_future(_cancel_when_client_leaves(request, task))
     try:
         try:
-            image_id = await build(runtime, options, context, parsed, output)
-        except ConnectionError:
-            log.debug("build client disconnected")
-            raise
+            image_id = await task
+        except (ConnectionError, asyncio.CancelledError):
+            if not _client_gone(request):
+                raise
+            log.debug("build client disconnected: build cancelled")
+            return output.response_or_empty()
         except Exception as exc:
             if not isinstance(exc, EngineError):
                 log.exception("build failed unexpectedly")
@@ -211,7 +220,26 @@ async def build_image(request: web.Request) -> web.StreamResponse:
         await output.succeed(image_id)
         return await output.finish()
     finally:
+        watchdog.cancel()
+        if not task.done():
+            task.cancel()  # the handler itself was cancelled
+            await asyncio.gather(task, return_exceptions=True)
         await asyncio.to_thread(context.close)
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+async def _cancel_when_client_leaves(request: web.Request, task: asyncio.Future[str]) -> None:
+    """dockerd cancels a build when its client goes away (the running step's container is
+    removed); without this, a silent step would only notice at its next output line."""
+    while not task.done():
+        if _client_gone(request):
+            task.cancel()
+            return
+        await asyncio.sleep(CLIENT_POLL)
 
 
 async def prune(request: web.Request) -> web.Response:

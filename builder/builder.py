@@ -122,7 +122,7 @@ async def _run_stages(d: Dispatcher, stages: list[ins.Stage], meta_args: list[in
     for meta in meta_args:
         index = await _step(output, index, total, meta)
         env = build_args.all_allowed()
-        expanded = meta.expand(lambda word: d.lex.process_word(word, env))
+        expanded = meta.expand(lambda word, env=env: d.lex.process_word(word, env))  # type: ignore[misc]
         for arg in expanded.args:
             build_args.add_arg(arg.key, arg.value)
             build_args.add_meta_arg(arg.key, arg.value)

@@ -246,7 +246,7 @@ def test_history_and_config_match_the_reference(builds: Builds, reference_cli: D
                                                 reference_host: str) -> None:
     """The same Dockerfile and context on both engines give the same history and config."""
     base = f"{builds.repo}-base:1"
-    dockerfile = (f"ARG BASE\nFROM $BASE\nLABEL nonce=@NONCE@ other=\"two words\"\nENV A=1 B=\"x y\"\n"
+    dockerfile = ("ARG BASE\nFROM $BASE\nLABEL nonce=@NONCE@ other=\"two words\"\nENV A=1 B=\"x y\"\n"
                   "ARG V=1\nRUN echo $V > /v\nCOPY dir /d/\nWORKDIR rel\nEXPOSE 80 90/udp\n"
                   "VOLUME /data\nUSER nobody\nENTRYPOINT [\"/bin/echo\"]\nCMD hello\n")
     ctx = builds.context(dockerfile, {"dir/a": "a", "dir/sub/b": "b"})

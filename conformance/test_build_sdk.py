@@ -9,7 +9,6 @@ builds tagged (with their intermediate parents).
 from __future__ import annotations
 
 import io
-import json
 import tarfile
 import uuid
 from collections.abc import Iterator

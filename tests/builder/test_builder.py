@@ -69,7 +69,7 @@ async def test_output_matches_dockerd(runtime: FakeRuntime) -> None:
         "Step 1/3 : FROM busybox\n ---> <id>\n"
         "Step 2/3 : ENV A=1\n ---> Running in <id>\nRemoving intermediate container <id>\n ---> <id>\n"
         "Step 3/3 : RUN echo hi\n ---> Running in <id>\nRemoving intermediate container <id>\n ---> <id>\n"
-        f"Successfully built <id>\nSuccessfully tagged demo:latest\n")
+        "Successfully built <id>\nSuccessfully tagged demo:latest\n")
     assert out.auxes == [{"ID": image_id}]
     assert f"Successfully built {image_id[7:19]}" in out.text
     assert runtime.tags["demo:latest"] == image_id

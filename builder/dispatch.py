@@ -35,8 +35,6 @@ DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUILDKIT_ONLY = ("Refer to https://docs.docker.com/go/buildkit/ to learn how to build images "
                  "with BuildKit enabled")
-STDERR_START = "\x1b[91m"
-STDERR_END = "\x1b[0m"
 
 _SIGNALS = frozenset({
     "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
@@ -556,4 +554,4 @@ class Dispatcher:
 
 
 __all__ = ["Dispatcher", "BuildSettings", "DEFAULT_SHELL", "DEFAULT_PATH", "normalize_workdir",
-           "resolve_cmd_line", "prepend_env", "parse_signal", "STDERR_START", "STDERR_END"]
+           "resolve_cmd_line", "prepend_env", "parse_signal"]

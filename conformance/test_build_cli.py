@@ -312,3 +312,9 @@ def test_disconnect_cancels_the_build(builds: Builds, docker_host: str, api_clie
             return
         time.sleep(0.2)
     pytest.fail(f"container {container} of the cancelled build still exists")
+
+
+def test_builder_prune(docker_cli: DockerCLI) -> None:
+    """Without BuildKit there is no build cache: ``docker builder prune`` reclaims nothing."""
+    out = docker_cli.ok("builder", "prune", "-f")
+    assert out.strip() == "Total reclaimed space: 0B"

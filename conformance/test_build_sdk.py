@@ -115,7 +115,7 @@ def test_parse_error_is_an_api_error(client: docker.DockerClient, repo: str, tmp
     assert info.value.explanation == "dockerfile parse error line 2: unknown instruction: NOPE"
 
 
-def test_prune_build_cache(api_client: docker.APIClient) -> None:
-    report = api_client.prune_builds()
-    assert report["SpaceReclaimed"] == 0 or isinstance(report["SpaceReclaimed"], int)
-    assert "CachesDeleted" in report
+def test_prune_build_cache_on_pydockerd(api_client: docker.APIClient, engine_kind: str) -> None:
+    if engine_kind != "pydockerd":
+        pytest.skip("prunes the engine's whole build cache")  # never on a shared engine
+    assert api_client.prune_builds() == {"CachesDeleted": None, "SpaceReclaimed": 0}

@@ -92,7 +92,7 @@ def test_custom_gzip_context(client: docker.DockerClient, repo: str) -> None:
 
 def test_quiet_build(api_client: docker.APIClient, repo: str, tmp_path: Path) -> None:
     ctx = context_dir(tmp_path, f"FROM busybox:latest\nLABEL q={uuid.uuid4().hex}\n")
-    messages = list(api_client.build(path=str(ctx), tag=f"{repo}:q", quiet=True, decode=True))
+    messages = list(api_client.build(path=str(ctx), tag=f"{repo}:q", quiet=True, decode=True, rm=True))
     image_id = api_client.inspect_image(f"{repo}:q")["Id"]
     assert messages == [{"stream": image_id + "\n"}]
 

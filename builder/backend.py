@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from runtime.images.model import Progress
+
 ConfigDoc = Mapping[str, Any]
 OutputFn = Callable[[str, bytes], Awaitable[None]]  # (stream "stdout"/"stderr", data)
 
@@ -125,6 +127,10 @@ class BuildRuntime(Protocol):
     async def tag(self, image_id: str, reference: str) -> None:
         """Point ``reference`` (``name:tag``, normalized) at the image."""
 
+    async def pull_image(self, reference: str, output: BuildOutput) -> ImageInfo:
+        """Pull ``reference`` from its registry, reporting progress to ``output`` (dockerd
+        pulls a base image it does not have, and every one with ``--pull``)."""
+
 
 class BuildOutput(Protocol):
     """Where build output goes: the ``stream``/``aux`` lines of the ``/build`` answer."""
@@ -134,6 +140,9 @@ class BuildOutput(Protocol):
     async def stderr(self, text: str) -> None: ...
 
     async def aux(self, value: Mapping[str, Any]) -> None: ...
+
+    async def progress(self, record: Progress) -> None:
+        """A pull progress record (``Pulling from ...``, per-layer bars)."""
 
 
 __all__ = ["ConfigDoc", "OutputFn", "ImageInfo", "CacheCandidate", "HostOptions",

@@ -165,23 +165,22 @@ class Dispatcher:
     def reset_cache(self) -> None:
         self.cache_busted = False
 
-    def image_or_stage(self, name: str) -> ImageInfo:
+    async def image_or_stage(self, name: str) -> ImageInfo:
         stage = self.stages.by_name(name)
         if stage is not None:
             return self.runtime.get_image(stage.image)
         if name == "scratch":
             return ImageInfo(id="", config={}, os=self.settings.platform_os)
-        return self.local_image(name)
+        return await self.image(name)
 
-    def local_image(self, name: str) -> ImageInfo:
-        """dockerd pulls images it does not have (always, with ``--pull``); this daemon
-        has no registry, so both cases fail with the reason."""
-        if self.settings.pull:
-            raise BuildStepError(f"cannot pull {name}: pulling images is not supported by this daemon (--pull)")
-        try:
-            return self.runtime.get_image(name)
-        except NotFound as exc:
-            raise BuildStepError(f"{exc}: the image is not present locally and this daemon cannot pull images") from None
+    async def image(self, name: str) -> ImageInfo:
+        """A base image: the local one, else pulled (always pulled with ``--pull``)."""
+        if not self.settings.pull:
+            try:
+                return self.runtime.get_image(name)
+            except NotFound:
+                pass
+        return await self.runtime.pull_image(name, self.output)
 
     async def initialize_stage(self, state: DispatchState, stage: ins.Stage) -> None:
         self.reset_cache()
@@ -193,7 +192,7 @@ class Dispatcher:
         name = self.expand_meta(state, stage.base_name, "")
         if not name:
             raise BuildStepError(f"base name ({stage.base_name}) should not be blank")
-        image = self.image_or_stage(name)
+        image = await self.image_or_stage(name)
         state.begin_stage(stage.name, image, DEFAULT_PATH)
         triggers = state.run_config.on_build
         if triggers:
@@ -481,8 +480,8 @@ class Dispatcher:
                     ref = stage.image
                 else:
                     try:
-                        ref = self.local_image(from_).id
-                    except BuildStepError as exc:
+                        ref = (await self.image(from_)).id
+                    except EngineError as exc:
                         raise BuildStepError(f"invalid from flag value {from_}: {exc}") from None
                 source_layer = await self.runtime.open_layer(ref)
                 tree = SourceTree.of_directory(source_layer.root)

@@ -19,7 +19,10 @@ import docker
 import pytest
 
 from conformance.cli import DockerCLI
-from conformance.imagetools import remove_repo, unique_repo
+from conformance.imagetools import IMAGE_ID, remove_repo, tiny_layer, unique_repo
+from conformance.registry import LocalRegistry, registry, remove_repository
+
+__all__ = ["registry"]  # fixture
 
 SHORT_ID = re.compile(r"^[0-9a-f]{12}$")
 STEP_ID = re.compile(r"^ ---> ([0-9a-f]{12})$", re.M)
@@ -322,3 +325,29 @@ def test_builder_prune_on_pydockerd(docker_cli: DockerCLI, engine_kind: str) -> 
         pytest.skip("prunes the engine's whole build cache")
     out = docker_cli.ok("builder", "prune", "-f")
     assert out.strip() == "Total reclaimed space: 0B"
+
+
+def test_missing_base_image_is_pulled(builds: Builds, registry: LocalRegistry) -> None:
+    """A base image that is not present is pulled from its registry during the build (here a
+    private registry on 127.0.0.1, insecure by default on both engines); the pull's progress
+    is part of the build output."""
+    name = f"{registry.address}/{unique_repo('conf-buildpull')}"
+    ref = f"{name}:base"
+    try:
+        proc = builds.cli("import", "-c", 'CMD ["cat", "/hello"]', "-", ref, input=tiny_layer(b"from registry\n"),
+                          check=True)
+        out = proc.stdout.decode() if isinstance(proc.stdout, bytes) else proc.stdout
+        assert IMAGE_ID.match(out.strip()), out
+        builds.cli.ok("push", ref)
+        builds.cli.ok("rmi", ref)  # its only layer goes too: the build must download it
+        ctx = builds.context(f"FROM {ref}\nLABEL nonce=@NONCE@\n")
+        _, out, _ = builds.build(ctx)
+        assert f"base: Pulling from {name.split('/', 1)[1]}" in out.splitlines()
+        assert f"Status: Downloaded newer image for {ref}" in out
+        pulled = builds.inspect(ref)
+        built = builds.inspect(builds.ref())
+        assert built["RootFS"]["Layers"] == pulled["RootFS"]["Layers"]
+        assert built["Config"]["Cmd"] == ["cat", "/hello"] and built["Config"]["Labels"] == {"nonce": builds.nonce}
+    finally:
+        remove_repo(builds.api, builds.repo)
+        remove_repository(builds.api, name)

@@ -20,7 +20,8 @@ from typing import Any
 from builder.backend import (
     CacheCandidate, CommitRequest, ConfigDoc, CreatedContainer, HostOptions, ImageInfo, OutputFn,
 )
-from runtime.errors import ImageNotFound
+from runtime.errors import ImageNotFound, NotFound
+from runtime.images.model import Progress
 
 Script = Callable[[Mapping[str, Any]], tuple[int, list[tuple[str, bytes]], dict[str, bytes]]]
 
@@ -66,6 +67,8 @@ class FakeRuntime:
         self._ids = itertools.count(1)
         self._clock = itertools.count(1)
         self.layers_open = 0
+        self.registry: dict[str, dict[str, Any]] = {}  # pullable reference -> image config
+        self.pulls: list[str] = []
 
     # -- helpers for tests ------------------------------------------------------------------
 
@@ -167,6 +170,16 @@ class FakeRuntime:
     async def tag(self, image_id: str, reference: str) -> None:
         self.tags[reference] = image_id
 
+    async def pull_image(self, reference: str, output: Any) -> ImageInfo:
+        name = reference if ":" in reference else reference + ":latest"
+        self.pulls.append(name)
+        await output.progress(Progress(status=f"Pulling from library/{name.split(':')[0]}", id=name.split(":")[1]))
+        if name not in self.registry:
+            raise NotFound(f"pull access denied for {name.split(':')[0]}, repository does not exist")
+        await output.progress(Progress(status="Downloading", id="abc", current=5, total=10))
+        self.add_image(name, self.registry[name])
+        return self.get_image(name)
+
     # -- inspection -------------------------------------------------------------------------
 
     def history(self, image_id: str) -> list[str]:
@@ -191,6 +204,9 @@ class RecordingOutput:
 
     async def aux(self, value: Mapping[str, Any]) -> None:
         self.events.append(("aux", dict(value)))
+
+    async def progress(self, record: Progress) -> None:
+        self.events.append(("progress", record))
 
     @property
     def text(self) -> str:

@@ -294,11 +294,24 @@ async def test_step_errors(runtime: FakeRuntime, instruction: str, message: str)
     assert str(info.value) == message
 
 
-async def test_missing_base_image_and_pull(runtime: FakeRuntime) -> None:
-    with pytest.raises(BuildStepError, match="^No such image: nothere:latest: the image is not present locally"):
+async def test_missing_base_images_are_pulled(runtime: FakeRuntime) -> None:
+    runtime.registry["alpine:3"] = {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]}
+    image_id, out = await run_build(runtime, "FROM alpine:3\nCOPY --from=alpine:3 / /copy/\n")
+    assert runtime.pulls == ["alpine:3"]  # once: the second use finds it locally
+    progress = [v for k, v in out.events if k == "progress"]
+    assert progress[0].status == "Pulling from library/alpine" and progress[1].current == 5
+    assert runtime.images[image_id].parent == runtime.tags["alpine:3"]
+
+
+async def test_pull_flag_pulls_present_images_and_failures_are_reported(runtime: FakeRuntime) -> None:
+    runtime.registry["busybox:latest"] = BASE_CONFIG
+    await run_build(runtime, "FROM scratch\nFROM busybox\n", pull=True)
+    assert runtime.pulls == ["busybox:latest"]  # never for scratch
+    from runtime.errors import NotFound
+    with pytest.raises(NotFound, match="^pull access denied for nothere, repository does not exist$"):
         await run_build(runtime, "FROM nothere\n")
-    with pytest.raises(BuildStepError, match=r"pulling images is not supported by this daemon \(--pull\)"):
-        await run_build(runtime, "FROM busybox\n", pull=True)
+    with pytest.raises(BuildStepError, match="^invalid from flag value nothere: pull access denied"):
+        await run_build(runtime, "FROM busybox\nCOPY --from=nothere /a /b\n")
 
 
 async def test_context_and_dockerfile_errors(runtime: FakeRuntime) -> None:

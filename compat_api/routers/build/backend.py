@@ -7,12 +7,17 @@ the image service's overlay store, mounted for the copy and committed as one lay
 
 Steps on ``FROM scratch`` have no image to create a container from; their metadata steps
 commit from a writable layer on nothing instead (dockerd creates an imageless container).
+Base images that are not present are pulled with the image service, using the
+credentials the client sent in ``X-Registry-Config``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import json
 import logging
 import os
 import stat
@@ -24,7 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from builder.backend import (
-    CacheCandidate, CommitRequest, ConfigDoc, CreatedContainer, HostOptions, ImageInfo, OutputFn,
+    BuildOutput, CacheCandidate, CommitRequest, ConfigDoc, CreatedContainer, HostOptions, ImageInfo, OutputFn,
 )
 from builder.context import resolve_in_scope
 from compat_api.appkeys import ENGINE
@@ -36,7 +41,8 @@ from runtime.containers.service import ContainerService, CreateRequest
 from runtime.containers.state import WaitCondition
 from runtime.engine import Engine
 from runtime.errors import NotFound, NotImplementedFeature, SystemError_
-from runtime.images.model import Image
+from runtime.images.auth import AuthConfig
+from runtime.images.model import Image, Progress
 from runtime.images.reference import parse_normalized_named
 from runtime.images.service import ImageService
 from runtime.statefile import ensure_private_dir
@@ -74,10 +80,13 @@ class _Virtual:
 class EngineBuildRuntime:
     """See module docs. One instance per build."""
 
-    def __init__(self, images: ImageService, containers: ContainerService, data_root: Path) -> None:
+    def __init__(self, images: ImageService, containers: ContainerService, data_root: Path,
+                 auth_configs: Mapping[str, AuthConfig] | None = None, platform: str = "") -> None:
         self.images = images
         self.containers = containers
         self.data_root = data_root
+        self.auth_configs = dict(auth_configs or {})
+        self.platform = platform
         self._virtual: dict[str, _Virtual] = {}
 
     # -- images -----------------------------------------------------------------------------
@@ -107,6 +116,25 @@ class EngineBuildRuntime:
     async def tag(self, image_id: str, reference: str) -> None:
         ref = parse_normalized_named(reference).with_default_tag()
         await self.images.tag(image_id, ref.familiar_name, ref.tag or "latest")
+
+    async def pull_image(self, reference: str, output: BuildOutput) -> ImageInfo:
+        ref = parse_normalized_named(reference)
+        if ref.digest is None:
+            ref = ref.with_default_tag()
+        queue: asyncio.Queue[Progress | None] = asyncio.Queue()
+
+        async def pump() -> None:
+            while (record := await queue.get()) is not None:
+                await output.progress(record)
+
+        pumping = asyncio.ensure_future(pump())
+        try:
+            await self.images.pull(ref, resolve_auth(self.auth_configs, ref.domain), queue.put_nowait,
+                                   platform=self.platform)
+        finally:
+            queue.put_nowait(None)
+            await pumping
+        return self.get_image(ref.familiar)
 
     # -- containers -------------------------------------------------------------------------
 
@@ -342,11 +370,47 @@ def _same_dir_metadata(st: os.stat_result, lowerdirs: Sequence[str], rel: str) -
     return False
 
 
+_DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
+
+
+def decode_auth_configs(header: str) -> dict[str, AuthConfig]:
+    """``X-Registry-Config``: base64url JSON of ``{registry: AuthConfig}``. As dockerd,
+    a value that does not decode means "no credentials"."""
+    if not header:
+        return {}
+    try:
+        padded = header.strip() + "=" * (-len(header.strip()) % 4)
+        doc = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return {}
+    if not isinstance(doc, Mapping):
+        return {}
+    return {str(key): AuthConfig.from_json(value) for key, value in doc.items()}
+
+
+def _hostname(key: str) -> str:
+    key = key.removeprefix("https://").removeprefix("http://")
+    return key.split("/", 1)[0]
+
+
+def resolve_auth(configs: Mapping[str, AuthConfig], domain: str) -> AuthConfig:
+    """The credentials for registry ``domain`` (dockerd's ``ResolveAuthConfig``: keys may
+    be URLs; Docker Hub is known under several names)."""
+    hub = domain in _DOCKER_HUB_HOSTS
+    for key, auth in configs.items():
+        host = _hostname(key)
+        if host == domain or (hub and host in _DOCKER_HUB_HOSTS):
+            return auth
+    return AuthConfig()
+
+
 def build_runtime(request: web.Request) -> EngineBuildRuntime:
     engine: Engine = request.app[ENGINE]
     if engine.images is None or engine.containers is None:
         raise NotImplementedFeature("building images is not available in this engine")
-    return EngineBuildRuntime(engine.images, engine.containers, engine.config.data_root)
+    return EngineBuildRuntime(engine.images, engine.containers, engine.config.data_root,
+                              decode_auth_configs(request.headers.get("X-Registry-Config", "")),
+                              request.query.get("platform", ""))
 
 
-__all__ = ["EngineBuildRuntime", "MountedLayer", "build_runtime"]
+__all__ = ["EngineBuildRuntime", "MountedLayer", "build_runtime", "decode_auth_configs", "resolve_auth"]

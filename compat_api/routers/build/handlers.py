@@ -24,9 +24,10 @@ from compat_api.appkeys import ENGINE
 from compat_api.params import api_version, bool_value
 from compat_api.render import json_response
 from compat_api.routers.build.backend import build_runtime
-from compat_api.streams.jsonmessage import JSONMessage, JsonMessageWriter
+from compat_api.streams.jsonmessage import JSONMessage, JsonMessageWriter, ProgressDetail, render_progress
 from compat_api.versions import APIVersion
 from runtime.errors import EngineError, InvalidParameter, NotImplementedFeature
+from runtime.images.model import Progress
 from runtime.images.streams import BlockingReader
 
 log = logging.getLogger(__name__)
@@ -166,6 +167,29 @@ class StreamOutput:
     async def aux(self, value: Mapping[str, Any]) -> None:
         if self.want_aux:
             await self._write({"aux": dict(value)})
+
+    async def progress(self, record: Progress) -> None:
+        """Pull progress, as dockerd's JSON progress output writes it into the build."""
+        if record.stream is not None:
+            await self._write({"stream": record.stream})
+            return
+        if record.aux is not None:
+            return  # the pull's own result records are not part of a build's answer
+        message: JSONMessage = {"status": record.status}
+        if record.current is not None or record.total is not None:
+            current, total = record.current or 0, record.total or 0
+            detail: ProgressDetail = {}
+            if current:
+                detail["current"] = current
+            if total:
+                detail["total"] = total
+            message["progressDetail"] = detail
+            bar = render_progress(current, total)
+            if bar:
+                message["progress"] = bar
+        if record.id:
+            message["id"] = record.id
+        await self._write(message)
 
     async def fail(self, exc: BaseException) -> None:
         """Report ``exc`` in-band; re-raise it when nothing was (or will be) written."""

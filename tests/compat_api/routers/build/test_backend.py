@@ -124,3 +124,20 @@ async def test_running_on_an_empty_scratch_fails_clearly(adapter: EngineBuildRun
     with pytest.raises(Exception, match='exec: "/bin/sh": stat /bin/sh: no such file or directory'):
         await adapter.run_container(created.id, output)
     await adapter.remove_container(created.id)
+
+
+def test_registry_credentials_from_x_registry_config() -> None:
+    import base64
+    import json
+
+    from compat_api.routers.build.backend import decode_auth_configs, resolve_auth
+
+    header = base64.urlsafe_b64encode(json.dumps({
+        "https://index.docker.io/v1/": {"username": "hub", "password": "p1"},
+        "127.0.0.1:5000": {"username": "local", "password": "p2"},
+    }).encode()).decode().rstrip("=")
+    configs = decode_auth_configs(header)
+    assert resolve_auth(configs, "docker.io").credentials() == ("hub", "p1")
+    assert resolve_auth(configs, "127.0.0.1:5000").credentials() == ("local", "p2")
+    assert resolve_auth(configs, "example.com").is_empty
+    assert decode_auth_configs("e30=") == {} and decode_auth_configs("%%%") == {}

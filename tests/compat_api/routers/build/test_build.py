@@ -116,7 +116,7 @@ async def test_errors_before_output_get_a_status(client: TestClient, dockerfile:
         if message is not None:
             assert body["message"] == message
     else:
-        assert lines(await resp.read())[-1]["error"].startswith("No such image: nothere:latest")
+        assert lines(await resp.read())[-1]["error"].startswith("pull access denied for nothere")
 
 
 async def test_build_args_and_labels_reach_the_build(client: TestClient, runtime: FakeRuntime) -> None:
@@ -150,3 +150,12 @@ async def test_engine_without_services(aiohttp_client: Any, engine: Engine) -> N
     client = await aiohttp_client(create_app(engine))
     resp = await client.post("/v1.50/build", data=io.BytesIO(context_tar({"Dockerfile": "FROM x"})))
     assert resp.status == 501
+
+
+async def test_pull_progress_is_streamed(client: TestClient, runtime: FakeRuntime) -> None:
+    runtime.registry["alpine:latest"] = {"Cmd": ["sh"]}
+    messages = lines(await (await post(client, "FROM alpine\n")).read())
+    assert messages[2] == {"status": "Pulling from library/alpine", "id": "latest"}
+    assert messages[3] == {"status": "Downloading", "progressDetail": {"current": 5, "total": 10},
+                           "progress": "[=========================>                         ]       5B/10B",
+                           "id": "abc"}

@@ -99,6 +99,8 @@ class ExecService:
         container = record.container
         if not container.state.running:
             raise NotRunning(container.id)
+        if container.state.paused:
+            raise Conflict(f"Container {container.id} is paused, unpause the container before exec")
         config = record.config
         record.started = True
         spec = ExecSpec(container.id, exec_id, self._process(container, config, console_size),

@@ -19,7 +19,8 @@ from conformance.tracker import ResourceTracker
 
 pytestmark = pytest.mark.timeout(120)
 
-COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /count; sleep 0.05; done"
+# write-then-rename: a reader never sees the truncated file between two writes
+COUNTER = "i=0; while true; do i=$((i+1)); echo $i > /count.new; mv /count.new /count; sleep 0.05; done"
 BUSY = "while true; do :; done"
 ZERO_TIME = "0001-01-01T00:00:00Z"
 

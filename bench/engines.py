@@ -57,6 +57,9 @@ def reference_dockerd() -> Iterator[Engine]:
     if host := os.environ.get("BENCH_REFERENCE_HOST"):
         yield Engine("dockerd", host)
         return
+    if subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode == 0:
+        # a second dockerd would fight the first over docker0 and its iptables chains
+        raise RuntimeError("a dockerd is already running: point BENCH_REFERENCE_HOST at its socket")
     work = Path(tempfile.mkdtemp(prefix="bref-", dir="/tmp"))
     sock = work / "ref.sock"
     log = open(work / "dockerd.log", "wb")

@@ -20,6 +20,7 @@ from compat_api.wire.containers import (
 )
 from runtime.containers.codec import from_jsonable, to_jsonable
 from runtime.containers.execs import ExecConfig, ExecRecord
+from runtime.containers.health import Health
 from runtime.containers.model import (
     Container, ContainerConfig, HostConfig, MountPoint,
 )
@@ -137,7 +138,19 @@ def render_state(state: State) -> ContainerState:
         "Error": state.error,
         "StartedAt": rfc3339_nano(state.started_at_ns),
         "FinishedAt": rfc3339_nano(state.finished_at_ns),
+        **_render_health(state),
     }
+
+
+def _render_health(state: State) -> dict[str, Any]:
+    health = state.health
+    if not isinstance(health, Health):
+        return {}
+    return {"Health": {
+        "Status": health.status, "FailingStreak": health.failing_streak,
+        "Log": [{"Start": rfc3339_nano(r.start_ns), "End": rfc3339_nano(r.end_ns),
+                 "ExitCode": r.exit_code, "Output": r.output} for r in health.log],
+    }}
 
 
 def render_mount_point(m: MountPoint) -> WireMountPoint:
@@ -270,7 +283,11 @@ def human_status(state: State, now_ns: int | None = None) -> str:
         if state.restarting:
             return (f"Restarting ({state.exit_code}) "
                     f"{human_duration((now - state.finished_at_ns) / 1e9)} ago")
-        return f"Up {human_duration((now - state.started_at_ns) / 1e9)}"
+        up = f"Up {human_duration((now - state.started_at_ns) / 1e9)}"
+        if isinstance(state.health, Health):
+            status = state.health.status
+            return f"{up} (health: {status})" if status == "starting" else f"{up} ({status})"
+        return up
     if state.removal_in_progress:
         return "Removal In Progress"
     if state.dead:

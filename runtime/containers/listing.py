@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from runtime.containers.health import status_of
 from runtime.containers.model import Container
 from runtime.containers.state import Status
 from runtime.errors import InvalidParameter
@@ -85,8 +86,8 @@ def select(
             continue
         if since and not all(c.created_ns > s.created_ns for s in since):
             continue
-        if f.has("health") and "none" not in f.get("health"):
-            continue  # no healthchecks run yet: every container is "none"
+        if f.has("health") and status_of(c) not in f.get("health"):
+            continue
         if f.has("network") and not _network_match(f.get("network"), c):
             continue
         if f.has("volume") and not any(

@@ -145,6 +145,7 @@ class ContainerService:
         # exits reported before start() recorded the process (fast exits race the reply)
         self._early_exits: dict[int, ExitReport] = {}
         self._exec_exit: Callable[[ExitReport], None] | None = None
+        self.health: Any = None  # runtime.containers.health.HealthMonitors, when wired
         # roots of stopped containers opened for docker cp/export (a start waits for them)
         self.rootfs = RootfsAccess()
         runtime.on_exit(self._on_exit)
@@ -204,6 +205,9 @@ class ContainerService:
 
     def set_exec_exit_handler(self, handler: Callable[[ExitReport], None]) -> None:
         self._exec_exit = handler
+
+    def set_health(self, monitors: Any) -> None:
+        self.health = monitors
 
     def set_networking(self, networking: Any) -> None:
         """Use the network service for create-time validation, rename and NetworkSettings
@@ -391,6 +395,8 @@ class ContainerService:
         container.has_been_manually_stopped = False
         self.store.save(container)
         self._event(container, "start")
+        if self.health is not None:
+            self.health.container_started(container)
         early = self._early_exits.pop(process.pid, None)
         if early is not None:
             self._on_exit(early)
@@ -443,6 +449,8 @@ class ContainerService:
             self._handle_exit(container, live, report))
 
     async def _handle_exit(self, container: Container, live: Live, report: ExitReport) -> None:
+        if self.health is not None:
+            self.health.container_stopped(container)
         # output written just before exit must reach the log and the clients before
         # waiters learn about the exit (docker-py reads the logs right after wait)
         if live.fanout is not None:

@@ -63,6 +63,8 @@ class State:
     error: str = ""
     started_at_ns: int = 0
     finished_at_ns: int = 0
+    # runtime.containers.health.Health while a healthcheck is configured (not persisted)
+    health: Any = field(default=None, compare=False)
     _waiters: dict[WaitCondition, list[asyncio.Future[ExitStatus]]] = field(
         default_factory=dict, repr=False, compare=False
     )

@@ -7,6 +7,7 @@ from typing import Any
 from runtime.config import DaemonConfig
 from runtime.containers.adapters import ImageBackendAdapter, ImageRwLayers
 from runtime.containers.execs import ExecService
+from runtime.containers.health import attach as attach_health
 from runtime.containers.service import ContainerService
 from runtime.events import EventBus
 from runtime.images.service import ImageService
@@ -39,6 +40,7 @@ async def open_container_services(
     if volumes is not None:
         containers.set_volumes(volumes)
     execs = ExecService(containers)
+    attach_health(containers, execs)
     await containers.load()
     return containers, execs
 

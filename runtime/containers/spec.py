@@ -174,6 +174,17 @@ def parse_bind(spec: str) -> tuple[str, str, bool, str]:
     return source, dest, rw, propagation
 
 
+def create_missing_bind_sources(host: HostConfig) -> None:
+    """A ``Binds`` host path that does not exist is created as a directory (0755) when the
+    container starts, as dockerd does; ``Mounts`` of type bind are refused instead."""
+    for bind in host.binds or ():
+        if is_volume_bind(bind):
+            continue
+        source = parse_bind(bind)[0]
+        if not os.path.lexists(source):
+            os.makedirs(source, 0o755, exist_ok=True)
+
+
 def _is_volume_name(name: str) -> bool:
     return bool(name) and name[0].isalnum() and all(c.isalnum() or c in "_.-" for c in name)
 
@@ -390,6 +401,7 @@ def compose_spec(
     mounts = list(default_mounts(shm))
     if host.privileged:
         mounts = [_privileged_mount(m) for m in mounts]
+    create_missing_bind_sources(host)
     extra, _ = user_mounts(host)
     extra += mount_point_mounts(container.mount_points, (m.destination for m in extra))
     mounts += list(etc_mounts(container)) + by_depth(extra)
@@ -514,6 +526,6 @@ def command_line(config: ContainerConfig) -> tuple[str, ...]:
 
 __all__ = ["Peers", "replace_or_append_env", "container_env", "normalize_capability",
            "capabilities", "namespaces", "parse_bind", "user_mounts", "mount_point_mounts",
-           "by_depth", "etc_mounts",
+           "create_missing_bind_sources", "by_depth", "etc_mounts",
            "device_nodes", "privileged_devices", "rlimits", "no_new_privileges", "process_spec",
            "compose_spec", "rootfs_spec", "merge_image_config", "command_line"]

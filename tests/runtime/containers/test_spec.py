@@ -6,8 +6,9 @@ from runtime.containers.model import (
     Container, ContainerConfig, HostConfig, MountRequest, RwLayer, TmpfsOptions, Ulimit,
 )
 from runtime.containers.spec import (
-    Peers, capabilities, command_line, compose_spec, container_env, merge_image_config,
-    namespaces, no_new_privileges, parse_bind, replace_or_append_env, user_mounts,
+    Peers, capabilities, command_line, compose_spec, container_env, create_missing_bind_sources,
+    merge_image_config, namespaces, no_new_privileges, parse_bind, replace_or_append_env,
+    user_mounts,
 )
 from runtime.errors import InvalidParameter
 from runtime.spec.defaults import CAPABILITY_NAMES, DEFAULT_CAPABILITIES, capability_mask
@@ -102,6 +103,16 @@ def test_binds_and_mounts(tmp_path: Path) -> None:
     assert [(m.destination, m.type) for m in mounts] == [("/data", "bind"), ("/t", "tmpfs"), ("/run", "tmpfs")]
     assert "ro" in mounts[0].options and "size=1024k" in mounts[1].options
     assert points[0].rw is False and points[0].mode == "ro"
+
+
+def test_missing_bind_source_is_created_as_directory(tmp_path: Path) -> None:
+    missing = tmp_path / "a" / "b"
+    existing = tmp_path / "file"
+    existing.write_text("x")
+    create_missing_bind_sources(HostConfig(binds=(f"{missing}:/in", f"{existing}:/f:ro", "vol:/v")))
+    assert missing.is_dir() and (missing.stat().st_mode & 0o777) == 0o755
+    assert existing.read_text() == "x"
+    assert not (tmp_path / "vol").exists()
 
 
 def test_no_new_privileges_forms() -> None:

@@ -123,8 +123,13 @@ def test_monitor_stops_with_the_container(box: Box) -> None:
     box.wait_exited(name)
     probes = len(box.inspect(name)["State"]["Health"]["Log"])
     time.sleep(0.6)
-    assert len(box.inspect(name)["State"]["Health"]["Log"]) == probes
-    assert name not in ps_names(box, "health=starting")
+    health = box.inspect(name)["State"]["Health"]
+    assert len(health["Log"]) == probes
+    assert health["Status"] == "unhealthy"  # dockerd 20.10 marks an exited container so
+    assert name in ps_names(box, "health=unhealthy")
+    box.ok("start", name)
+    assert box.state(name)["Health"]["Status"] == "starting"
+    assert len(box.state(name)["Health"]["Log"]) >= probes  # the log is kept
 
 
 @pytest.fixture
@@ -144,6 +149,11 @@ def test_image_healthcheck_runs_and_no_healthcheck_disables(box: Box, healthy_im
         "Test": ["CMD", "cat", "/etc/hostname"], "Interval": 200_000_000, "Retries": 2}
     health = health_of(box, name, "healthy")
     assert health["Log"][0]["ExitCode"] == 0 and health["Log"][0]["Output"].strip()
+    timed = box.run_d("--health-timeout", "2s", healthy_image, "sleep", "300")
+    assert box.inspect(timed)["Config"]["Healthcheck"] == {
+        "Test": ["CMD", "cat", "/etc/hostname"], "Interval": 200_000_000,
+        "Timeout": 2_000_000_000, "Retries": 2}
+    health_of(box, timed, "healthy")
     off = box.run_d("--no-healthcheck", healthy_image, "sleep", "300")
     assert box.inspect(off)["Config"]["Healthcheck"]["Test"] == ["NONE"]
     time.sleep(0.5)

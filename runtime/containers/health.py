@@ -139,9 +139,12 @@ class HealthMonitors:
             self._monitor(container, cmd, schedule))
 
     def container_stopped(self, container: Container) -> None:
+        """Cancel the monitor; an exited container reads ``unhealthy`` (as dockerd 20.10)."""
         task = self.tasks.pop(container.id, None)
         if task is not None:
             task.cancel()
+        if isinstance(container.state.health, Health):
+            container.state.health.status = UNHEALTHY
 
     async def _monitor(self, container: Container, cmd: tuple[str, ...],
                        schedule: Schedule) -> None:

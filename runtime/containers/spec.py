@@ -482,13 +482,18 @@ def merge_image_config(user: ContainerConfig, image: Mapping[str, object]) -> Co
             changes["args_escaped"] = bool(image.get("ArgsEscaped", False))
         if entrypoint is None:
             changes["entrypoint"] = strs("Entrypoint")
-    if user.healthcheck is None and isinstance(image.get("Healthcheck"), Mapping):
+    if isinstance(image.get("Healthcheck"), Mapping):
         from runtime.containers.codec import from_jsonable
         from runtime.containers.model import HealthConfig
         hc = image["Healthcheck"]
         assert isinstance(hc, Mapping)
-        changes["healthcheck"] = from_jsonable(
-            HealthConfig, {_snake(k): v for k, v in hc.items()})
+        image_hc = from_jsonable(HealthConfig, {_snake(k): v for k, v in hc.items()})
+        given = user.healthcheck
+        # per field, as dockerd: `run --health-timeout 2s` keeps the image's test
+        changes["healthcheck"] = image_hc if given is None else replace(
+            given, test=given.test or image_hc.test,
+            **{f: getattr(given, f) or getattr(image_hc, f) for f in (
+                "interval", "timeout", "retries", "start_period", "start_interval")})
     if not user.working_dir and image.get("WorkingDir"):
         changes["working_dir"] = str(image["WorkingDir"])
     image_volumes = strs("Volumes")

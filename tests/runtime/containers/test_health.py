@@ -138,6 +138,7 @@ async def test_stop_cancels_and_restart_resets_to_starting() -> None:
     count = len(runner.calls)
     await asyncio.sleep(0.05)
     assert len(runner.calls) == count and not monitors.tasks
+    assert status_of(c) == "unhealthy"  # an exited container reads unhealthy, as dockerd
     monitors.container_started(c)
     assert status_of(c) == "starting" and c.state.health.log  # the log survives a restart
     monitors.container_stopped(c)
@@ -203,3 +204,16 @@ async def test_real_probe_failure_timeout_and_output_limit(svc: ContainerService
     assert slow.state.health.log[0].exit_code == -1
     assert slow.state.health.log[0].output == "Health check exceeded timeout (200ms)"
     await svc.stop(slow.id, timeout=0)
+
+
+def test_image_healthcheck_merged_per_field() -> None:
+    from runtime.containers.spec import merge_image_config
+    image = {"Healthcheck": {"Test": ["CMD", "true"], "Interval": 200 * MS, "Retries": 2}}
+    partial = ContainerConfig(healthcheck=HealthConfig(timeout=2000 * MS))
+    assert merge_image_config(partial, image).healthcheck == HealthConfig(
+        test=("CMD", "true"), interval=200 * MS, timeout=2000 * MS, retries=2)
+    off = ContainerConfig(healthcheck=HealthConfig(test=("NONE",)))
+    assert merge_image_config(off, image).healthcheck == HealthConfig(
+        test=("NONE",), interval=200 * MS, retries=2)
+    assert merge_image_config(ContainerConfig(), image).healthcheck == HealthConfig(
+        test=("CMD", "true"), interval=200 * MS, retries=2)

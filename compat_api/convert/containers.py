@@ -138,7 +138,7 @@ def render_state(state: State) -> ContainerState:
         "Error": state.error,
         "StartedAt": rfc3339_nano(state.started_at_ns),
         "FinishedAt": rfc3339_nano(state.finished_at_ns),
-        **_render_health(state),
+        **_render_health(state),  # type: ignore[typeddict-item]  # no Health in the wire type yet
     }
 
 

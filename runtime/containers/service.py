@@ -178,6 +178,8 @@ class ContainerService:
                 live.process = process
                 live.fanout = StdioFanout(process, self._log_driver(container))
                 container.state.pid = process.pid
+                if self.health is not None:
+                    self.health.container_started(container)
             elif container.state.running:
                 # exited while we were away: the supervisor kept the report (delivered as
                 # soon as we registered on_exit); without one the process is simply gone

@@ -16,6 +16,7 @@ from runtime.containers.model import Container, ContainerConfig, HealthConfig, H
 from runtime.containers.service import ContainerService, CreateRequest
 from runtime.events import EventBus
 from runtime.filters import Filters
+from runtime.process.contract import StartedProcess
 from tests.runtime.containers.fakes import FakeImages, FakeLayers, HostRuntime
 
 MS = 1_000_000
@@ -180,7 +181,7 @@ async def test_real_probe_healthy_with_exec_events_and_filter(svc: ContainerServ
     assert actions[first - 3:first] == ["exec_create: /bin/sh -c echo ok",
                                         "exec_start: /bin/sh -c echo ok", "exec_die"]
     assert c.state.health.log[0].output == "ok\n" and c.state.health.log[0].exit_code == 0
-    listed = select(svc.store, ListOptions(filters=Filters({"health": ["healthy"]})),
+    listed = select(svc.store, ListOptions(filters=Filters({"health": ("healthy",)})),
                     svc.get, lambda ref, c: True)
     assert [x.id for x in listed] == [c.id]
     await svc.stop(c.id, timeout=0)
@@ -217,3 +218,30 @@ def test_image_healthcheck_merged_per_field() -> None:
         test=("NONE",), interval=200 * MS, retries=2)
     assert merge_image_config(ContainerConfig(), image).healthcheck == HealthConfig(
         test=("CMD", "true"), interval=200 * MS, retries=2)
+
+
+class ReattachRuntime(HostRuntime):
+    """Reports the main processes it runs as still running (a daemon restart)."""
+
+    async def running(self) -> list[tuple[str, str | None, StartedProcess]]:
+        return [(p.container_id, None, StartedProcess(pid, None, None, None, False))
+                for pid, p in self.procs.items() if p.exec_id is None]
+
+
+async def test_monitor_restarts_for_reattached_containers(tmp_path: Path) -> None:
+    runtime = ReattachRuntime()
+    first = ContainerService(tmp_path / "data", EventBus(), FakeImages(),
+                             FakeLayers(tmp_path / "layers"), runtime)
+    await first.load()
+    c = await start(first, ("CMD", "true"), interval=20 * MS)
+    second = ContainerService(tmp_path / "data", EventBus(), FakeImages(),
+                              FakeLayers(tmp_path / "layers"), runtime)
+    attach(second, ExecService(second))
+    await second.load()
+    again = second.get(c.id)
+    try:
+        await wait_for(lambda: status_of(again) == "healthy")
+    finally:
+        assert second.health is not None
+        second.health.container_stopped(again)
+        await runtime.close()

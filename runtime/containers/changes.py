@@ -6,7 +6,8 @@ import json
 import shlex
 from dataclasses import replace
 
-from runtime.containers.model import ContainerConfig
+from runtime.containers.model import ContainerConfig, HealthConfig
+from runtime.images.changes import parse_healthcheck
 from runtime.errors import InvalidParameter
 
 ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD",
@@ -86,7 +87,11 @@ def apply_changes(config: ContainerConfig, changes: tuple[str, ...] | list[str])
         elif name == "ONBUILD":
             config = replace(config, on_build=tuple(config.on_build or ()) + (rest.strip(),))
         elif name == "HEALTHCHECK":
-            raise InvalidParameter("HEALTHCHECK is not supported in --change yet")
+            wire = parse_healthcheck(rest)
+            config = replace(config, healthcheck=HealthConfig(
+                test=tuple(wire["Test"]), interval=wire.get("Interval", 0),
+                timeout=wire.get("Timeout", 0), retries=wire.get("Retries", 0),
+                start_period=wire.get("StartPeriod", 0), start_interval=wire.get("StartInterval", 0)))
     return config
 
 

@@ -179,7 +179,8 @@ def _parse_duration(text: str, flag: str) -> int:
     return total
 
 
-def _healthcheck(rest: str) -> dict[str, Any]:
+def parse_healthcheck(rest: str) -> dict[str, Any]:
+    """The arguments of a HEALTHCHECK change as Docker's wire ``HealthConfig``."""
     words = rest.split()
     flags: dict[str, str] = {}
     while words and words[0].startswith("--"):
@@ -315,5 +316,5 @@ def apply_changes(config: Mapping[str, Any], changes: Iterable[str]) -> dict[str
                 raise InvalidParameter(f"{trigger[0].upper()} isn't allowed as an ONBUILD trigger")
             cfg["OnBuild"] = [*(cfg.get("OnBuild") or []), " ".join([trigger[0].upper(), *trigger[1:]])]
         elif keyword == "healthcheck":
-            cfg["Healthcheck"] = _healthcheck(rest)
+            cfg["Healthcheck"] = parse_healthcheck(rest)
     return cfg

@@ -40,6 +40,7 @@ def _engine_config(options: DaemonOptions) -> DaemonConfig:
         insecure_registries=options.insecure_registries,
         registry_mirrors=options.registry_mirrors,
         hosts=options.hosts,
+        live_restore=options.live_restore,
     )
 
 

@@ -24,3 +24,5 @@ class DaemonConfig:
     insecure_registries: tuple[str, ...] = ()
     registry_mirrors: tuple[str, ...] = ()
     hosts: tuple[str, ...] = field(default_factory=tuple)
+    # keep containers running across a clean daemon stop (dockerd's --live-restore)
+    live_restore: bool = False

@@ -35,7 +35,7 @@ from runtime.volumes.service import VolumeService
 log = logging.getLogger(__name__)
 
 ENGINE_ID_FILE = "engine-id"
-# dockerd (without live-restore) stops running containers when it shuts down
+# dockerd without live-restore stops running containers when it shuts down
 SHUTDOWN_STOP_TIMEOUT = 10
 
 
@@ -121,12 +121,19 @@ class Engine:
         await containers.start_restart_policy_containers()
 
     async def close(self) -> None:
-        """Stop running containers (no live-restore yet), then the services."""
-        if self.containers is not None:
+        """Stop running containers, then the services.
+
+        With live-restore, running containers are left to the supervisor (which keeps
+        running, holding their stdio and exit reports) and keep their networking; the
+        next :meth:`open` re-adopts them."""
+        live_restore = self.config.live_restore
+        if self.containers is not None and not live_restore:
             await self.containers.shutdown(SHUTDOWN_STOP_TIMEOUT)
         if self.networking is not None:
-            await self.networking.close()
-        if self._supervisor is not None:
+            await self.networking.close(keep_running=live_restore)
+        if self._supervisor is not None and live_restore:
+            await self._supervisor.close()
+        elif self._supervisor is not None:
             try:
                 # exits of the containers just stopped may still be in acknowledgement
                 for _ in range(20):

@@ -40,6 +40,7 @@ _FILE_KEYS: dict[str, str] = {
     "insecure-registries": "insecure_registries",
     "registry-mirrors": "registry_mirrors",
     "cgroup-parent": "cgroup_parent",
+    "live-restore": "live_restore",
 }
 
 _DEFAULTS: dict[str, Any] = {
@@ -62,6 +63,7 @@ _DEFAULTS: dict[str, Any] = {
     "insecure_registries": [],
     "registry_mirrors": [],
     "cgroup_parent": "pydockerd",
+    "live_restore": False,
 }
 
 
@@ -90,6 +92,7 @@ class DaemonOptions:
     insecure_registries: tuple[str, ...]
     registry_mirrors: tuple[str, ...]
     cgroup_parent: str
+    live_restore: bool = False
 
 
 def _bool_flag(text: str) -> bool:
@@ -99,6 +102,13 @@ def _bool_flag(text: str) -> bool:
     if lowered in ("0", "f", "false", "no"):
         return False
     raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
+def _file_bool(key: str, value: Any) -> bool:
+    """A boolean daemon.json value (flags are already parsed); dockerd refuses other types."""
+    if not isinstance(value, bool):
+        raise OptionsError(f"invalid value for {key}: {value!r} is not a boolean")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--registry-mirror", dest="registry_mirrors", action="append",
                    help="preferred Docker registry mirror (repeatable)")
     p.add_argument("--cgroup-parent", dest="cgroup_parent", help="parent cgroup of all containers")
+    p.add_argument("--live-restore", dest="live_restore", nargs="?", const=True, type=_bool_flag,
+                   help="keep containers running while the daemon is stopped, and re-adopt them "
+                        "when it starts again")
     return p
 
 
@@ -209,4 +222,5 @@ def parse_options(argv: Sequence[str]) -> DaemonOptions:
         insecure_registries=tuple(merged["insecure_registries"]),
         registry_mirrors=tuple(merged["registry_mirrors"]),
         cgroup_parent=merged["cgroup_parent"],
+        live_restore=_file_bool("live-restore", merged["live_restore"]),
     )

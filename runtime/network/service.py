@@ -13,7 +13,8 @@ kernel: if its container still lives (same pid, same netns inode) its addresses,
 listeners and published ports are restored, otherwise its veths are deleted and its
 addresses stay free. Firewall rules are then re-rendered from that state. A clean
 :meth:`close` removes every firewall rule and every user-network bridge with no live
-endpoint. So a crash leaks nothing that the next start does not take back.
+endpoint (with live-restore it keeps them for the containers left running). So a crash
+leaks nothing that the next start does not take back.
 """
 
 from __future__ import annotations
@@ -320,9 +321,13 @@ class NetworkService:
                 ))
         self._bindings[sandbox.container_id] = bindings
 
-    async def close(self) -> None:
+    async def close(self, keep_running: bool = False) -> None:
         """Clean stop: stop DNS listeners and proxies, remove every firewall rule, and
-        delete user-network bridges that no running container uses."""
+        delete user-network bridges that no running container uses.
+
+        ``keep_running`` (live-restore): containers outlive the daemon, so firewall
+        rules, bridges, veths and sandbox records stay; only what lives in this process
+        (embedded DNS, userland proxies) stops, and :meth:`open` re-creates it."""
         async with self._lock:
             if self._background:
                 await asyncio.gather(*self._background, return_exceptions=True)
@@ -330,6 +335,8 @@ class NetworkService:
             for cid, bindings in list(self._bindings.items()):
                 await close_all(bindings, self._ports)
             self._bindings.clear()
+            if keep_running:
+                return
             if self._setup_error is None:
                 await self.firewall.teardown()
             used = {ep.network_id for sb in self._sandboxes.values() for ep in sb.endpoints.values()}

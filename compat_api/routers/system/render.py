@@ -148,7 +148,7 @@ def render_info(engine: Engine, version: APIVersion, *, open_fds: int, listeners
             "Error": "",
             "RemoteManagers": None,
         },
-        "LiveRestoreEnabled": False,
+        "LiveRestoreEnabled": config.live_restore,
         "Isolation": "",
         "InitBinary": "",
         "ContainerdCommit": {"ID": ""},

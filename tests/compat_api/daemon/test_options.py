@@ -51,3 +51,15 @@ def test_tlsverify_flag_forms(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, {})
     assert parse_options(["--config-file", cfg, "--tlsverify"]).tlsverify is True
     assert parse_options(["--config-file", cfg, "--tls=false"]).tls is False
+
+
+def test_live_restore_flag_and_file_key(tmp_path: Path) -> None:
+    empty = _cfg(tmp_path, {})
+    assert parse_options(["--config-file", empty]).live_restore is False
+    assert parse_options(["--config-file", empty, "--live-restore"]).live_restore is True
+    assert parse_options(["--config-file", empty, "--live-restore=false"]).live_restore is False
+    assert parse_options(["--config-file", _cfg(tmp_path, {"live-restore": True})]).live_restore is True
+    with pytest.raises(OptionsError, match="live-restore"):
+        parse_options(["--config-file", _cfg(tmp_path, {"live-restore": True}), "--live-restore"])
+    with pytest.raises(OptionsError, match="invalid value for live-restore"):
+        parse_options(["--config-file", _cfg(tmp_path, {"live-restore": "yes"})])

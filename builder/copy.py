@@ -32,7 +32,7 @@ from runtime.archive.compression import decompressed_chunks
 from runtime.archive.errors import MalformedArchive
 from runtime.archive.extract import ExtractOptions, WhiteoutMode, extract_chunks
 from runtime.archive.rootfd import DIR_FLAGS, RootFD
-from runtime.archive.writer import tar_directory
+from runtime.archive.writer import file_blocks, tar_directory
 
 _READ = 1 << 20
 _TYPE_BITS = {th.REG: 0o100000, th.DIR: 0o40000, th.SYM: 0o120000, th.CHR: 0o20000,
@@ -435,18 +435,9 @@ def _file_tar(src: Path, name: str) -> Iterator[bytes]:
         yield th.encode_header(entry)
         fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         try:
-            remaining = st.st_size
-            while remaining > 0:
-                piece = os.read(fd, min(_READ, remaining))
-                if not piece:
-                    yield bytes(remaining)
-                    break
-                remaining -= len(piece)
-                yield piece
+            yield from file_blocks(fd, st.st_size)
         finally:
             os.close(fd)
-        if st.st_size % th.BLOCK:
-            yield bytes(th.BLOCK - st.st_size % th.BLOCK)
     else:
         entry = th.TarEntry(name=name, type=typ, mode=stat.S_IMODE(st.st_mode), uid=st.st_uid,
                             gid=st.st_gid, mtime_ns=int(st.st_mtime) * 1_000_000_000,

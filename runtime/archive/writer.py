@@ -1,9 +1,9 @@
 """Deterministic tar output for a directory tree (commit, export, save of new layers).
 
-The walk is fd-relative and never follows symlinks. Members come in byte-wise name order,
-with whole-second mtimes, no atime/ctime, no user/group names and only the
-``security.capability`` xattr, as dockerd writes layer diffs; hardlinked files are emitted
-once and then as links. Overlay whiteouts in an upper directory are turned back into
+The walk (:mod:`runtime.archive.walk`) is fd-relative and never follows symlinks.
+Members come in byte-wise name order, with whole-second mtimes, no atime/ctime, no
+user/group names and only the ``security.capability`` xattr, as dockerd writes layer
+diffs; hardlinked files are emitted once and then as links. Overlay whiteouts in an upper directory are turned back into
 archive whiteouts: a 0:0 character device becomes an empty ``.wh.<name>`` file and a
 directory with ``trusted.overlay.opaque=y`` is followed by ``<dir>/.wh..wh..opq``.
 """
@@ -18,6 +18,7 @@ from pathlib import Path
 from runtime.archive import tarheader as th
 from runtime.archive.extract import OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
 from runtime.archive.rootfd import DIR_FLAGS
+from runtime.archive.walk import walk
 
 _READ = 1 << 20
 CAPABILITY_XATTR = "security.capability"
@@ -42,8 +43,20 @@ def _is_opaque(fd: int) -> bool:
         return False
 
 
-def _sorted_names(fd: int) -> list[str]:
-    return sorted(os.listdir(fd), key=os.fsencode)
+def file_blocks(fd: int, size: int) -> Iterator[bytes]:
+    """The data blocks of a regular file member of ``size`` bytes read from ``fd``,
+    padded to whole blocks; a file that shrank while read is padded with zeros so the
+    archive stays well-formed."""
+    remaining = size
+    while remaining > 0:
+        piece = os.read(fd, min(_READ, remaining))
+        if not piece:
+            yield bytes(remaining)
+            break
+        remaining -= len(piece)
+        yield piece
+    if size % th.BLOCK:
+        yield bytes(th.BLOCK - size % th.BLOCK)
 
 
 class _Walker:
@@ -52,29 +65,11 @@ class _Walker:
         self.inodes: dict[tuple[int, int], str] = {}
 
     def entries(self, root_fd: int, prefix: str) -> Iterator[bytes]:
-        # explicit stack of (dir fd, relative name, iterator of child names): no recursion
-        stack: list[tuple[int, str, Iterator[str]]] = [(root_fd, prefix, iter(_sorted_names(root_fd)))]
-        try:
-            while stack:
-                dfd, rel, names = stack[-1]
-                name = next(names, None)
-                if name is None:
-                    stack.pop()
-                    if dfd != root_fd:
-                        os.close(dfd)
-                    continue
-                member = f"{rel}{name}"
-                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
-                if stat.S_ISDIR(st.st_mode):
-                    sub = os.open(name, DIR_FLAGS, dir_fd=dfd)
-                    yield from self._dir(sub, member, st)
-                    stack.append((sub, member + "/", iter(_sorted_names(sub))))
-                else:
-                    yield from self._nondir(dfd, name, member, st)
-        finally:
-            for dfd, _rel, _names in stack:
-                if dfd != root_fd:
-                    os.close(dfd)
+        for entry in walk(root_fd, prefix):
+            if entry.fd is not None:
+                yield from self._dir(entry.fd, entry.member, entry.st)
+            else:
+                yield from self._nondir(entry.dir_fd, entry.name, entry.member, entry.st)
 
     def _base(self, member: str, st: os.stat_result, typ: bytes, **kw: object) -> th.TarEntry:
         return th.TarEntry(
@@ -139,19 +134,9 @@ class _Walker:
         yield th.encode_header(self._base(member, st, th.REG, size=size, xattrs=xattrs))
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
         try:
-            remaining = size
-            while remaining > 0:
-                piece = os.read(fd, min(_READ, remaining))
-                if not piece:
-                    # the file shrank while we read it: keep the archive well-formed
-                    yield bytes(remaining)
-                    break
-                remaining -= len(piece)
-                yield piece
+            yield from file_blocks(fd, size)
         finally:
             os.close(fd)
-        if size % th.BLOCK:
-            yield bytes(th.BLOCK - size % th.BLOCK)
 
 
 def tar_directory(root: Path | int, overlay_whiteouts: bool = True, prefix: str = "") -> Iterator[bytes]:

@@ -1,7 +1,7 @@
 """Tar streams of a container's files (``docker cp`` out of a container, ``docker export``).
 
-Like :mod:`runtime.archive.writer` (fd-relative walk, never following symlinks, byte-wise
-name order, whole-second mtimes, numeric owners, hardlinks as links) but for a *live* view
+Like :mod:`runtime.archive.writer` (the same :mod:`runtime.archive.walk`: fd-relative,
+never following symlinks, byte-wise name order; whole-second mtimes, numeric owners, hardlinks as links) but for a *live* view
 of a container root: it can start at any member name (dockerd's rebased names, e.g.
 ``lnk/`` for ``/d/lnk/``), and it stops at mount boundaries that dockerd's own view
 does not cross (kernel filesystems, other tmpfs mounts; for export every mount but the
@@ -16,9 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from runtime.archive import tarheader as th
-
-_READ = 1 << 20
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+from runtime.archive.walk import walk
+from runtime.archive.writer import file_blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +36,6 @@ class Boundary:
         if self.same_mount_only:
             return dev == self.start_dev
         return dev not in self.tmpfs_devs or dev == self.start_dev
-
-
-def _names(fd: int) -> list[str]:
-    return sorted(os.listdir(fd), key=os.fsencode)
 
 
 class TreeTar:
@@ -87,20 +82,10 @@ class TreeTar:
             current = os.fstat(fd)
             if not stat.S_ISREG(current.st_mode):
                 return  # swapped for something else since the listing: leave it out
-            size = st.st_size
-            yield th.encode_header(self._entry(member, st, th.REG, size=size))
-            remaining = size
-            while remaining > 0:
-                piece = os.read(fd, min(_READ, remaining))
-                if not piece:
-                    yield bytes(remaining)  # shrank while read: keep the archive well-formed
-                    break
-                remaining -= len(piece)
-                yield piece
+            yield th.encode_header(self._entry(member, st, th.REG, size=st.st_size))
+            yield from file_blocks(fd, st.st_size)
         finally:
             os.close(fd)
-        if size % th.BLOCK:
-            yield bytes(th.BLOCK - size % th.BLOCK)
 
     def tree(self, dir_fd: int, st: os.stat_result, root_member: str | None,
              prefix: str) -> Iterator[bytes]:
@@ -110,40 +95,14 @@ class TreeTar:
             yield th.encode_header(self._entry(root_member, st, th.DIR))
         if not self.boundary.descend(st):
             return
-        # explicit stack (fd, member prefix, remaining names): deep trees need no recursion
-        stack: list[tuple[int, str, Iterator[str]]] = [(dir_fd, prefix, iter(_names(dir_fd)))]
-        try:
-            while stack:
-                fd, rel, names = stack[-1]
-                name = next(names, None)
-                if name is None:
-                    stack.pop()
-                    if fd != dir_fd:
-                        os.close(fd)
-                    continue
-                try:
-                    child = os.stat(name, dir_fd=fd, follow_symlinks=False)
-                except FileNotFoundError:
-                    continue  # removed while we walked
-                member = rel + name
-                if stat.S_ISDIR(child.st_mode):
-                    yield th.encode_header(self._entry(member + "/", child, th.DIR))
-                    if not self.boundary.descend(child):
-                        continue
-                    try:
-                        sub = os.open(name, DIR_FLAGS, dir_fd=fd)
-                    except (FileNotFoundError, NotADirectoryError, OSError):
-                        continue
-                    stack.append((sub, member + "/", iter(_names(sub))))
-                else:
-                    try:
-                        yield from self.nondir(fd, name, child, member)
-                    except FileNotFoundError:
-                        continue
-        finally:
-            for fd, _rel, _names_left in stack:
-                if fd != dir_fd:
-                    os.close(fd)
+        for entry in walk(dir_fd, prefix, lambda e: self.boundary.descend(e.st), skip_vanished=True):
+            if stat.S_ISDIR(entry.st.st_mode):
+                yield th.encode_header(self._entry(entry.member + "/", entry.st, th.DIR))
+                continue
+            try:
+                yield from self.nondir(entry.dir_fd, entry.name, entry.st, entry.member)
+            except FileNotFoundError:
+                continue  # removed while we walked
 
 
 def end_of_archive() -> bytes:

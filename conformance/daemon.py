@@ -32,7 +32,8 @@ def free_test_bridge() -> tuple[str, str]:
 
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     addrs = subprocess.run(["ip", "-o", "-4", "addr"], capture_output=True, text=True).stdout
-    candidates = list(range(1, 200))
+    # 10.213.1-199.x are spelled out by tests (static subnets); sessions take 200-249
+    candidates = list(range(200, 250))
     random.shuffle(candidates)
     for n in candidates:
         if f" pydt{n}:" not in links and f" 10.213.{n}." not in addrs:

@@ -213,6 +213,8 @@ def test_publish_on_loopback_serves_a_file(box: Box) -> None:
     assert box.ok("port", c) == f"8000/tcp -> 127.0.0.1:{port}\n"
     ports = box.inspect(c)["NetworkSettings"]["Ports"]
     assert ports == {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+    listed = box.ok("ps", "--filter", f"id={box.inspect(c)['Id']}", "--format", "{{.Ports}}")
+    assert listed == f"127.0.0.1:{port}->8000/tcp\n"
 
 
 def test_publish_all_exposed_ports(box: Box) -> None:

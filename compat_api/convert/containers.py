@@ -299,6 +299,28 @@ def human_status(state: State, now_ns: int | None = None) -> str:
     return f"Exited ({state.exit_code}) {human_duration((now - state.finished_at_ns) / 1e9)} ago"
 
 
+def summary_ports(ports: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """``NetworkSettings.Ports`` (``{"8000/tcp": [{"HostIp", "HostPort"}] | null}``) as the
+    flat list ``GET /containers/json`` carries: one item per binding, or one without a
+    public side for an exposed port that is not published."""
+    items: list[dict[str, Any]] = []
+    for key, bindings in sorted((ports or {}).items()):
+        number, _, proto = key.partition("/")
+        private = int(number)
+        kind = proto or "tcp"
+        if not bindings:
+            items.append({"PrivatePort": private, "Type": kind})
+            continue
+        for binding in bindings:
+            host_port = binding.get("HostPort") or ""
+            item: dict[str, Any] = {"IP": binding.get("HostIp", ""), "PrivatePort": private}
+            if host_port.isdigit():
+                item["PublicPort"] = int(host_port)
+            item["Type"] = kind
+            items.append(item)
+    return items
+
+
 def render_summary(
     container: Container,
     version: APIVersion,
@@ -315,7 +337,7 @@ def render_summary(
         "ImageID": image_id or container.image_id,
         "Command": command_string(container),
         "Created": container.created_ns // 1_000_000_000,
-        "Ports": [],
+        "Ports": summary_ports(settings.get("Ports")),
     }
     if size is not None:
         out["SizeRw"], out["SizeRootFs"] = size

@@ -44,7 +44,13 @@ def _keys(value: Any) -> tuple[str, ...] | None:
 
 @dataclass(frozen=True, slots=True)
 class RunConfig:
-    """Docker's ``container.Config`` (None and empty stay distinct, as in Go)."""
+    """Docker's ``container.Config`` (None and empty stay distinct, as in Go).
+
+    The same fields as ``runtime.containers.model.ContainerConfig`` (a test keeps them in
+    step), but ``healthcheck`` stays the ``HealthConfig`` *document*: the builder writes it
+    into image configs as it came (a base image's keys, the parser's zero-valued
+    options), and those bytes are the image ID, which a ``HealthConfig`` value that
+    cannot tell an absent key from a zero one would change."""
 
     hostname: str = ""
     domainname: str = ""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import pytest
 
 from builder.state import BuildArgs, RunConfig, StageResults, same_config
+from runtime.containers.model import ContainerConfig
 
 DOC = {
     "Hostname": "", "Domainname": "", "User": "u", "AttachStdin": False, "AttachStdout": False,
@@ -21,6 +22,14 @@ def test_doc_round_trip_in_field_order() -> None:
     config = RunConfig.from_doc(DOC)
     assert config.to_doc() == DOC and list(config.to_doc()) == list(DOC)
     assert RunConfig().to_doc()["Env"] is None and "ExposedPorts" not in RunConfig().to_doc()
+
+
+def test_fields_stay_in_step_with_the_runtime_container_config() -> None:
+    ours = [(f.name, f.default) for f in fields(RunConfig)]
+    theirs = [(f.name, f.default) for f in fields(ContainerConfig)]
+    assert ours == theirs
+    assert RunConfig.__annotations__ == {**ContainerConfig.__annotations__,
+                                         "healthcheck": "Mapping[str, Any] | None"}
 
 
 def test_same_config_ignores_container_specific_fields() -> None:

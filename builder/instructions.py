@@ -76,11 +76,11 @@ class LabelCommand(Instruction):
         return replace(self, labels=tuple(KeyValue(fn(kv.key), fn(kv.value)) for kv in self.labels))
 
 
-@dataclass(frozen=True, slots=True)
-class AddCommand(Instruction):
-    sources_and_dest: tuple[str, ...] = ()
-    chown: str = ""
-    chmod: str = ""
+class _SourcesAndDest:
+    """ADD and COPY: ``sources_and_dest`` ends with the destination."""
+
+    __slots__ = ()
+    sources_and_dest: tuple[str, ...]
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -89,25 +89,24 @@ class AddCommand(Instruction):
     @property
     def dest(self) -> str:
         return self.sources_and_dest[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class AddCommand(_SourcesAndDest, Instruction):
+    sources_and_dest: tuple[str, ...] = ()
+    chown: str = ""
+    chmod: str = ""
 
     def expand(self, fn: Expander) -> AddCommand:
         return replace(self, chown=fn(self.chown), sources_and_dest=tuple(fn(s) for s in self.sources_and_dest))
 
 
 @dataclass(frozen=True, slots=True)
-class CopyCommand(Instruction):
+class CopyCommand(_SourcesAndDest, Instruction):
     sources_and_dest: tuple[str, ...] = ()
     from_: str = ""
     chown: str = ""
     chmod: str = ""
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return self.sources_and_dest[:-1]
-
-    @property
-    def dest(self) -> str:
-        return self.sources_and_dest[-1]
 
     def expand(self, fn: Expander) -> CopyCommand:
         return replace(self, chown=fn(self.chown), sources_and_dest=tuple(fn(s) for s in self.sources_and_dest))

@@ -102,17 +102,14 @@ def _check(digest: str, size: int, expected: str | None, expected_size: int | No
         raise DigestMismatchError(f"unexpected commit digest {digest}, expected {expected}: failed precondition")
 
 
-class _FileWriter:
-    def __init__(self, store: FileContentStore) -> None:
-        self._store = store
-        fd, name = tempfile.mkstemp(prefix="ingest-", dir=store.ingest_dir)
-        self._file = os.fdopen(fd, "wb")
-        self._path = Path(name)
+class _HashingWriter:
+    """What both writers share: the running digest and size of what was written."""
+
+    def __init__(self) -> None:
         self._hash = hashlib.sha256()
         self._size = 0
 
-    def write(self, data: bytes) -> None:
-        self._file.write(data)
+    def _account(self, data: bytes) -> None:
         self._hash.update(data)
         self._size += len(data)
 
@@ -123,6 +120,19 @@ class _FileWriter:
     @property
     def digest(self) -> str:
         return "sha256:" + self._hash.hexdigest()
+
+
+class _FileWriter(_HashingWriter):
+    def __init__(self, store: FileContentStore) -> None:
+        super().__init__()
+        self._store = store
+        fd, name = tempfile.mkstemp(prefix="ingest-", dir=store.ingest_dir)
+        self._file = os.fdopen(fd, "wb")
+        self._path = Path(name)
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._account(data)
 
     def commit(self, expected: str | None = None, size: int | None = None) -> str:
         digest = self.digest
@@ -198,26 +208,16 @@ class FileContentStore:
             raise BlobNotFound(digest) from None
 
 
-class _MemoryWriter:
+class _MemoryWriter(_HashingWriter):
     def __init__(self, store: MemoryContentStore) -> None:
+        super().__init__()
         self._store = store
         self._chunks: list[bytes] = []
-        self._hash = hashlib.sha256()
-        self._size = 0
         self._done = False
 
     def write(self, data: bytes) -> None:
         self._chunks.append(bytes(data))
-        self._hash.update(data)
-        self._size += len(data)
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    @property
-    def digest(self) -> str:
-        return "sha256:" + self._hash.hexdigest()
+        self._account(data)
 
     def commit(self, expected: str | None = None, size: int | None = None) -> str:
         digest = self.digest

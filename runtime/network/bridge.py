@@ -22,6 +22,7 @@ from pyroute2 import IPRoute  # type: ignore[import-untyped]
 from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
 
 from runtime.errors import SystemError_
+from runtime.network.model import BridgeClaim
 
 VETH_PREFIX = "veth"
 RTPROT_BOOT = 3  # what `ip route add` uses; shows as a plain route in `ip route`
@@ -92,12 +93,36 @@ def bridge_state(name: str) -> BridgeState | None:
         return BridgeState(name, index, addrs, bool(link["flags"] & 1))
 
 
-def ensure_bridge(name: str, gateway_cidr: str, mtu: int = 1500) -> bool:
-    """Create (or adopt) bridge ``name`` with ``gateway_cidr`` as its IPv4 address, up.
+def link_kind(ipr: IPRoute, index: int) -> str:
+    """The rtnetlink kind of an interface ("bridge", "veth"...; "" for a physical one)."""
+    info = ipr.get_links(index)[0].get_attr("IFLA_LINKINFO")
+    return str(info.get_attr("IFLA_INFO_KIND") or "") if info is not None else ""
 
-    Returns True when the bridge was created. An existing bridge keeps its other
-    addresses (dockerd adopts an existing ``docker0`` the same way)."""
-    created = False
+
+def _ipv4_addresses(ipr: IPRoute, index: int) -> list[str]:
+    return [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(index=index, family=2)]
+
+
+def _add_ipv4(ipr: IPRoute, index: int, cidr: str) -> None:
+    iface = ipaddress.IPv4Interface(cidr)
+    ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
+             broadcast=str(iface.network.broadcast_address))
+
+
+def _del_ipv4(ipr: IPRoute, index: int, cidr: str) -> None:
+    iface = ipaddress.IPv4Interface(cidr)
+    ipr.addr("del", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+
+
+def claim_bridge(name: str, gateway_cidr: str, mtu: int = 1500, earlier: BridgeClaim | None = None) -> BridgeClaim:
+    """Make bridge ``name`` carry ``gateway_cidr`` and be up, creating it if no interface
+    has that name, and say what was done (see :class:`BridgeClaim`).
+
+    An existing interface that is not a bridge is refused untouched, with dockerd's text.
+    An existing bridge is adopted by dockerd's rule (``setupBridgeIPv4``): of its IPv4
+    addresses the one inside the network's subnet (else the first) is replaced by the
+    gateway unless it already is the gateway; what was replaced is recorded to be put
+    back. ``earlier``: the claim a previous run of the daemon made on it."""
     with _iproute() as ipr:
         index = _index(ipr, name)
         if index is None:
@@ -105,21 +130,78 @@ def ensure_bridge(name: str, gateway_cidr: str, mtu: int = 1500) -> bool:
                 ipr.link("add", ifname=name, kind="bridge", address=_random_mac(), mtu=mtu)
             except NetlinkError as exc:
                 raise SystemError_(f"failed to create bridge {name} via netlink: {exc.args[1] if len(exc.args) > 1 else exc}") from exc
-            created = True
             index = _index(ipr, name)
             assert index is not None
+            try:
+                if gateway_cidr:
+                    _add_ipv4(ipr, index, gateway_cidr)
+                ipr.link("set", index=index, state="up")
+            except BaseException:
+                ipr.link("del", index=index)
+                raise
+            return BridgeClaim(created=True)
+        if link_kind(ipr, index) != "bridge":
+            raise SystemError_(f"existing interface {name} is not a bridge")
+        added, displaced = "", tuple[str, ...]()
         if gateway_cidr:
-            iface = ipaddress.IPv4Interface(gateway_cidr)
-            have = {
-                (a.get_attr("IFA_ADDRESS"), a["prefixlen"]) for a in ipr.get_addr(index=index, family=2)
-            }
-            if (str(iface.ip), iface.network.prefixlen) not in have:
-                ipr.addr(
-                    "add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
-                    broadcast=str(iface.network.broadcast_address),
-                )
-        ipr.link("set", index=index, state="up")
-    return created
+            wanted = ipaddress.IPv4Interface(gateway_cidr)
+            have = _ipv4_addresses(ipr, index)
+            if not any(ipaddress.IPv4Interface(a) == wanted for a in have):
+                inside = [a for a in have if ipaddress.IPv4Interface(a).ip in wanted.network]
+                selected = (inside or have)[:1]
+                for cidr in selected:
+                    _del_ipv4(ipr, index, cidr)
+                _add_ipv4(ipr, index, gateway_cidr)
+                added, displaced = gateway_cidr, tuple(selected)
+        was_up = bool(ipr.get_links(index)[0]["flags"] & 1)
+        if not was_up:
+            ipr.link("set", index=index, state="up")
+        return BridgeClaim(created=False, added=added, displaced=displaced, brought_up=not was_up).merged_with(earlier)
+
+
+def release_bridge(name: str, claim: BridgeClaim) -> None:
+    """Undo :func:`claim_bridge`: delete the bridge if pydockerd created it, else leave
+    the interface as it was found. Never touches an interface that is not a bridge."""
+    with _iproute() as ipr:
+        index = _index(ipr, name)
+        if index is None or link_kind(ipr, index) != "bridge":
+            return
+        if claim.created:
+            with _ignoring(errno.ENODEV):
+                ipr.link("del", index=index)
+            return
+        if claim.added:
+            with _ignoring(errno.EADDRNOTAVAIL):
+                _del_ipv4(ipr, index, claim.added)
+        for cidr in claim.displaced:
+            with _ignoring(errno.EEXIST):
+                _add_ipv4(ipr, index, cidr)
+        if claim.brought_up:
+            ipr.link("set", index=index, state="down")
+
+
+def delete_veth(name: str, bridge: str) -> bool:
+    """Delete the host side of one of pydockerd's veth pairs: only an interface of that
+    name that is a veth plugged into ``bridge``; False when there is none."""
+    with _iproute() as ipr:
+        index = _index(ipr, name)
+        bridge_index = _index(ipr, bridge)
+        if index is None or bridge_index is None or link_kind(ipr, index) != "veth":
+            return False
+        if ipr.get_links(index)[0].get_attr("IFLA_MASTER") != bridge_index:
+            return False
+        with _ignoring(errno.ENODEV):
+            ipr.link("del", index=index)
+        return True
+
+
+@contextmanager
+def _ignoring(code: int) -> Iterator[None]:
+    try:
+        yield
+    except NetlinkError as exc:
+        if exc.code != code:
+            raise
 
 
 def _random_mac() -> str:
@@ -280,13 +362,9 @@ def enable_ip_forward() -> None:
         pass
 
 
-def open_netns(pid: int) -> int:
-    return os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-
-
 __all__ = [
     "mac_for_ipv4", "random_veth_name", "link_exists", "delete_link", "BridgeState",
-    "bridge_state", "ensure_bridge", "links_with_master", "VethPlan", "create_veth",
+    "bridge_state", "link_kind", "claim_bridge", "release_bridge", "delete_veth", "links_with_master", "VethPlan", "create_veth",
     "create_veths", "write_sysctl", "configure_peer", "configure_peers", "remove_peer", "set_default_route", "netns_interfaces",
-    "loopback_has_ipv6", "enable_ip_forward", "open_netns",
+    "loopback_has_ipv6", "enable_ip_forward",
 ]

@@ -28,6 +28,44 @@ def _bool_opt(value: str | None, default: bool) -> bool:
     return value.strip().lower() in ("1", "t", "true")
 
 
+@dataclass(frozen=True, slots=True)
+class BridgeClaim:
+    """What pydockerd did to a network's bridge interface, so that releasing it undoes
+    exactly that and nothing else (moby's ``BridgeIfaceCreator``, plus the addresses).
+
+    ``created``: pydockerd made the interface, and deletes it when the network goes. An
+    adopted bridge (``created`` false) is never deleted: pydockerd takes off the address
+    it ``added``, puts back the addresses it ``displaced`` (dockerd replaces a bridge's
+    selected IPv4 address with the network's gateway), and sets it down again if it was
+    ``brought_up``."""
+
+    created: bool = False
+    added: str = ""  # "a.b.c.d/len"
+    displaced: tuple[str, ...] = ()
+    brought_up: bool = False
+
+    def merged_with(self, earlier: BridgeClaim | None) -> BridgeClaim:
+        """This claim, made again over a bridge that ``earlier`` had already claimed (a
+        daemon restart): what was displaced or added then is still to be undone."""
+        if earlier is None or self.created:
+            return self
+        return BridgeClaim(
+            created=earlier.created,
+            added=self.added or earlier.added,
+            displaced=tuple(dict.fromkeys(earlier.displaced + self.displaced)),
+            brought_up=self.brought_up or earlier.brought_up,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {"created": self.created, "added": self.added, "displaced": list(self.displaced),
+                "brought_up": self.brought_up}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BridgeClaim:
+        return cls(bool(data.get("created")), str(data.get("added") or ""),
+                   tuple(str(a) for a in data.get("displaced") or ()), bool(data.get("brought_up")))
+
+
 @dataclass(slots=True)
 class Network:
     """One network as stored and as inspect shows it (plus its allocated pool)."""
@@ -54,6 +92,8 @@ class Network:
     ip_range: str = ""
     gateway: str = ""
     bridge: str = ""
+    # None: not claimed yet, or a record written before claims were kept
+    bridge_claim: BridgeClaim | None = None
 
     @property
     def predefined(self) -> bool:
@@ -101,13 +141,30 @@ class Network:
             {"subnet": c.subnet, "ip_range": c.ip_range, "gateway": c.gateway, "aux_addresses": dict(c.aux_addresses)}
             for c in self.ipam_config
         ]
+        data["bridge_claim"] = None if self.bridge_claim is None else self.bridge_claim.to_json()
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Network:
         data = dict(data)
         data["ipam_config"] = [PoolConfig(**c) for c in data.get("ipam_config", [])]
+        if "bridge_claim" in data:
+            claim = data["bridge_claim"]
+            data["bridge_claim"] = None if claim is None else BridgeClaim.from_json(claim)
+        elif data.get("driver") == "bridge" and data.get("bridge"):
+            data["bridge_claim"] = _claim_before_records(data)
         return cls(**data)
+
+
+def _claim_before_records(data: dict[str, Any]) -> BridgeClaim:
+    """A record from before claims were kept: its bridge was pydockerd's own if it bears
+    the name pydockerd gives (``br-<id12>``); any other was possibly adopted, so it is
+    only ever given back, without the gateway address pydockerd put on it."""
+    if data["bridge"] == f"br-{str(data.get('id', ''))[:12]}":
+        return BridgeClaim(created=True)
+    gateway, subnet = data.get("gateway") or "", data.get("subnet") or ""
+    added = f"{gateway}/{subnet.split('/')[1]}" if gateway and "/" in subnet else ""
+    return BridgeClaim(created=False, added=added)
 
 
 @dataclass(slots=True)
@@ -238,6 +295,6 @@ def request_from_json(data: dict[str, Any]) -> SandboxRequest:
 
 __all__ = [
     "PREDEFINED", "OPT_BRIDGE_NAME", "OPT_ICC", "OPT_MASQUERADE", "OPT_HOST_BINDING", "OPT_MTU",
-    "OPT_DEFAULT_BRIDGE", "is_predefined", "Network", "Endpoint", "PortRecord", "Sandbox",
+    "OPT_DEFAULT_BRIDGE", "is_predefined", "BridgeClaim", "Network", "Endpoint", "PortRecord", "Sandbox",
     "request_to_json", "request_from_json",
 ]

@@ -8,13 +8,19 @@ State on disk, under ``<data-root>/network/``:
   *before* its veths exist and removed after they are gone.
 
 At :meth:`NetworkService.open` the IPAM pools are re-requested from the network
-records, bridges are (re)created, and every sandbox record is checked against the
+records, bridges are (re)claimed, and every sandbox record is checked against the
 kernel: if its container still lives (same pid, same netns inode) its addresses, DNS
 listeners and published ports are restored, otherwise its veths are deleted and its
 addresses stay free. Firewall rules are then re-rendered from that state. A clean
-:meth:`close` removes every firewall rule and every user-network bridge with no live
-endpoint (with live-restore it keeps them for the containers left running). So a crash
-leaks nothing that the next start does not take back.
+:meth:`close` removes every firewall rule and releases every user-network bridge with no
+live endpoint (with live-restore it keeps them for the containers left running). So a
+crash leaks nothing that the next start does not take back.
+
+Ownership: a network's :class:`BridgeClaim` records whether pydockerd created its bridge;
+only such bridges are ever deleted, an adopted one is given back as it was found. Host
+veths are deleted only when they are veths plugged into the network's bridge, and work
+inside a container's namespace goes through the :class:`NetnsHandle` taken when it
+started, never through a pid that may since name a host process.
 """
 
 from __future__ import annotations
@@ -68,13 +74,14 @@ from runtime.network.model import (
     OPT_ICC,
     OPT_MASQUERADE,
     OPT_MTU,
+    BridgeClaim,
     Endpoint,
     Network,
     PortRecord,
     Sandbox,
     is_predefined,
 )
-from runtime.network.netns import run_in_netns
+from runtime.network.netns import NetnsGone, NetnsHandle, run_in_netns
 from runtime.network.portmap import (
     Binding,
     PortAllocator,
@@ -192,6 +199,7 @@ class NetworkService:
         self._root = config.data_root / "network"
         self._networks: dict[str, Network] = {}
         self._sandboxes: dict[str, Sandbox] = {}
+        self._netns: dict[str, NetnsHandle] = {}  # by container ID, while it runs
         self._bindings: dict[str, list[Binding]] = {}
         self._ext_servers: dict[str, list[ExtServer]] = {}
         self._ipv6_in: dict[str, bool] = {}
@@ -236,17 +244,27 @@ class NetworkService:
         try:
             br.enable_ip_forward()
             await self.firewall.setup()
-            for net in self._networks.values():
-                if net.is_bridge:
-                    await asyncio.to_thread(br.ensure_bridge, net.bridge, f"{net.gateway}/{net.prefixlen}", net.mtu)
+            await self._claim_bridge(self.default_bridge)
         except Exception as exc:
             # keep the daemon (and host/none networking) usable where the host refuses
             # bridges or iptables (no CAP_NET_ADMIN...); bridge attachments report why
             self._setup_error = str(exc)
             log.error("bridge networking is unavailable: %s", exc)
+        if self._setup_error is None:
+            for net in self._networks.values():
+                if net.user_defined:
+                    try:
+                        await self._claim_bridge(net)
+                    except Exception as exc:  # that network alone is unusable
+                        log.error("network %s: cannot set up bridge %s: %s", net.name, net.bridge, exc)
         await self._restore_sandboxes()
         if self._setup_error is None:
             await self._sync_firewall()
+
+    async def _claim_bridge(self, net: Network) -> None:
+        net.bridge_claim = await asyncio.to_thread(
+            br.claim_bridge, net.bridge, f"{net.gateway}/{net.prefixlen}", net.mtu, net.bridge_claim)
+        self._save_network(net)
 
     def _ensure_predefined(self) -> None:
         by_name = {n.name: n for n in self._networks.values()}
@@ -266,6 +284,8 @@ class NetworkService:
             net = by_name.get(name)
             if net is None:
                 net = Network(id=_new_id(), name=name, driver=str(attrs["driver"]), created=now)
+            elif attrs.get("bridge", net.bridge) != net.bridge:
+                net.bridge_claim = None  # another interface now: what was done to the old one is moot
             for key, value in attrs.items():
                 setattr(net, key, value)
             self._networks[net.id] = net
@@ -288,18 +308,23 @@ class NetworkService:
             except (OSError, ValueError, TypeError, KeyError):
                 path.unlink(missing_ok=True)
                 continue
-            if sandbox.pid is not None and _netns_inode(sandbox.pid) == sandbox.netns_inode != 0:
+            handle = None
+            if sandbox.pid is not None and sandbox.netns_inode:
+                with contextlib.suppress(NetnsGone):
+                    handle = NetnsHandle.of_pid(sandbox.pid, expect_inode=sandbox.netns_inode)
+            if handle is not None:
                 try:
-                    await self._revive(sandbox)
+                    await self._revive(sandbox, handle)
                     continue
                 except Exception as exc:
+                    handle.close()
+                    self._netns.pop(sandbox.container_id, None)
                     log.warning("container %s: cannot restore networking: %s", sandbox.container_id[:12], exc)
-            for ep in sandbox.endpoints.values():
-                if ep.host_veth:
-                    await asyncio.to_thread(br.delete_link, ep.host_veth)
+            await asyncio.to_thread(_delete_veths, self._host_veths(sandbox))
             path.unlink(missing_ok=True)
 
-    async def _revive(self, sandbox: Sandbox) -> None:
+    async def _revive(self, sandbox: Sandbox, handle: NetnsHandle) -> None:
+        self._netns[sandbox.container_id] = handle
         for ep in sandbox.endpoints.values():
             if ep.ip and ep.network_id in self._networks:
                 with contextlib.suppress(Exception):
@@ -310,7 +335,7 @@ class NetworkService:
             req = sandbox.request
             _, ext = container_resolv_conf(host_text, "internal", req.dns, req.dns_search, req.dns_options)
             self._ext_servers[sandbox.container_id] = ext
-            udp, tcp = await run_in_netns(f"/proc/{sandbox.pid}/ns/net", make_sockets)
+            udp, tcp = await run_in_netns(handle, make_sockets)
             await self._dns.serve(sandbox.container_id, udp, tcp)
         bindings: list[Binding] = []
         for rec in sandbox.ports:
@@ -341,8 +366,15 @@ class NetworkService:
                 await self.firewall.teardown()
             used = {ep.network_id for sb in self._sandboxes.values() for ep in sb.endpoints.values()}
             for net in self._networks.values():
-                if net.user_defined and net.id not in used:
-                    await asyncio.to_thread(br.delete_link, net.bridge)
+                claim = net.bridge_claim
+                if claim is None or net.id in used:
+                    continue
+                # the default bridge stays, as docker0 does, unless it was only borrowed
+                if net.user_defined or not claim.created:
+                    await asyncio.to_thread(br.release_bridge, net.bridge, claim)
+            for handle in self._netns.values():
+                handle.close()
+            self._netns.clear()
 
     # -- persistence -----------------------------------------------------------------
 
@@ -488,7 +520,7 @@ class NetworkService:
                 bridge=bridge_name,
             )
             try:
-                await asyncio.to_thread(br.ensure_bridge, bridge_name, pool.gateway_cidr, net.mtu)
+                net.bridge_claim = await asyncio.to_thread(br.claim_bridge, bridge_name, pool.gateway_cidr, net.mtu)
                 self._networks[net_id] = net
                 self._save_network(net)
                 await self._sync_firewall()
@@ -496,7 +528,8 @@ class NetworkService:
                 self._networks.pop(net_id, None)
                 self._ipam.release_pool(net_id)
                 (self._root / "networks" / f"{net_id}.json").unlink(missing_ok=True)
-                await asyncio.to_thread(br.delete_link, bridge_name)
+                if net.bridge_claim is not None:
+                    await asyncio.to_thread(br.release_bridge, bridge_name, net.bridge_claim)
                 raise
         self._event(net, "create")
         return net_id
@@ -513,7 +546,8 @@ class NetworkService:
             self._networks.pop(net.id, None)
             self._ipam.release_pool(net.id)
             (self._root / "networks" / f"{net.id}.json").unlink(missing_ok=True)
-            await asyncio.to_thread(br.delete_link, net.bridge)
+            if net.bridge_claim is not None:
+                await asyncio.to_thread(br.release_bridge, net.bridge, net.bridge_claim)
             await self._sync_firewall()
         self._event(net, "destroy")
 
@@ -638,8 +672,6 @@ class NetworkService:
             if request.container_id in self._sandboxes:
                 await self._detach_locked(request.container_id)
             sandbox = Sandbox(request.container_id, _new_id(), request, pid)
-            if pid is not None:
-                sandbox.netns_inode = _netns_inode(pid)
             mode = request.network_mode
             if mode.startswith("container:"):
                 return self._render(sandbox)
@@ -650,7 +682,14 @@ class NetworkService:
                         raise SystemError_(f"bridge networking is unavailable: {self._setup_error}")
                     if pid is None:
                         raise InvalidParameter("a running container's pid is needed to set up its network")
-                    await self._attach_bridges(sandbox, nets)
+                    # taken while the container is held before its command runs: its pid is its own
+                    try:
+                        handle = NetnsHandle.of_pid(pid)
+                    except NetnsGone as exc:
+                        raise SystemError_(f"container {request.container_id[:12]} exited before its network was set up: {exc}") from None
+                    self._netns[request.container_id] = handle
+                    sandbox.netns_inode = handle.inode
+                    await self._attach_bridges(sandbox, nets, handle)
                 else:
                     for net, cfg in nets:
                         sandbox.endpoints[net.id] = Endpoint(net.id, _new_id(), config=cfg)
@@ -666,7 +705,8 @@ class NetworkService:
                 self._event(joined, "connect", container=request.container_id)
         return self._render(sandbox)
 
-    async def _attach_bridges(self, sandbox: Sandbox, nets: list[tuple[Network, EndpointConfig]]) -> None:
+    async def _attach_bridges(self, sandbox: Sandbox, nets: list[tuple[Network, EndpointConfig]],
+                              handle: NetnsHandle) -> None:
         req = sandbox.request
         assert sandbox.pid is not None
         gateway_net = pick_gateway(nets)
@@ -692,7 +732,6 @@ class NetworkService:
         sandbox.dns = any(n.user_defined for n, _ in nets)
         self._sandboxes[sandbox.container_id] = sandbox
         self._save_sandbox(sandbox)  # before any veth exists: a crash from here on is reconciled
-        netns_path = f"/proc/{sandbox.pid}/ns/net"
         want_dns = sandbox.dns
 
         def inside() -> tuple[bool, tuple[Any, Any] | None]:
@@ -700,7 +739,7 @@ class NetworkService:
             return ipv6, make_sockets() if want_dns else None
 
         # one thread: veths created from the host namespace, then configured inside
-        ipv6, sockets = await run_in_netns(netns_path, inside, before=lambda fd: br.create_veths(plans, fd))
+        ipv6, sockets = await run_in_netns(handle, inside, before=lambda fd: br.create_veths(plans, fd))
         self._ipv6_in[sandbox.container_id] = ipv6
         if sockets is not None:
             await self._dns.serve(sandbox.container_id, *sockets)
@@ -791,12 +830,15 @@ class NetworkService:
         await close_all(self._bindings.pop(container_id, []), self._ports)
         self._ext_servers.pop(container_id, None)
         self._ipv6_in.pop(container_id, None)
+        handle = self._netns.pop(container_id, None)
+        if handle is not None:
+            handle.close()
         if sandbox is not None:
-            veths = [ep.host_veth for ep in sandbox.endpoints.values() if ep.host_veth]
+            veths = self._host_veths(sandbox)
             if veths:
                 # deleting a veth waits for an RCU grace period (~20 ms); the kernel also
                 # drops it by itself once the container's namespace dies, so nobody waits
-                task = asyncio.get_running_loop().create_task(asyncio.to_thread(_delete_links, veths))
+                task = asyncio.get_running_loop().create_task(asyncio.to_thread(_delete_veths, veths))
                 self._background.add(task)
                 task.add_done_callback(self._background.discard)
             for ep in sandbox.endpoints.values():
@@ -806,6 +848,19 @@ class NetworkService:
                 sandbox.ports = []
                 await self._sync_firewall()
         self._drop_sandbox_file(container_id)
+
+    def _host_veths(self, sandbox: Sandbox) -> list[tuple[str, str]]:
+        """(host veth, bridge it must be plugged into) of each of the sandbox's endpoints."""
+        return [
+            (ep.host_veth, net.bridge) for ep in sandbox.endpoints.values()
+            if ep.host_veth and (net := self._networks.get(ep.network_id)) is not None
+        ]
+
+    def _handle(self, sandbox: Sandbox) -> NetnsHandle:
+        handle = self._netns.get(sandbox.container_id)
+        if handle is None:
+            raise SystemError_(f"container {sandbox.container_id[:12]} has no network namespace to configure")
+        return handle
 
     async def rename_container(self, container_id: str, new_name: str) -> None:
         async with self._lock:
@@ -903,18 +958,14 @@ class NetworkService:
         sandbox.request = replace(req, endpoints={**req.endpoints, net.name: cfg})
         self._save_sandbox(sandbox)
         try:
-            fd = await asyncio.to_thread(br.open_netns, sandbox.pid)
-            try:
-                await asyncio.to_thread(br.create_veth, plan, fd)
-            finally:
-                os.close(fd)
+            handle = self._handle(sandbox)
             start_dns = net.user_defined and not self._dns.serving(sandbox.container_id)
 
             def inside() -> tuple[Any, Any] | None:
                 br.configure_peer(plan)
                 return make_sockets() if start_dns else None
 
-            sockets = await run_in_netns(f"/proc/{sandbox.pid}/ns/net", inside)
+            sockets = await run_in_netns(handle, inside, before=lambda fd: br.create_veth(plan, fd))
             if sockets is not None:
                 sandbox.dns = True
                 await self._dns.serve(sandbox.container_id, *sockets)
@@ -923,7 +974,7 @@ class NetworkService:
         except BaseException:
             sandbox.endpoints.pop(net.id, None)
             self._ipam.release_address(net.id, ip)
-            await asyncio.to_thread(br.delete_link, ep.host_veth)
+            await asyncio.to_thread(br.delete_veth, ep.host_veth, net.bridge)
             self._save_sandbox(sandbox)
             raise
 
@@ -957,10 +1008,11 @@ class NetworkService:
 
     async def _detach_one(self, sandbox: Sandbox, net: Network) -> None:
         ep = sandbox.endpoints.pop(net.id)
-        assert sandbox.pid is not None
-        with contextlib.suppress(Exception):
-            await run_in_netns(f"/proc/{sandbox.pid}/ns/net", lambda: br.remove_peer(ep.ifname))
-        await asyncio.to_thread(br.delete_link, ep.host_veth)
+        handle = self._netns.get(sandbox.container_id)
+        if handle is not None:
+            with contextlib.suppress(Exception):
+                await run_in_netns(handle, lambda: br.remove_peer(ep.ifname))
+        await asyncio.to_thread(br.delete_veth, ep.host_veth, net.bridge)
         self._ipam.release_address(net.id, ep.ip)
         if ep.gateway and self._bindings.get(sandbox.container_id):
             await close_all(self._bindings.pop(sandbox.container_id), self._ports)
@@ -978,19 +1030,12 @@ class NetworkService:
         self._save_sandbox(sandbox)
 
 
-def _delete_links(names: list[str]) -> None:
-    for name in names:
+def _delete_veths(veths: list[tuple[str, str]]) -> None:
+    for name, bridge in veths:
         try:
-            br.delete_link(name)
+            br.delete_veth(name, bridge)
         except Exception as exc:
             log.warning("could not delete %s: %s", name, exc)
-
-
-def _netns_inode(pid: int) -> int:
-    try:
-        return os.stat(f"/proc/{pid}/ns/net").st_ino
-    except OSError:
-        return 0
 
 
 def _created_ns(net: Network) -> int:

@@ -10,7 +10,7 @@ import pytest
 
 from runtime.network import bridge
 from runtime.network.firewall import BridgeRules, Chains, Firewall, PortRule, daemon_tag, render_rules
-from runtime.network.netns import run_in_netns
+from runtime.network.netns import NetnsHandle, run_in_netns
 
 
 def test_daemon_tag_is_stable_and_short() -> None:
@@ -75,13 +75,13 @@ async def test_setup_sync_teardown_leave_nothing(firewall: Firewall) -> None:
 
 async def test_dnat_reaches_a_namespace(firewall: Firewall, bridge_name: str, subnet_octet: int, netns_pid: int) -> None:
     gw, cip = f"10.213.{subnet_octet}.1", f"10.213.{subnet_octet}.2"
-    await asyncio.to_thread(bridge.ensure_bridge, bridge_name, f"{gw}/24")
+    await asyncio.to_thread(bridge.claim_bridge, bridge_name, f"{gw}/24")
     plan = bridge.VethPlan(bridge.random_veth_name(), "eth0", bridge_name, bridge.mac_for_ipv4(cip), 1500, f"{cip}/24", gw)
-    fd = bridge.open_netns(netns_pid)
+    handle = NetnsHandle.of_pid(netns_pid)
     try:
-        await asyncio.to_thread(bridge.create_veth, plan, fd)
+        await asyncio.to_thread(bridge.create_veth, plan, handle.fd)
     finally:
-        os.close(fd)
+        handle.close()
 
     def listen() -> socket.socket:
         bridge.configure_peer(plan)

@@ -78,6 +78,30 @@ def parse_filters(raw: str) -> Filters:
     return Filters.of(result)
 
 
+class _LiteralInt(int):
+    """A JSON integer that remembers how the client wrote it (Go's errors quote it)."""
+
+    literal: str
+
+    @classmethod
+    def parse(cls, text: str) -> int:
+        number = cls(text)
+        number.literal = text
+        return number
+
+
+class _LiteralFloat(float):
+    """A JSON number with a fraction or an exponent, remembering its text (``1e30``)."""
+
+    literal: str
+
+    @classmethod
+    def parse(cls, text: str) -> float:
+        number = cls(text)
+        number.literal = text
+        return number
+
+
 async def json_body(request: web.Request, *, required: bool = False) -> dict[str, Any]:
     """moby ReadJSON: empty body allowed (unless required); otherwise one JSON object,
     ``application/json`` content type, trailing whitespace tolerated."""
@@ -93,7 +117,7 @@ async def json_body(request: web.Request, *, required: bool = False) -> dict[str
             f"unsupported Content-Type header ({content_type}): must be 'application/json'"
         )
     try:
-        value = json.loads(data)
+        value = json.loads(data, parse_int=_LiteralInt.parse, parse_float=_LiteralFloat.parse)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidParameter(f"invalid JSON: {exc}") from None
     if value is None:

@@ -11,22 +11,25 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from compat_api.versions import APIVersion
 from compat_api.wire.containers import (
     ContainerCreateResponse, ContainerState, ContainerSummary, ContainerWaitResponse,
     ExecInspectResponse, MountPoint as WireMountPoint,
 )
-from runtime.containers.codec import from_jsonable, to_jsonable
+from runtime.containers.codec import GoSchema, from_jsonable, json_kind, to_jsonable
 from runtime.containers.execs import ExecConfig, ExecRecord
 from runtime.containers.health import Health
 from runtime.containers.model import (
-    Container, ContainerConfig, HostConfig, MountPoint,
+    BindOptions, Container, ContainerConfig, DeviceMapping, HealthConfig, HostConfig, LogConfig,
+    MountPoint, MountRequest, PortBinding, RestartPolicy, TmpfsOptions, Ulimit,
 )
 from runtime.containers.state import ExitStatus, State
 from runtime.errors import InvalidParameter
 from runtime.timefmt import rfc3339_nano
+
+_T = TypeVar("_T")
 
 _IRREGULAR = {
     "uts_mode": "UTSMode",
@@ -51,6 +54,42 @@ def wire_name(cls: type, name: str) -> str:
 _SET_MAPS = ("ExposedPorts", "Volumes")
 
 
+# How Go names what a create body decodes into (container.CreateRequest embeds Config, so
+# Config's fields are reported as the request's own; Resources is embedded in HostConfig).
+_CREATE_SCHEMA = GoSchema(
+    structs={
+        ContainerConfig: "container.CreateRequest", HostConfig: "container.HostConfig",
+        HealthConfig: "container.HealthConfig", LogConfig: "container.LogConfig",
+        RestartPolicy: "container.RestartPolicy", PortBinding: "nat.PortBinding",
+        Ulimit: "*units.Ulimit", DeviceMapping: "container.DeviceMapping", MountRequest: "mount.Mount",
+        BindOptions: "mount.BindOptions", TmpfsOptions: "mount.TmpfsOptions",
+    },
+    fields={
+        (ContainerConfig, "cmd"): "string", (ContainerConfig, "entrypoint"): "string",
+        (ContainerConfig, "shell"): "string", (ContainerConfig, "stop_timeout"): "int",
+        (ContainerConfig, "exposed_ports"): "nat.PortSet", (ContainerConfig, "volumes"): "map[string]struct {}",
+        (HostConfig, "blkio_weight"): "uint16", (HostConfig, "io_maximum_iops"): "uint64",
+        (HostConfig, "io_maximum_bandwidth"): "uint64", (HostConfig, "console_size"): "[2]uint",
+        (HostConfig, "oom_score_adj"): "int", (HostConfig, "port_bindings"): "nat.PortMap",
+        (RestartPolicy, "maximum_retry_count"): "int", (HealthConfig, "retries"): "int",
+        (TmpfsOptions, "mode"): "fs.FileMode",
+    },
+)
+
+
+# POST /containers/{id}/update decodes into container.UpdateConfig (Resources embedded)
+_UPDATE_SCHEMA = GoSchema({**_CREATE_SCHEMA.structs, HostConfig: "container.UpdateConfig"},
+                          _CREATE_SCHEMA.fields)
+
+
+def _decoded(cls: type[_T], data: Any, path: str = "", schema: GoSchema = _CREATE_SCHEMA) -> _T:
+    """``from_jsonable`` with Go's names; a type error reads as dockerd 23+ answers it."""
+    try:
+        return from_jsonable(cls, data, wire_name, path, go=schema, struct="CreateRequest" if path else "")
+    except InvalidParameter as exc:
+        raise InvalidParameter(f"invalid JSON: {exc}") from None
+
+
 def config_from_wire(body: Mapping[str, Any]) -> ContainerConfig:
     """A create body (or its Config) -> ContainerConfig. Sets like ExposedPorts arrive as
     ``{"80/tcp": {}}`` and become tuples of keys."""
@@ -59,18 +98,27 @@ def config_from_wire(body: Mapping[str, Any]) -> ContainerConfig:
         value = data.get(key)
         if isinstance(value, Mapping):
             data[key] = list(value)
-        elif value is not None and not isinstance(value, list):
-            raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into Go "
-                                   f"struct field Config.{key} of type nat.PortSet")
+        elif value is not None:
+            raise InvalidParameter(f"invalid JSON: json: cannot unmarshal {json_kind(value)} into Go "
+                                   f"struct field CreateRequest.{key} of type "
+                                   f"{_CREATE_SCHEMA.fields[(ContainerConfig, _snake(key))]}")
     for key in ("Cmd", "Entrypoint", "Shell"):
         if isinstance(data.get(key), str):  # strslice accepts a single string
             data[key] = [data[key]]
-    return from_jsonable(ContainerConfig, data, wire_name)
+    return _decoded(ContainerConfig, data)
 
 
-def host_config_from_wire(body: Mapping[str, Any] | None, version: APIVersion) -> HostConfig:
+def _snake(key: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in key).lstrip("_")
+
+
+def host_config_from_wire(body: Any, version: APIVersion, *, update: bool = False) -> HostConfig:
+    """``HostConfig`` of a create body, or (``update``) the body of a container update."""
+    path, schema = ("", _UPDATE_SCHEMA) if update else ("HostConfig", _CREATE_SCHEMA)
     if not body:
         return HostConfig()
+    if not isinstance(body, Mapping):
+        return _decoded(HostConfig, body, path, schema)  # raises Go's text
     data = dict(body)
     if version < APIVersion(1, 42):
         data.pop("ConsoleSize", None)
@@ -79,7 +127,7 @@ def host_config_from_wire(body: Mapping[str, Any] | None, version: APIVersion) -
     ports = data.get("PortBindings")
     if isinstance(ports, Mapping):
         data["PortBindings"] = {k: v for k, v in ports.items()}
-    return from_jsonable(HostConfig, data, wire_name)
+    return _decoded(HostConfig, data, path, schema)
 
 
 # --- rendering ----------------------------------------------------------------------------

@@ -35,13 +35,14 @@ from runtime.containers.spec import (
 from runtime.containers.state import ExitStatus, WaitCondition
 from runtime.containers.stdio import Chunk, StdioFanout, Subscription
 from runtime.containers.store import ContainerStore
+from runtime.containers.validate import validate_host_config
 from runtime.errors import (
     Conflict, InvalidParameter, NotModified, SystemError_,
 )
 from runtime.events import EventBus
 from runtime.volumes.mountspec import is_volume_bind
 from runtime.logs.driver import (
-    LogDriver, LogMessage, NoneDriver, ReadOptions, open_reader, validate_log_config,
+    LogDriver, LogMessage, NoneDriver, ReadOptions, open_reader,
 )
 from runtime.logs.jsonfile import JsonFileDriver
 from runtime.process.contract import ExitReport, ProcessRuntime, StartedProcess, StartFailed
@@ -49,7 +50,6 @@ from runtime.process.contract import ExitReport, ProcessRuntime, StartedProcess,
 log = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT = 10
-RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +274,7 @@ class ContainerService:
         config, host = request.config, request.host_config
         if not config.image:
             raise InvalidParameter("No image specified")  # dockerd: config.Image is required
-        _validate_host_config(host)
+        validate_host_config(host)
         image = self.images.get(config.image)
         config = merge_image_config(config, self.images.image_config(image))
         argv = command_line(config)
@@ -797,44 +797,6 @@ async def _logs_iter(past: AsyncIterator[list[LogMessage]],
 def _image_id(image: Any) -> str:
     image_id = image.id if hasattr(image, "id") else str(image["Id"])
     return image_id if image_id.startswith("sha256:") else "sha256:" + image_id
-
-
-def _validate_host_config(host: HostConfig) -> None:
-    policy = host.restart_policy
-    if policy.name and policy.name not in RESTART_POLICIES:
-        raise InvalidParameter(f"invalid restart policy: unknown policy '{policy.name}'; use one "
-                               "of 'no', 'always', 'on-failure', or 'unless-stopped'")
-    if policy.maximum_retry_count and policy.name != "on-failure":
-        raise InvalidParameter(f"invalid restart policy: maximum retry count can only be used "
-                               f"with 'on-failure'")
-    if policy.maximum_retry_count < 0:
-        raise InvalidParameter("invalid restart policy: maximum retry count cannot be negative")
-    if host.auto_remove and policy.name not in ("", "no"):
-        raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
-    log_config = host.log_config
-    validate_log_config(log_config.type or "json-file", log_config.config)
-    if host.memory and 0 < host.memory < 6 * 1024 * 1024:
-        raise InvalidParameter("Minimum memory limit allowed is 6MB")
-    if host.memory_swap > 0 and host.memory and host.memory_swap < host.memory:
-        raise InvalidParameter("Minimum memoryswap limit should be larger than memory limit, "
-                               "see usage")
-    if host.nano_cpus and (host.cpu_quota or host.cpu_period):
-        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
-    if host.nano_cpus < 0 or host.nano_cpus > os.cpu_count() * 1_000_000_000:  # type: ignore[operator]
-        raise InvalidParameter(f"Range of CPUs is from 0.01 to {os.cpu_count()}.00, as there "
-                               f"are only {os.cpu_count()} CPUs available")
-    if host.shm_size < 0:
-        raise InvalidParameter("SHM size can not be less than 0")
-    if host.oom_score_adj < -1000 or host.oom_score_adj > 1000:
-        raise InvalidParameter("Invalid value %d, range for oom score adj is [-1000, 1000]"
-                               % host.oom_score_adj)
-    # user-defined network names are checked by the network service (404, as dockerd)
-    for field_name, value in (("IpcMode", host.ipc_mode), ("PidMode", host.pid_mode)):
-        if value and value not in ("host", "private", "shareable", "none") and not value.startswith(
-                "container:"):
-            raise InvalidParameter(f"invalid {field_name}: {value}")
-    if host.cgroupns_mode not in ("", "host", "private"):
-        raise InvalidParameter(f"invalid cgroup namespace mode: {host.cgroupns_mode}")
 
 
 def _with_defaults(host: HostConfig) -> HostConfig:

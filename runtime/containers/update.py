@@ -14,20 +14,9 @@ from dataclasses import replace
 
 from runtime.containers.freeze import cgroup_handle
 from runtime.containers.model import HostConfig
-from runtime.containers.service import ContainerService, _resources, _validate_host_config
+from runtime.containers.service import ContainerService, _resources
+from runtime.containers.validate import validate_host_config
 from runtime.errors import Conflict, InvalidParameter, SystemError_
-
-
-def _validate(update: HostConfig) -> None:
-    """dockerd's ``verifyContainerSettings`` for an update (before anything changes)."""
-    _validate_host_config(update)
-    if update.cpu_period and not 1000 <= update.cpu_period <= 1_000_000:
-        raise InvalidParameter("CPU cfs period can not be less than 1ms (i.e. 1000) or larger "
-                               "than 1s (i.e. 1000000)")
-    if update.cpu_quota and 0 < update.cpu_quota < 1000:
-        raise InvalidParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
-    if update.blkio_weight and not 10 <= update.blkio_weight <= 1000:
-        raise InvalidParameter("Range of blkio weight is from 10 to 1000")
 
 
 def merge(current: HostConfig, update: HostConfig, container_id: str) -> HostConfig:
@@ -76,7 +65,7 @@ def merge(current: HostConfig, update: HostConfig, container_id: str) -> HostCon
 async def update(service: ContainerService, ref: str, request: HostConfig) -> list[str]:
     """Apply ``request`` (only its resource fields and restart policy); returns warnings."""
     container = service.get(ref)
-    _validate(request)
+    validate_host_config(request, update=True)
     state = container.state
     if state.removal_in_progress or state.dead:
         raise SystemError_(f"Cannot update container {container.id}: container is marked for "

@@ -62,7 +62,7 @@ async def top(request: web.Request) -> web.Response:
 
 async def update(request: web.Request) -> web.Response:
     body = await json_body(request)
-    host = host_config_from_wire(body, api_version(request))
+    host = host_config_from_wire(body, api_version(request), update=True)
     policy = body.get("RestartPolicy") if isinstance(body, dict) else None
     if not isinstance(policy, dict) or not policy.get("Name"):
         # absent or empty: unchanged (the wire default would read as "no")

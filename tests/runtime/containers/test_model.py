@@ -53,3 +53,31 @@ def test_codec_is_lenient_with_nulls_and_unknown_keys_but_checks_types() -> None
         from_jsonable(ContainerConfig, {"tty": "yes"})
     with pytest.raises(InvalidParameter):
         from_jsonable(HostConfig, {"memory": True})
+
+
+def test_codec_refuses_what_go_cannot_hold_with_go_text() -> None:
+    from runtime.containers.codec import GoSchema
+
+    go = GoSchema(structs={HostConfig: "container.HostConfig"}, fields={(HostConfig, "blkio_weight"): "uint16"})
+
+    def error(data: object) -> str:
+        with pytest.raises(InvalidParameter) as info:
+            from_jsonable(HostConfig, data, lambda cls, n: n, "HostConfig", go=go, struct="CreateRequest")
+        return str(info.value)
+
+    assert error({"memory": 1 << 63}) == ("json: cannot unmarshal number 9223372036854775808 into Go struct "
+                                          "field HostConfig.HostConfig.memory of type int64")
+    assert error({"memory": 2.0}).startswith("json: cannot unmarshal number 2.0 into")
+    assert error({"blkio_weight": 65536}).endswith("HostConfig.HostConfig.blkio_weight of type uint16")
+    assert error({"binds": "x"}).endswith("of type []string")
+    assert error("x") == ("json: cannot unmarshal string into Go struct field CreateRequest.HostConfig "
+                          "of type container.HostConfig")
+    assert from_jsonable(HostConfig, {"memory": -(1 << 63), "blkio_weight": 65535}, go=go).blkio_weight == 65535
+
+
+def test_codec_quotes_the_number_as_the_client_wrote_it() -> None:
+    class Literal(float):
+        literal = "1e30"
+
+    with pytest.raises(InvalidParameter, match="cannot unmarshal number 1e30 into Go value"):
+        from_jsonable(int, Literal(1e30))  # type: ignore[type-var]

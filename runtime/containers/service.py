@@ -870,10 +870,11 @@ def _with_defaults(host: HostConfig) -> HostConfig:
 
 
 def _resources(host: HostConfig) -> Any:
-    from runtime.linux.cgroups import DEFAULT_DEVICE_RULES, PRIVILEGED_DEVICE_RULES, Resources
+    from runtime.containers.devicerules import device_cgroup_rules
+    from runtime.linux.cgroups import Resources
 
     swap = host.memory_swap
-    rules = PRIVILEGED_DEVICE_RULES if host.privileged else DEFAULT_DEVICE_RULES
+    rules = device_cgroup_rules(host)
     return Resources(
         memory=host.memory, memory_swap=swap, memory_reservation=host.memory_reservation,
         nano_cpus=host.nano_cpus, cpu_shares=host.cpu_shares, cpu_quota=host.cpu_quota,

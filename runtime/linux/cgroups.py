@@ -17,6 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.linux.devices import attach_device_program
+from runtime.linux.syscalls import LinuxSyscalls, Syscalls
+
 # runc's AllowedDevices plus moby's defaults (deny fuse 10:229 by not listing it).
 DEFAULT_DEVICE_RULES: tuple[str, ...] = (
     "c *:* m", "b *:* m",
@@ -34,8 +37,8 @@ class Resources:
     memory, memory_swap (total memory+swap, -1 = unlimited swap), memory_reservation:
     bytes; nano_cpus: 1e-9 CPUs; cpu_shares: relative weight; cpu_quota/cpu_period:
     microseconds; pids_limit: None or <= 0 = unlimited; blkio_weight: 10..1000.
-    ``device_rules`` are devices-cgroup lines (v1 only; ``PRIVILEGED_DEVICE_RULES`` for
-    --privileged).
+    ``device_rules`` are devices-cgroup allow lines (``PRIVILEGED_DEVICE_RULES`` for
+    --privileged): v1's devices controller, or an eBPF device program on v2.
     """
 
     memory: int = 0
@@ -149,8 +152,9 @@ class CgroupManager:
     ``unified`` is the hybrid host's cgroup2 mountpoint (v1 only, else None)."""
 
     def __init__(self, parent: str = "pydockerd", root: str = "/sys/fs/cgroup",
-                 mountinfo: str | None = None) -> None:
+                 mountinfo: str | None = None, syscalls: Syscalls | None = None) -> None:
         self.parent = parent.strip("/")
+        self.sys: Syscalls = syscalls if syscalls is not None else LinuxSyscalls()
         self.root = Path(root)
         self.unified: str | None = None
         if (self.root / "cgroup.controllers").exists():
@@ -187,6 +191,9 @@ class CgroupManager:
         try:
             if self.version == "1":
                 self._set_devices(handle, resources.device_rules)
+            else:
+                # before any process joins: v2 has no devices controller, only this
+                attach_device_program(self.sys, handle.dirs[0], resources.device_rules)
             self.update(handle, resources)
         except BaseException:
             self.remove(handle)

@@ -18,6 +18,7 @@ from compat_api.daemon.options import DaemonOptions, OptionsError, parse_options
 from runtime.config import DaemonConfig
 from runtime.engine import Engine
 from runtime.errors import Conflict
+from runtime.linux.limits import raise_open_files_limit
 from runtime.statefile import ensure_private_dir
 from runtime.system.lock import DataRootLock
 
@@ -41,6 +42,7 @@ def _engine_config(options: DaemonOptions) -> DaemonConfig:
         registry_mirrors=options.registry_mirrors,
         hosts=options.hosts,
         live_restore=options.live_restore,
+        default_cgroupns_mode=options.default_cgroupns_mode,
     )
 
 
@@ -57,6 +59,7 @@ def _write_pidfile(path: Path) -> None:
 
 
 async def serve(options: DaemonOptions) -> None:
+    raise_open_files_limit()
     ensure_private_dir(options.data_root)
     lock = DataRootLock(options.data_root)
     lock.acquire()

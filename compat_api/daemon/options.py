@@ -41,6 +41,7 @@ _FILE_KEYS: dict[str, str] = {
     "registry-mirrors": "registry_mirrors",
     "cgroup-parent": "cgroup_parent",
     "live-restore": "live_restore",
+    "default-cgroupns-mode": "default_cgroupns_mode",
 }
 
 _DEFAULTS: dict[str, Any] = {
@@ -64,6 +65,7 @@ _DEFAULTS: dict[str, Any] = {
     "registry_mirrors": [],
     "cgroup_parent": "pydockerd",
     "live_restore": False,
+    "default_cgroupns_mode": "",
 }
 
 
@@ -93,6 +95,7 @@ class DaemonOptions:
     registry_mirrors: tuple[str, ...]
     cgroup_parent: str
     live_restore: bool = False
+    default_cgroupns_mode: str = ""
 
 
 def _bool_flag(text: str) -> bool:
@@ -152,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live-restore", dest="live_restore", nargs="?", const=True, type=_bool_flag,
                    help="keep containers running while the daemon is stopped, and re-adopt them "
                         "when it starts again")
+    p.add_argument("--default-cgroupns-mode", dest="default_cgroupns_mode",
+                   help='default cgroup namespace of containers, "host" or "private" '
+                        "(default: private on cgroup v2, host on v1)")
     return p
 
 
@@ -223,4 +229,12 @@ def parse_options(argv: Sequence[str]) -> DaemonOptions:
         registry_mirrors=tuple(merged["registry_mirrors"]),
         cgroup_parent=merged["cgroup_parent"],
         live_restore=_file_bool("live-restore", merged["live_restore"]),
+        default_cgroupns_mode=_cgroupns_mode(merged["default_cgroupns_mode"]),
     )
+
+
+def _cgroupns_mode(value: Any) -> str:
+    if value not in ("", "host", "private"):
+        raise OptionsError(f'Default cgroup namespace mode ({value}) is invalid. '
+                           'Use "host" or "private".')
+    return str(value)

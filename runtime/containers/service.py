@@ -136,6 +136,9 @@ class ContainerService:
         self.layers = layers
         self.runtime = runtime
         self.cgroups = cgroups
+        # dockerd's default: a private cgroup namespace on cgroup v2, the host's on v1
+        self.default_cgroupns_mode = (
+            "private" if str(getattr(cgroups, "version", "1")) == "2" else "host")
         self._all_caps = all_caps
         self._masked_default = masked_default
         self.live: dict[str, Live] = {}
@@ -283,7 +286,7 @@ class ContainerService:
         container_id = new_id()
         if not config.hostname:
             config = replace(config, hostname=container_id[:12])
-        host = _with_defaults(host)
+        host = _with_defaults(host, self.default_cgroupns_mode)
         if request.name:
             name = validate_name(request.name)
         else:
@@ -358,7 +361,7 @@ class ContainerService:
         try:
             peers = self._peers(host)
             if self.cgroups is not None:
-                cgroup = self.cgroups.create(container.id, _resources(host))
+                cgroup = self.cgroups.create(container.id, _resources(host), host.cgroup_parent)
             dirs = tuple(getattr(cgroup, "dirs", ()) or ())
             write_etc_files(container)
             if self.volumes is not None:
@@ -837,7 +840,7 @@ def _validate_host_config(host: HostConfig) -> None:
         raise InvalidParameter(f"invalid cgroup namespace mode: {host.cgroupns_mode}")
 
 
-def _with_defaults(host: HostConfig) -> HostConfig:
+def _with_defaults(host: HostConfig, cgroupns_mode: str = "host") -> HostConfig:
     """dockerd fills these at create so inspect shows the effective values."""
     changes: dict[str, Any] = {}
     if not host.log_config.type:
@@ -847,7 +850,7 @@ def _with_defaults(host: HostConfig) -> HostConfig:
     if not host.ipc_mode:
         changes["ipc_mode"] = "private"
     if not host.cgroupns_mode:
-        changes["cgroupns_mode"] = "host"
+        changes["cgroupns_mode"] = cgroupns_mode
     if not host.shm_size:
         changes["shm_size"] = 64 * 1024 * 1024
     if not host.runtime:

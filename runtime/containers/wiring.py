@@ -35,6 +35,8 @@ async def open_container_services(
         cgroups = CgroupManager(parent=config.cgroup_parent)
     containers = ContainerService(config.data_root, events, ImageBackendAdapter(images),
                                   ImageRwLayers(images), runtime, cgroups)
+    if config.default_cgroupns_mode:
+        containers.default_cgroupns_mode = config.default_cgroupns_mode
     if networking is not None:
         containers.set_networking(networking)
     if volumes is not None:

@@ -169,22 +169,24 @@ class CgroupManager:
 
     # ---- lifecycle --------------------------------------------------------------------
 
-    def create(self, container_id: str, resources: Resources) -> CgroupHandle:
+    def create(self, container_id: str, resources: Resources, parent: str = "") -> CgroupHandle:
+        """The container's cgroup under ``parent`` (HostConfig.CgroupParent; "" = the
+        daemon's parent), created and configured before any process joins it."""
         if self.version == "2":
-            path = self.root / self.parent / container_id
+            path = self._path(self.root, "", parent, container_id)
             self._enable_v2_controllers(path)
             path.mkdir(exist_ok=True)
             handle = CgroupHandle(container_id, (str(path),))
         else:
             dirs = []
             for key, mountpoint in sorted(self.hierarchies.items()):
-                path = Path(mountpoint) / self.parent / container_id
+                path = self._path(Path(mountpoint), key, parent, container_id)
                 if key == "cpuset":
                     self._cpuset_ancestors(Path(mountpoint), path)
                 path.mkdir(parents=True, exist_ok=True)
                 dirs.append(str(path))
             if self.unified is not None:
-                path = Path(self.unified) / self.parent / container_id
+                path = self._path(Path(self.unified), "", parent, container_id)
                 path.mkdir(parents=True, exist_ok=True)
                 dirs.append(str(path))
             handle = CgroupHandle(container_id, tuple(dirs))
@@ -251,16 +253,41 @@ class CgroupManager:
 
     # ---- freezer and readings (pause/unpause, top, stats) -----------------------------
 
-    def handle_for(self, container_id: str) -> CgroupHandle:
+    def handle_for(self, container_id: str, parent: str = "") -> CgroupHandle:
         """The handle of an existing container cgroup, without creating or configuring
         anything (a container reattached after a daemon restart has no handle yet)."""
         if self.version == "2":
-            return CgroupHandle(container_id, (str(self.root / self.parent / container_id),))
-        dirs = [str(Path(m) / self.parent / container_id)
-                for _key, m in sorted(self.hierarchies.items())]
+            return CgroupHandle(container_id,
+                                (str(self._path(self.root, "", parent, container_id)),))
+        dirs = [str(self._path(Path(m), key, parent, container_id))
+                for key, m in sorted(self.hierarchies.items())]
         if self.unified is not None:
-            dirs.append(str(Path(self.unified) / self.parent / container_id))
+            dirs.append(str(self._path(Path(self.unified), "", parent, container_id)))
         return CgroupHandle(container_id, tuple(dirs))
+
+    def _path(self, mountpoint: Path, key: str, parent: str, container_id: str) -> Path:
+        """dockerd's cgroupfs placement: no parent -> the daemon's parent; an absolute
+        parent from the hierarchy's root; a relative one below the daemon's own cgroup
+        in that hierarchy (where runc, started by dockerd, resolves it)."""
+        if not parent:
+            return mountpoint / self.parent / container_id
+        if parent.startswith("/"):
+            return mountpoint / parent.strip("/") / container_id
+        own = self._own_cgroups().get(frozenset(key.split(",")) if key else frozenset(), "/")
+        return mountpoint / own.strip("/") / parent.strip("/") / container_id
+
+    def _own_cgroups(self) -> dict[frozenset[str], str]:
+        """This process's cgroup per hierarchy (controllers set; empty set = cgroup2)."""
+        result: dict[frozenset[str], str] = {}
+        try:
+            text = Path("/proc/self/cgroup").read_text()
+        except OSError:
+            return result
+        for line in text.splitlines():
+            _num, _sep, rest = line.partition(":")
+            controllers, _sep, path = rest.partition(":")
+            result[frozenset(c for c in controllers.split(",") if c)] = path or "/"
+        return result
 
     def controller_dir(self, handle: CgroupHandle, controller: str) -> Path | None:
         """The container's directory for ``controller`` (the single dir on v2)."""
@@ -328,9 +355,11 @@ class CgroupManager:
     def _dir(self, handle: CgroupHandle, key: str) -> Path | None:
         if self.version == "2":
             return Path(handle.dirs[0])
-        for k, mountpoint in self.hierarchies.items():
+        for k, mountpoint in sorted(self.hierarchies.items()):
             if key in k.split(","):
-                return Path(mountpoint) / self.parent / handle.container_id
+                for d in handle.dirs:
+                    if d.startswith(mountpoint + "/"):
+                        return Path(d)
         return None
 
     def _cpuset_ancestors(self, mountpoint: Path, path: Path) -> None:

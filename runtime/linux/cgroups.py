@@ -438,13 +438,36 @@ class CgroupManager:
                 available = set()
             wanted = [c for c in ("cpuset", "cpu", "io", "memory", "pids") if c in available]
             if wanted:
-                _write(current / "cgroup.subtree_control", " ".join("+" + c for c in wanted))
+                try:
+                    _write(current / "cgroup.subtree_control",
+                           " ".join("+" + c for c in wanted))
+                except OSError:
+                    # as runc: one by one, and a cgroup that holds processes (a relative
+                    # --cgroup-parent below the daemon's own) refuses them; go on without
+                    for c in wanted:
+                        try:
+                            _write(current / "cgroup.subtree_control", "+" + c)
+                        except OSError:
+                            pass
             current = current / part
             if current != path:
                 current.mkdir(exist_ok=True)
 
     def _update_v2(self, path: Path, r: Resources) -> None:
-        _write(path / "memory.max", r.memory if r.memory > 0 else "max")
+        try:
+            enabled = {c.lstrip("+") for c in _read(path.parent / "cgroup.subtree_control").split()}
+        except FileNotFoundError:
+            enabled = set()
+
+        def reset(name: str) -> None:
+            # an unset limit: "max" where the controller is enabled (runc skips unset ones)
+            if name.partition(".")[0] in enabled:
+                _write(path / name, "max")
+
+        if r.memory > 0:
+            _write(path / "memory.max", r.memory)
+        else:
+            reset("memory.max")
         if r.memory_swap == -1:
             _write(path / "memory.swap.max", "max")
         elif r.memory_swap > 0 and r.memory > 0:
@@ -460,7 +483,10 @@ class CgroupManager:
             _write(path / "cpuset.cpus", r.cpuset_cpus)
         if r.cpuset_mems:
             _write(path / "cpuset.mems", r.cpuset_mems)
-        _write(path / "pids.max", r.pids_limit if r.pids_limit and r.pids_limit > 0 else "max")
+        if r.pids_limit and r.pids_limit > 0:
+            _write(path / "pids.max", r.pids_limit)
+        else:
+            reset("pids.max")
         if r.blkio_weight:
             _write(path / "io.weight", f"default {blkio_weight_to_io_weight(r.blkio_weight)}")
 

@@ -196,3 +196,16 @@ def test_v1_privileged_devices_allow_all(v1: CgroupManager) -> None:
     devices = Path("/sys/fs/cgroup/devices") / v1.parent / "c2" / "devices.list"
     assert read(devices) == "a *:* rwm"
     v1.remove(h)
+
+
+def test_v2_cgroup_parent_placement(tmp_path: Path) -> None:
+    root = tmp_path / "cg"
+    make_v2_tree(root)
+    m = CgroupManager("pydockerd", root=str(root), mountinfo="", syscalls=RecordingSyscalls())
+    assert m.create("c1", Resources(), "/abs/x").dirs == (str(root / "abs/x/c1"),)
+    own = next(line for line in Path("/proc/self/cgroup").read_text().splitlines()
+               if line.startswith("0::")).partition("::")[2].strip("/")
+    rel = m.create("c2", Resources(), "rel")
+    assert rel.dirs == (str(root / own / "rel" / "c2"),)
+    assert m.handle_for("c2", "rel") == rel and m.handle_for("c1", "/abs/x").dirs[0].endswith("/abs/x/c1")
+    assert m.handle_for("c3").dirs == (str(root / "pydockerd" / "c3"),)

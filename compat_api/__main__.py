@@ -15,6 +15,7 @@ from aiohttp import web
 from compat_api.app import create_app
 from compat_api.daemon.listeners import close_listeners, open_listeners
 from compat_api.daemon.options import DaemonOptions, OptionsError, parse_options
+from compat_api.daemon.sdnotify import notify
 from runtime.config import DaemonConfig
 from runtime.engine import Engine
 from runtime.errors import Conflict
@@ -79,12 +80,14 @@ async def serve(options: DaemonOptions) -> None:
             await site.start()
             log.info("API listen on %s", listener.address)
         log.info("pydockerd ready (data root %s, exec root %s)", options.data_root, options.exec_root)
+        notify("READY=1")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await stop.wait()
         log.info("shutting down")
+        notify("STOPPING=1")
     finally:
         if runner is not None:
             await runner.cleanup()

@@ -44,6 +44,7 @@ def _engine_config(options: DaemonOptions) -> DaemonConfig:
         hosts=options.hosts,
         live_restore=options.live_restore,
         default_cgroupns_mode=options.default_cgroupns_mode,
+        cgroup_driver=options.cgroup_driver,
     )
 
 

@@ -6,7 +6,9 @@ below the daemon's own cgroup). Engines report their cgroup version in /info."""
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +84,8 @@ def _cleanup_parent(box: Box, docker_host: str, name: str) -> None:
 
 
 def test_absolute_cgroup_parent(box: Box, info: dict[str, str], docker_host: str) -> None:
+    if info["driver"] != "cgroupfs":
+        pytest.skip("cgroupfs placement; the systemd driver takes slice names")
     parent = f"pydt-cgp-{uuid.uuid4().hex[:8]}"
     try:
         ident, lines = _own_lines(box, "--cgroupns", "host", "--cgroup-parent", "/" + parent)
@@ -100,3 +104,43 @@ def test_relative_cgroup_parent_is_below_the_daemon(
         assert _line(lines, info["version"]).endswith(f"/{parent}/{ident}"), lines
     finally:
         _cleanup_parent(box, docker_host, parent)
+
+
+# --- the systemd driver ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def systemd_driver(info: dict[str, str], docker_host: str) -> None:
+    if info["driver"] != "systemd":
+        pytest.skip("the engine does not use the systemd cgroup driver")
+    if not docker_host.startswith("unix://") or os.geteuid() != 0:
+        pytest.skip("looks at this host's systemd")
+
+
+def test_systemd_scope_per_container(box: Box, systemd_driver: None) -> None:
+    name = box.run_d("sleep", "60")
+    ident = box.cli("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    pid = box.cli("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
+    scope = f"docker-{ident}.scope"
+    assert Path(f"/proc/{pid}/cgroup").read_text().strip() == f"0::/system.slice/{scope}"
+    status = subprocess.run(["systemctl", "status", "--no-pager", pid], capture_output=True,
+                            text=True, timeout=30)
+    assert scope in status.stdout, status.stdout + status.stderr
+    delegate = subprocess.run(["systemctl", "show", "-p", "Delegate", "--value", scope],
+                              capture_output=True, text=True, timeout=30).stdout.strip()
+    assert delegate == "yes"
+    box.cli("rm", "-f", name)
+    state = subprocess.run(["systemctl", "show", "-p", "LoadState", "--value", scope],
+                           capture_output=True, text=True, timeout=30).stdout.strip()
+    assert state == "not-found"  # removed with the container
+
+
+def test_systemd_slice_parent(box: Box, raw: RawHTTP, systemd_driver: None,
+                              busybox_image: str) -> None:
+    bad = raw.post("/containers/create", json_body={
+        "Image": busybox_image, "Cmd": ["true"], "HostConfig": {"CgroupParent": "foo"}})
+    assert bad.status == 400, bad.describe()
+    assert bad.error_message() == ('cgroup-parent for systemd cgroup should be a valid slice '
+                                   'named as "xxx.slice"')
+    ident, lines = _own_lines(box, "--cgroupns", "host", "--cgroup-parent", "pydt-cg.slice")
+    assert lines == [f"0::/pydt.slice/pydt-cg.slice/docker-{ident}.scope"]

@@ -28,3 +28,5 @@ class DaemonConfig:
     live_restore: bool = False
     # "host" or "private"; "" = dockerd's default for the host's cgroup version
     default_cgroupns_mode: str = ""
+    # "cgroupfs" or "systemd" (--exec-opt native.cgroupdriver); "" = dockerd's default
+    cgroup_driver: str = ""

@@ -278,6 +278,11 @@ class ContainerService:
         if not config.image:
             raise InvalidParameter("No image specified")  # dockerd: config.Image is required
         _validate_host_config(host)
+        if host.cgroup_parent and getattr(self.cgroups, "driver", "") == "systemd":
+            from runtime.linux.cgroups_systemd import SLICE_ERROR
+            from runtime.linux.systemd import valid_slice
+            if not valid_slice(host.cgroup_parent):
+                raise InvalidParameter(SLICE_ERROR)
         image = self.images.get(config.image)
         config = merge_image_config(config, self.images.image_config(image))
         argv = command_line(config)
@@ -372,6 +377,8 @@ class ContainerService:
                 all_caps=self._all_caps, masked_default=self._masked_default,
             )
             process = await self.runtime.start(spec)
+            if cgroup is not None:
+                getattr(self.cgroups, "started", lambda _handle: None)(cgroup)
         except StartFailed as exc:
             self._release_cgroup(cgroup)
             if self.volumes is not None:

@@ -151,6 +151,8 @@ class CgroupManager:
 
     ``unified`` is the hybrid host's cgroup2 mountpoint (v1 only, else None)."""
 
+    driver = "cgroupfs"
+
     def __init__(self, parent: str = "pydockerd", root: str = "/sys/fs/cgroup",
                  mountinfo: str | None = None, syscalls: Syscalls | None = None) -> None:
         self.parent = parent.strip("/")
@@ -201,6 +203,10 @@ class CgroupManager:
             self.remove(handle)
             raise
         return handle
+
+    def started(self, handle: CgroupHandle) -> None:
+        """Called once the container's init is in its cgroup (the systemd driver releases
+        the scope's placeholder process here)."""
 
     def update(self, handle: CgroupHandle, r: Resources) -> None:
         if self.version == "2":

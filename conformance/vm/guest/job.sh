@@ -24,8 +24,21 @@ python3 -m pytest -q -p no:cacheprovider --junitxml="$X/junit.xml" "${args[@]}" 
     > "$X/pytest.log" 2>&1
 rc=$?
 echo "pytest took $(( $(date +%s) - start ))s, exit status $rc" >> "$X/timing.txt"
-echo "job ended at uptime $(cut -d' ' -f1 /proc/uptime)s" >> "$X/timing.txt"
 echo "guest pytest ${args[*]}: $(tail -n 1 "$X/pytest.log")" > "$X/summary.txt"
+if [ -s "$X/cgroupfs-args" ]; then
+    # the default driver here is systemd; the cgroup tests again with the cgroupfs driver
+    mapfile -t args2 < "$X/cgroupfs-args"
+    start=$(date +%s)
+    CONFORMANCE_PYDOCKERD_ARGS="--exec-opt native.cgroupdriver=cgroupfs" \
+        python3 -m pytest -q -p no:cacheprovider --junitxml="$X/junit-cgroupfs.xml" "${args2[@]}" \
+        > "$X/pytest-cgroupfs.log" 2>&1
+    rc2=$?
+    echo "cgroupfs pytest took $(( $(date +%s) - start ))s, exit status $rc2" >> "$X/timing.txt"
+    echo "guest pytest (cgroupfs driver) ${args2[*]}: $(tail -n 1 "$X/pytest-cgroupfs.log")" \
+        >> "$X/summary.txt"
+    [ "$rc" = 0 ] && rc=$rc2
+fi
+echo "job ended at uptime $(cut -d' ' -f1 /proc/uptime)s" >> "$X/timing.txt"
 journalctl -b --no-pager -o short-monotonic > "$X/journal.txt" 2>&1
 echo "$rc" > "$X/done"
 sync

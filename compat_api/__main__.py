@@ -15,9 +15,11 @@ from aiohttp import web
 from compat_api.app import create_app
 from compat_api.daemon.listeners import close_listeners, open_listeners
 from compat_api.daemon.options import DaemonOptions, OptionsError, parse_options
+from compat_api.daemon.sdnotify import notify
 from runtime.config import DaemonConfig
 from runtime.engine import Engine
 from runtime.errors import Conflict
+from runtime.linux.limits import raise_open_files_limit
 from runtime.statefile import ensure_private_dir
 from runtime.system.lock import DataRootLock
 
@@ -41,6 +43,8 @@ def _engine_config(options: DaemonOptions) -> DaemonConfig:
         registry_mirrors=options.registry_mirrors,
         hosts=options.hosts,
         live_restore=options.live_restore,
+        default_cgroupns_mode=options.default_cgroupns_mode,
+        cgroup_driver=options.cgroup_driver,
     )
 
 
@@ -57,6 +61,7 @@ def _write_pidfile(path: Path) -> None:
 
 
 async def serve(options: DaemonOptions) -> None:
+    raise_open_files_limit()
     ensure_private_dir(options.data_root)
     lock = DataRootLock(options.data_root)
     lock.acquire()
@@ -76,12 +81,14 @@ async def serve(options: DaemonOptions) -> None:
             await site.start()
             log.info("API listen on %s", listener.address)
         log.info("pydockerd ready (data root %s, exec root %s)", options.data_root, options.exec_root)
+        notify("READY=1")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await stop.wait()
         log.info("shutting down")
+        notify("STOPPING=1")
     finally:
         if runner is not None:
             await runner.cleanup()

@@ -26,3 +26,7 @@ class DaemonConfig:
     hosts: tuple[str, ...] = field(default_factory=tuple)
     # keep containers running across a clean daemon stop (dockerd's --live-restore)
     live_restore: bool = False
+    # "host" or "private"; "" = dockerd's default for the host's cgroup version
+    default_cgroupns_mode: str = ""
+    # "cgroupfs" or "systemd" (--exec-opt native.cgroupdriver); "" = dockerd's default
+    cgroup_driver: str = ""

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from runtime.config import DaemonConfig
@@ -22,7 +22,6 @@ from runtime.containers.wiring import open_container_services
 from runtime.events import EventBus
 from runtime.images.model import ImageSummary
 from runtime.images.service import ImageService
-from runtime.linux.cgroups import CgroupManager
 from runtime.network.hooks import ContainerDirectoryAdapter, NetworkedRuntime, sandbox_request_for
 from runtime.network.service import NetworkService
 from runtime.process.client import SupervisorClient, connect_or_spawn
@@ -112,7 +111,7 @@ class Engine:
         runtime = NetworkedRuntime(self._supervisor, networking)
         self.volumes = VolumeService.open(config.data_root, events)
         containers, self.execs = await open_container_services(
-            config, events, self.images, runtime, CgroupManager(parent=config.cgroup_parent), networking,
+            config, events, self.images, runtime, None, networking,
             ContainerVolumes(self.volumes),
         )
         self.containers = containers
@@ -149,7 +148,8 @@ class Engine:
     @property
     def host(self) -> HostFacts:
         if self._host is None:
-            self._host = read_host_facts()
+            driver = getattr(getattr(self.containers, "cgroups", None), "driver", "cgroupfs")
+            self._host = replace(read_host_facts(), cgroup_driver=str(driver))
         return self._host
 
     def inventory(self) -> Inventory:

@@ -17,6 +17,11 @@ fi
 # push/pull tests against a local registry; tmux: interactive (TTY) CLI tests; libseccomp2:
 # compiles the seccomp profiles; procps: `ps` for docker top.
 apt_packages=(busybox-static iptables iproute2 docker-registry tmux ca-certificates libseccomp2 procps)
+# qemu-system-x86/debootstrap/e2fsprogs: conformance/vm/run (the cgroup v2 + systemd guest);
+# PYDOCKERD_NO_VM=1 leaves them out.
+if [ "${PYDOCKERD_NO_VM:-0}" = 0 ]; then
+    apt_packages+=(qemu-system-x86 debootstrap e2fsprogs)
+fi
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     apt_packages+=(python3)
 fi

@@ -41,6 +41,8 @@ _FILE_KEYS: dict[str, str] = {
     "registry-mirrors": "registry_mirrors",
     "cgroup-parent": "cgroup_parent",
     "live-restore": "live_restore",
+    "default-cgroupns-mode": "default_cgroupns_mode",
+    "exec-opts": "exec_opts",
 }
 
 _DEFAULTS: dict[str, Any] = {
@@ -64,6 +66,8 @@ _DEFAULTS: dict[str, Any] = {
     "registry_mirrors": [],
     "cgroup_parent": "pydockerd",
     "live_restore": False,
+    "default_cgroupns_mode": "",
+    "exec_opts": [],
 }
 
 
@@ -93,6 +97,8 @@ class DaemonOptions:
     registry_mirrors: tuple[str, ...]
     cgroup_parent: str
     live_restore: bool = False
+    default_cgroupns_mode: str = ""
+    cgroup_driver: str = ""
 
 
 def _bool_flag(text: str) -> bool:
@@ -152,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live-restore", dest="live_restore", nargs="?", const=True, type=_bool_flag,
                    help="keep containers running while the daemon is stopped, and re-adopt them "
                         "when it starts again")
+    p.add_argument("--exec-opt", dest="exec_opts", action="append",
+                   help="runtime execution option, e.g. native.cgroupdriver=systemd (repeatable)")
+    p.add_argument("--default-cgroupns-mode", dest="default_cgroupns_mode",
+                   help='default cgroup namespace of containers, "host" or "private" '
+                        "(default: private on cgroup v2, host on v1)")
     return p
 
 
@@ -223,4 +234,26 @@ def parse_options(argv: Sequence[str]) -> DaemonOptions:
         registry_mirrors=tuple(merged["registry_mirrors"]),
         cgroup_parent=merged["cgroup_parent"],
         live_restore=_file_bool("live-restore", merged["live_restore"]),
+        default_cgroupns_mode=_cgroupns_mode(merged["default_cgroupns_mode"]),
+        cgroup_driver=_cgroup_driver(merged["exec_opts"]),
     )
+
+
+def _cgroup_driver(exec_opts: Any) -> str:
+    """The cgroup driver from exec-opts (dockerd's only option of ours), "" when unset."""
+    driver = ""
+    for opt in exec_opts or ():
+        key, _sep, value = str(opt).partition("=")
+        if key.strip().lower() != "native.cgroupdriver":
+            raise OptionsError(f"unknown option {key.strip()}")
+        if value.strip() not in ("systemd", "cgroupfs"):
+            raise OptionsError(f"native.cgroupdriver option {value.strip()} not supported")
+        driver = value.strip()
+    return driver
+
+
+def _cgroupns_mode(value: Any) -> str:
+    if value not in ("", "host", "private"):
+        raise OptionsError(f'Default cgroup namespace mode ({value}) is invalid. '
+                           'Use "host" or "private".')
+    return str(value)

@@ -5,7 +5,9 @@ A paused container keeps ``Running`` and adds ``Paused`` (status ``paused``); ex
 and start refuse it. Signals follow dockerd: SIGKILL thaws the cgroup so the kill can take
 effect (runc does the same, no ``unpause`` event), and the container's stop signal (any
 signal when it has none configured) thaws it and marks it unpaused, with an ``unpause``
-event after the ``kill`` event. Any other signal stays pending until ``unpause``.
+event after the ``kill`` event. Any other signal stays pending until ``unpause``. On cgroup
+v2 a fatal signal kills a frozen task at once; when the exit removed the cgroup before
+the thaw, there is nothing to thaw and that is not an error.
 """
 
 from __future__ import annotations
@@ -27,13 +29,20 @@ def cgroup_handle(service: ContainerService, container: Container) -> Any:
     live = service.live.get(container.id)
     if live is not None and live.cgroup is not None:
         return live.cgroup
-    return service.cgroups.handle_for(container.id)  # type: ignore[attr-defined]
+    return service.cgroups.handle_for(  # type: ignore[attr-defined]
+        container.id, container.host_config.cgroup_parent)
 
 
 async def _freeze(service: ContainerService, container: Container, frozen: bool) -> None:
     handle = cgroup_handle(service, container)
     try:
         await asyncio.to_thread(service.cgroups.freeze, handle, frozen)  # type: ignore[union-attr]
+    except FileNotFoundError as exc:
+        if not frozen:
+            # cgroup v2: a frozen task dies of a fatal signal at once, and its exit may
+            # have removed the cgroup already: nothing is left to thaw
+            return
+        raise SystemError_(f"Cannot pause container {container.id}: {exc}") from exc
     except OSError as exc:
         verb = "pause" if frozen else "unpause"
         raise SystemError_(f"Cannot {verb} container {container.id}: {exc}") from exc

@@ -136,6 +136,9 @@ class ContainerService:
         self.layers = layers
         self.runtime = runtime
         self.cgroups = cgroups
+        # dockerd's default: a private cgroup namespace on cgroup v2, the host's on v1
+        self.default_cgroupns_mode = (
+            "private" if str(getattr(cgroups, "version", "1")) == "2" else "host")
         self._all_caps = all_caps
         self._masked_default = masked_default
         self.live: dict[str, Live] = {}
@@ -275,6 +278,11 @@ class ContainerService:
         if not config.image:
             raise InvalidParameter("No image specified")  # dockerd: config.Image is required
         validate_host_config(host)
+        if host.cgroup_parent and getattr(self.cgroups, "driver", "") == "systemd":
+            from runtime.linux.cgroups_systemd import SLICE_ERROR
+            from runtime.linux.systemd import valid_slice
+            if not valid_slice(host.cgroup_parent):
+                raise InvalidParameter(SLICE_ERROR)
         image = self.images.get(config.image)
         config = merge_image_config(config, self.images.image_config(image))
         argv = command_line(config)
@@ -283,7 +291,7 @@ class ContainerService:
         container_id = new_id()
         if not config.hostname:
             config = replace(config, hostname=container_id[:12])
-        host = _with_defaults(host)
+        host = _with_defaults(host, self.default_cgroupns_mode)
         if request.name:
             name = validate_name(request.name)
         else:
@@ -358,7 +366,7 @@ class ContainerService:
         try:
             peers = self._peers(host)
             if self.cgroups is not None:
-                cgroup = self.cgroups.create(container.id, _resources(host))
+                cgroup = self.cgroups.create(container.id, _resources(host), host.cgroup_parent)
             dirs = tuple(getattr(cgroup, "dirs", ()) or ())
             write_etc_files(container)
             if self.volumes is not None:
@@ -369,6 +377,8 @@ class ContainerService:
                 all_caps=self._all_caps, masked_default=self._masked_default,
             )
             process = await self.runtime.start(spec)
+            if cgroup is not None:
+                getattr(self.cgroups, "started", lambda _handle: None)(cgroup)
         except StartFailed as exc:
             self._release_cgroup(cgroup)
             if self.volumes is not None:
@@ -799,7 +809,7 @@ def _image_id(image: Any) -> str:
     return image_id if image_id.startswith("sha256:") else "sha256:" + image_id
 
 
-def _with_defaults(host: HostConfig) -> HostConfig:
+def _with_defaults(host: HostConfig, cgroupns_mode: str = "host") -> HostConfig:
     """dockerd fills these at create so inspect shows the effective values."""
     changes: dict[str, Any] = {}
     if not host.log_config.type:
@@ -809,7 +819,7 @@ def _with_defaults(host: HostConfig) -> HostConfig:
     if not host.ipc_mode:
         changes["ipc_mode"] = "private"
     if not host.cgroupns_mode:
-        changes["cgroupns_mode"] = "host"
+        changes["cgroupns_mode"] = cgroupns_mode
     if not host.shm_size:
         changes["shm_size"] = 64 * 1024 * 1024
     if not host.runtime:
@@ -832,10 +842,11 @@ def _with_defaults(host: HostConfig) -> HostConfig:
 
 
 def _resources(host: HostConfig) -> Any:
-    from runtime.linux.cgroups import DEFAULT_DEVICE_RULES, PRIVILEGED_DEVICE_RULES, Resources
+    from runtime.containers.devicerules import device_cgroup_rules
+    from runtime.linux.cgroups import Resources
 
     swap = host.memory_swap
-    rules = PRIVILEGED_DEVICE_RULES if host.privileged else DEFAULT_DEVICE_RULES
+    rules = device_cgroup_rules(host)
     return Resources(
         memory=host.memory, memory_swap=swap, memory_reservation=host.memory_reservation,
         nano_cpus=host.nano_cpus, cpu_shares=host.cpu_shares, cpu_quota=host.cpu_quota,

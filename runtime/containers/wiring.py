@@ -12,6 +12,7 @@ from runtime.containers.service import ContainerService
 from runtime.events import EventBus
 from runtime.images.service import ImageService
 from runtime.linux.cgroups import CgroupManager
+from runtime.linux.cgroups_systemd import make_cgroup_manager
 from runtime.process.contract import ProcessRuntime
 
 
@@ -32,9 +33,11 @@ async def open_container_services(
     ``--rm`` containers that exited while the daemon was down release their volumes.
     """
     if cgroups is None:
-        cgroups = CgroupManager(parent=config.cgroup_parent)
+        cgroups = make_cgroup_manager(config.cgroup_driver, config.cgroup_parent)
     containers = ContainerService(config.data_root, events, ImageBackendAdapter(images),
                                   ImageRwLayers(images), runtime, cgroups)
+    if config.default_cgroupns_mode:
+        containers.default_cgroupns_mode = config.default_cgroupns_mode
     if networking is not None:
         containers.set_networking(networking)
     if volumes is not None:

@@ -17,6 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.linux.devices import attach_device_program
+from runtime.linux.syscalls import LinuxSyscalls, Syscalls
+
 # runc's AllowedDevices plus moby's defaults (deny fuse 10:229 by not listing it).
 DEFAULT_DEVICE_RULES: tuple[str, ...] = (
     "c *:* m", "b *:* m",
@@ -34,8 +37,8 @@ class Resources:
     memory, memory_swap (total memory+swap, -1 = unlimited swap), memory_reservation:
     bytes; nano_cpus: 1e-9 CPUs; cpu_shares: relative weight; cpu_quota/cpu_period:
     microseconds; pids_limit: None or <= 0 = unlimited; blkio_weight: 10..1000.
-    ``device_rules`` are devices-cgroup lines (v1 only; ``PRIVILEGED_DEVICE_RULES`` for
-    --privileged).
+    ``device_rules`` are devices-cgroup allow lines (``PRIVILEGED_DEVICE_RULES`` for
+    --privileged): v1's devices controller, or an eBPF device program on v2.
     """
 
     memory: int = 0
@@ -148,9 +151,12 @@ class CgroupManager:
 
     ``unified`` is the hybrid host's cgroup2 mountpoint (v1 only, else None)."""
 
+    driver = "cgroupfs"
+
     def __init__(self, parent: str = "pydockerd", root: str = "/sys/fs/cgroup",
-                 mountinfo: str | None = None) -> None:
+                 mountinfo: str | None = None, syscalls: Syscalls | None = None) -> None:
         self.parent = parent.strip("/")
+        self.sys: Syscalls = syscalls if syscalls is not None else LinuxSyscalls()
         self.root = Path(root)
         self.unified: str | None = None
         if (self.root / "cgroup.controllers").exists():
@@ -165,33 +171,42 @@ class CgroupManager:
 
     # ---- lifecycle --------------------------------------------------------------------
 
-    def create(self, container_id: str, resources: Resources) -> CgroupHandle:
+    def create(self, container_id: str, resources: Resources, parent: str = "") -> CgroupHandle:
+        """The container's cgroup under ``parent`` (HostConfig.CgroupParent; "" = the
+        daemon's parent), created and configured before any process joins it."""
         if self.version == "2":
-            path = self.root / self.parent / container_id
+            path = self._path(self.root, "", parent, container_id)
             self._enable_v2_controllers(path)
             path.mkdir(exist_ok=True)
             handle = CgroupHandle(container_id, (str(path),))
         else:
             dirs = []
             for key, mountpoint in sorted(self.hierarchies.items()):
-                path = Path(mountpoint) / self.parent / container_id
+                path = self._path(Path(mountpoint), key, parent, container_id)
                 if key == "cpuset":
                     self._cpuset_ancestors(Path(mountpoint), path)
                 path.mkdir(parents=True, exist_ok=True)
                 dirs.append(str(path))
             if self.unified is not None:
-                path = Path(self.unified) / self.parent / container_id
+                path = self._path(Path(self.unified), "", parent, container_id)
                 path.mkdir(parents=True, exist_ok=True)
                 dirs.append(str(path))
             handle = CgroupHandle(container_id, tuple(dirs))
         try:
             if self.version == "1":
                 self._set_devices(handle, resources.device_rules)
+            else:
+                # before any process joins: v2 has no devices controller, only this
+                attach_device_program(self.sys, handle.dirs[0], resources.device_rules)
             self.update(handle, resources)
         except BaseException:
             self.remove(handle)
             raise
         return handle
+
+    def started(self, handle: CgroupHandle) -> None:
+        """Called once the container's init is in its cgroup (the systemd driver releases
+        the scope's placeholder process here)."""
 
     def update(self, handle: CgroupHandle, r: Resources) -> None:
         if self.version == "2":
@@ -244,16 +259,41 @@ class CgroupManager:
 
     # ---- freezer and readings (pause/unpause, top, stats) -----------------------------
 
-    def handle_for(self, container_id: str) -> CgroupHandle:
+    def handle_for(self, container_id: str, parent: str = "") -> CgroupHandle:
         """The handle of an existing container cgroup, without creating or configuring
         anything (a container reattached after a daemon restart has no handle yet)."""
         if self.version == "2":
-            return CgroupHandle(container_id, (str(self.root / self.parent / container_id),))
-        dirs = [str(Path(m) / self.parent / container_id)
-                for _key, m in sorted(self.hierarchies.items())]
+            return CgroupHandle(container_id,
+                                (str(self._path(self.root, "", parent, container_id)),))
+        dirs = [str(self._path(Path(m), key, parent, container_id))
+                for key, m in sorted(self.hierarchies.items())]
         if self.unified is not None:
-            dirs.append(str(Path(self.unified) / self.parent / container_id))
+            dirs.append(str(self._path(Path(self.unified), "", parent, container_id)))
         return CgroupHandle(container_id, tuple(dirs))
+
+    def _path(self, mountpoint: Path, key: str, parent: str, container_id: str) -> Path:
+        """dockerd's cgroupfs placement: no parent -> the daemon's parent; an absolute
+        parent from the hierarchy's root; a relative one below the daemon's own cgroup
+        in that hierarchy (where runc, started by dockerd, resolves it)."""
+        if not parent:
+            return mountpoint / self.parent / container_id
+        if parent.startswith("/"):
+            return mountpoint / parent.strip("/") / container_id
+        own = self._own_cgroups().get(frozenset(key.split(",")) if key else frozenset(), "/")
+        return mountpoint / own.strip("/") / parent.strip("/") / container_id
+
+    def _own_cgroups(self) -> dict[frozenset[str], str]:
+        """This process's cgroup per hierarchy (controllers set; empty set = cgroup2)."""
+        result: dict[frozenset[str], str] = {}
+        try:
+            text = Path("/proc/self/cgroup").read_text()
+        except OSError:
+            return result
+        for line in text.splitlines():
+            _num, _sep, rest = line.partition(":")
+            controllers, _sep, path = rest.partition(":")
+            result[frozenset(c for c in controllers.split(",") if c)] = path or "/"
+        return result
 
     def controller_dir(self, handle: CgroupHandle, controller: str) -> Path | None:
         """The container's directory for ``controller`` (the single dir on v2)."""
@@ -321,9 +361,11 @@ class CgroupManager:
     def _dir(self, handle: CgroupHandle, key: str) -> Path | None:
         if self.version == "2":
             return Path(handle.dirs[0])
-        for k, mountpoint in self.hierarchies.items():
+        for k, mountpoint in sorted(self.hierarchies.items()):
             if key in k.split(","):
-                return Path(mountpoint) / self.parent / handle.container_id
+                for d in handle.dirs:
+                    if d.startswith(mountpoint + "/"):
+                        return Path(d)
         return None
 
     def _cpuset_ancestors(self, mountpoint: Path, path: Path) -> None:
@@ -402,13 +444,36 @@ class CgroupManager:
                 available = set()
             wanted = [c for c in ("cpuset", "cpu", "io", "memory", "pids") if c in available]
             if wanted:
-                _write(current / "cgroup.subtree_control", " ".join("+" + c for c in wanted))
+                try:
+                    _write(current / "cgroup.subtree_control",
+                           " ".join("+" + c for c in wanted))
+                except OSError:
+                    # as runc: one by one, and a cgroup that holds processes (a relative
+                    # --cgroup-parent below the daemon's own) refuses them; go on without
+                    for c in wanted:
+                        try:
+                            _write(current / "cgroup.subtree_control", "+" + c)
+                        except OSError:
+                            pass
             current = current / part
             if current != path:
                 current.mkdir(exist_ok=True)
 
     def _update_v2(self, path: Path, r: Resources) -> None:
-        _write(path / "memory.max", r.memory if r.memory > 0 else "max")
+        try:
+            enabled = {c.lstrip("+") for c in _read(path.parent / "cgroup.subtree_control").split()}
+        except FileNotFoundError:
+            enabled = set()
+
+        def reset(name: str) -> None:
+            # an unset limit: "max" where the controller is enabled (runc skips unset ones)
+            if name.partition(".")[0] in enabled:
+                _write(path / name, "max")
+
+        if r.memory > 0:
+            _write(path / "memory.max", r.memory)
+        else:
+            reset("memory.max")
         if r.memory_swap == -1:
             _write(path / "memory.swap.max", "max")
         elif r.memory_swap > 0 and r.memory > 0:
@@ -424,7 +489,10 @@ class CgroupManager:
             _write(path / "cpuset.cpus", r.cpuset_cpus)
         if r.cpuset_mems:
             _write(path / "cpuset.mems", r.cpuset_mems)
-        _write(path / "pids.max", r.pids_limit if r.pids_limit and r.pids_limit > 0 else "max")
+        if r.pids_limit and r.pids_limit > 0:
+            _write(path / "pids.max", r.pids_limit)
+        else:
+            reset("pids.max")
         if r.blkio_weight:
             _write(path / "io.weight", f"default {blkio_weight_to_io_weight(r.blkio_weight)}")
 

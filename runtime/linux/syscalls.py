@@ -95,6 +95,9 @@ _SYS_CAPGET = 125
 _SYS_CAPSET = 126
 _SYS_SETNS = 308
 _SYS_OPENAT2 = 437
+_SYS_BPF = 321
+_BPF_PROG_LOAD = 5
+_BPF_PROG_ATTACH = 8
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 RLIMITS: dict[str, int] = {
@@ -187,6 +190,9 @@ class Syscalls(Protocol):
     def link_up(self, ifname: str) -> None: ...
     def close_fds_from(self, first: int, keep: Sequence[int]) -> None: ...
     def execve(self, path: str, args: Sequence[str], env: Sequence[str]) -> None: ...
+    def bpf_prog_load(self, prog_type: int, insns: bytes, license: str) -> int: ...
+    def bpf_prog_attach(self, target_fd: int, prog_fd: int, attach_type: int,
+                        flags: int) -> None: ...
 
 
 class LinuxSyscalls:
@@ -356,6 +362,30 @@ class LinuxSyscalls:
             key, sep, value = item.partition("=")
             environ[key] = value if sep else ""
         os.execve(path, list(args), environ)
+
+    def bpf_prog_load(self, prog_type: int, insns: bytes, license: str) -> int:
+        """A new fd of the verified program (``insns``: raw ``struct bpf_insn`` array);
+        the verifier's log is in the OSError message when it refuses."""
+        code = ctypes.create_string_buffer(insns, len(insns))
+        lic = ctypes.create_string_buffer(license.encode())
+        log = ctypes.create_string_buffer(65536)
+        attr = ctypes.create_string_buffer(128)  # union bpf_attr, zero tail
+        struct.pack_into("=IIQQIIQ", attr, 0, prog_type, len(insns) // 8,
+                         ctypes.addressof(code), ctypes.addressof(lic), 1, len(log),
+                         ctypes.addressof(log))
+        fd = _libc.syscall(_SYS_BPF, ctypes.c_int(_BPF_PROG_LOAD), attr, ctypes.c_uint(128))
+        if fd < 0:
+            err = ctypes.get_errno()
+            detail = log.value.decode(errors="replace").strip().splitlines()[-3:]
+            raise OSError(err, f"bpf(BPF_PROG_LOAD): {os.strerror(err)}: {' / '.join(detail)}")
+        return int(fd)
+
+    def bpf_prog_attach(self, target_fd: int, prog_fd: int, attach_type: int,
+                        flags: int) -> None:
+        attr = ctypes.create_string_buffer(128)
+        struct.pack_into("=IIII", attr, 0, target_fd, prog_fd, attach_type, flags)
+        _check(_libc.syscall(_SYS_BPF, ctypes.c_int(_BPF_PROG_ATTACH), attr, ctypes.c_uint(128)),
+               "bpf(BPF_PROG_ATTACH)")
 
 
 @dataclass
@@ -548,6 +578,19 @@ class RecordingSyscalls:
 
     def execve(self, path: str, args: Sequence[str], env: Sequence[str]) -> None:
         self._rec("execve", path, tuple(args), tuple(env))
+
+    def bpf_prog_load(self, prog_type: int, insns: bytes, license: str) -> int:
+        if len(insns) % 8 or not insns:
+            raise OSError(errno.EINVAL, "bpf(BPF_PROG_LOAD): not a bpf_insn array")
+        self._rec("bpf_prog_load", prog_type, insns, license)
+        return self._fd("bpf-prog")
+
+    def bpf_prog_attach(self, target_fd: int, prog_fd: int, attach_type: int,
+                        flags: int) -> None:
+        if self.fd_paths.get(prog_fd) != "bpf-prog":
+            raise OSError(errno.EBADF, "bpf(BPF_PROG_ATTACH): not a program fd")
+        self._rec("bpf_prog_attach", self.fd_paths.get(target_fd, ""), prog_fd, attach_type,
+                  flags)
 
 
 __all__ = ["Syscalls", "LinuxSyscalls", "RecordingSyscalls", "NAMESPACE_FLAGS", "RLIMITS"]

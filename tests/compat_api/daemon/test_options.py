@@ -63,3 +63,28 @@ def test_live_restore_flag_and_file_key(tmp_path: Path) -> None:
         parse_options(["--config-file", _cfg(tmp_path, {"live-restore": True}), "--live-restore"])
     with pytest.raises(OptionsError, match="invalid value for live-restore"):
         parse_options(["--config-file", _cfg(tmp_path, {"live-restore": "yes"})])
+
+
+def test_default_cgroupns_mode_flag_and_file_key(tmp_path: Path) -> None:
+    empty = _cfg(tmp_path, {})
+    assert parse_options(["--config-file", empty]).default_cgroupns_mode == ""
+    flag = parse_options(["--config-file", empty, "--default-cgroupns-mode", "private"])
+    assert flag.default_cgroupns_mode == "private"
+    with pytest.raises(OptionsError, match=r'^Default cgroup namespace mode \(shared\) is '
+                                           r'invalid. Use "host" or "private".$'):
+        parse_options(["--config-file", empty, "--default-cgroupns-mode", "shared"])
+    from_file = _cfg(tmp_path, {"default-cgroupns-mode": "host"})
+    assert parse_options(["--config-file", from_file]).default_cgroupns_mode == "host"
+
+
+def test_exec_opt_cgroup_driver(tmp_path: Path) -> None:
+    empty = _cfg(tmp_path, {})
+    assert parse_options(["--config-file", empty]).cgroup_driver == ""
+    opts = parse_options(["--config-file", empty, "--exec-opt", "native.cgroupdriver=systemd"])
+    assert opts.cgroup_driver == "systemd"
+    with pytest.raises(OptionsError, match="^native.cgroupdriver option foo not supported$"):
+        parse_options(["--config-file", empty, "--exec-opt", "native.cgroupdriver=foo"])
+    with pytest.raises(OptionsError, match="^unknown option native.other$"):
+        parse_options(["--config-file", empty, "--exec-opt", "native.other=1"])
+    from_file = _cfg(tmp_path, {"exec-opts": ["native.cgroupdriver=cgroupfs"]})
+    assert parse_options(["--config-file", from_file]).cgroup_driver == "cgroupfs"

@@ -48,7 +48,10 @@ async def test_pause_freezes_the_cgroup_and_unpause_thaws(cg_svc: ContainerServi
     await freeze.pause(cg_svc, cid)
     container = cg_svc.get(cid)
     assert container.state.paused and container.state.status == "paused"
-    assert _proc_state(container.state.pid) == "D"  # frozen (v1 freezer: uninterruptible)
+    if cg_svc.cgroups.version == "1":  # type: ignore[union-attr]
+        assert _proc_state(container.state.pid) == "D"  # v1 freezer: uninterruptible
+    else:
+        assert cg_svc.cgroups.is_frozen(cg_svc.live[cid].cgroup)  # type: ignore[union-attr]
     saved = (cg_svc.store.directory(cid) / "config.v2.json").read_text()
     assert '"paused": true' in saved.replace('"paused":true', '"paused": true')
     frozen = counter.read_text()
@@ -95,6 +98,27 @@ async def test_kill_of_paused_container_thaws_without_unpause_event(
     status = await asyncio.wait_for(waiter, 10)
     assert status.exit_code == 137 and not cg_svc.get(cid).state.paused
     assert "unpause" not in _actions(cg_svc)
+
+
+async def test_kill_of_paused_container_whose_cgroup_is_already_gone(
+        cg_svc: ContainerService, monkeypatch: pytest.MonkeyPatch) -> None:
+    # v2: SIGKILL ends a frozen task at once; the exit may remove the cgroup before the thaw
+    cid = await _running(cg_svc, "sleep", "300")
+    await freeze.pause(cg_svc, cid)
+    manager = cg_svc.cgroups
+    real_freeze = manager.freeze  # type: ignore[union-attr]
+
+    def freeze_after_removal(handle: object, frozen: bool, timeout: float = 5.0) -> None:
+        if not frozen:
+            real_freeze(handle, False)  # let the kill take effect on v1 too
+            raise FileNotFoundError(2, "No such file or directory", "cgroup.freeze")
+        real_freeze(handle, frozen, timeout)
+
+    monkeypatch.setattr(manager, "freeze", freeze_after_removal)
+    waiter = cg_svc.wait(cid, WaitCondition.NOT_RUNNING)
+    await cg_svc.kill(cid)
+    status = await asyncio.wait_for(waiter, 10)
+    assert status.exit_code == 137 and not cg_svc.get(cid).state.paused
 
 
 async def test_other_signals_stay_pending_when_a_stop_signal_is_set(

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from runtime.linux.cgroups import (
-    PRIVILEGED_DEVICE_RULES, CgroupManager, Resources, cpu_quota_period, detect_hybrid_unified,
+    DEFAULT_DEVICE_RULES, PRIVILEGED_DEVICE_RULES, CgroupManager, Resources, cpu_quota_period, detect_hybrid_unified,
     detect_v1_hierarchies, shares_to_weight,
 )
+from runtime.linux.devices import device_program, parse_rule
+from runtime.linux.syscalls import RecordingSyscalls
 
 
 def make_v2_tree(root: Path) -> None:
@@ -34,7 +36,8 @@ def test_nano_cpus_become_quota_over_100ms_period() -> None:
 def test_v2_detected_and_files_written(tmp_path: Path) -> None:
     root = tmp_path / "cg"
     make_v2_tree(root)
-    m = CgroupManager("pydockerd", root=str(root), mountinfo="")
+    sys = RecordingSyscalls()
+    m = CgroupManager("pydockerd", root=str(root), mountinfo="", syscalls=sys)
     assert m.version == "2" and m.unified is None
     h = m.create("c1", Resources(memory=64 << 20, memory_swap=96 << 20, memory_reservation=32 << 20,
                                  nano_cpus=500_000_000, cpu_shares=512, cpuset_cpus="0",
@@ -50,6 +53,10 @@ def test_v2_detected_and_files_written(tmp_path: Path) -> None:
     assert read(d / "cpuset.cpus") == "0"
     assert read(d / "pids.max") == "10"
     assert read(d / "io.weight") == "default 4950"  # 1 + (500-10)*9999//990
+    # the device program: loaded and attached to the container's directory
+    (_type, insns, _lic), = sys.of("bpf_prog_load")
+    assert insns == device_program(tuple(parse_rule(r) for r in DEFAULT_DEVICE_RULES))
+    assert [a[0] for a in sys.of("bpf_prog_attach")] == [str(d)]
 
 
 def test_v2_unlimited_and_oom(tmp_path: Path) -> None:
@@ -57,8 +64,11 @@ def test_v2_unlimited_and_oom(tmp_path: Path) -> None:
     make_v2_tree(root)
     (root / "pydockerd").mkdir()
     (root / "pydockerd" / "cgroup.controllers").write_text("cpu memory pids\n")
-    m = CgroupManager("pydockerd", root=str(root), mountinfo="")
-    h = m.create("c2", Resources(memory_swap=-1))
+    sys = RecordingSyscalls()
+    m = CgroupManager("pydockerd", root=str(root), mountinfo="", syscalls=sys)
+    h = m.create("c2", Resources(memory_swap=-1, device_rules=PRIVILEGED_DEVICE_RULES))
+    (_type, insns, _lic), = sys.of("bpf_prog_load")
+    assert insns == device_program((parse_rule("a *:* rwm"),))
     d = root / "pydockerd" / "c2"
     assert read(d / "memory.max") == "max" and read(d / "pids.max") == "max"
     assert read(d / "memory.swap.max") == "max"
@@ -186,3 +196,16 @@ def test_v1_privileged_devices_allow_all(v1: CgroupManager) -> None:
     devices = Path("/sys/fs/cgroup/devices") / v1.parent / "c2" / "devices.list"
     assert read(devices) == "a *:* rwm"
     v1.remove(h)
+
+
+def test_v2_cgroup_parent_placement(tmp_path: Path) -> None:
+    root = tmp_path / "cg"
+    make_v2_tree(root)
+    m = CgroupManager("pydockerd", root=str(root), mountinfo="", syscalls=RecordingSyscalls())
+    assert m.create("c1", Resources(), "/abs/x").dirs == (str(root / "abs/x/c1"),)
+    own = next(line for line in Path("/proc/self/cgroup").read_text().splitlines()
+               if line.startswith("0::")).partition("::")[2].strip("/")
+    rel = m.create("c2", Resources(), "rel")
+    assert rel.dirs == (str(root / own / "rel" / "c2"),)
+    assert m.handle_for("c2", "rel") == rel and m.handle_for("c1", "/abs/x").dirs[0].endswith("/abs/x/c1")
+    assert m.handle_for("c3").dirs == (str(root / "pydockerd" / "c3"),)

@@ -23,7 +23,7 @@ from runtime.events import EventBus
 from runtime.images.model import ImageSummary
 from runtime.images.service import ImageService
 from runtime.linux.cgroups import CgroupManager
-from runtime.network.hooks import ContainerDirectoryAdapter, NetworkedRuntime, sandbox_request_for
+from runtime.network.hooks import ContainerDirectoryAdapter
 from runtime.network.service import NetworkService
 from runtime.process.client import SupervisorClient, connect_or_spawn
 from runtime.statefile import ensure_private_dir, write_bytes_atomic
@@ -109,14 +109,13 @@ class Engine:
         self.images.configure_registries(config.insecure_registries, config.registry_mirrors)
         self._supervisor = await connect_or_spawn(config.exec_root)
         networking = self.networking = await NetworkService.open(config, events)
-        runtime = NetworkedRuntime(self._supervisor, networking)
         self.volumes = VolumeService.open(config.data_root, events)
+        # the container service runs the networking steps of starts and exits itself
         containers, self.execs = await open_container_services(
-            config, events, self.images, runtime, CgroupManager(parent=config.cgroup_parent), networking,
-            ContainerVolumes(self.volumes),
+            config, events, self.images, self._supervisor,
+            CgroupManager(parent=config.cgroup_parent), networking, ContainerVolumes(self.volumes),
         )
         self.containers = containers
-        runtime.set_requests(lambda cid: sandbox_request_for(containers.get(cid), containers.get))
         networking.set_container_directory(ContainerDirectoryAdapter(containers))
         await containers.start_restart_policy_containers()
 

@@ -26,9 +26,8 @@ async def open_container_services(
 ) -> tuple[ContainerService, ExecService]:
     """Create the services, reload containers from disk and reattach running ones.
 
-    ``networking`` (a ``NetworkService``) is used for create-time validation, rename and
-    NetworkSettings; the namespace setup itself is the ``NetworkedRuntime`` decorator
-    passed as ``runtime``. ``volumes`` (``ContainerVolumes``) is set before the reload, so
+    ``networking`` (a ``NetworkService``) is used for create-time validation, rename,
+    NetworkSettings and the networking steps of starts and exits. ``volumes`` (``ContainerVolumes``) is set before the reload, so
     ``--rm`` containers that exited while the daemon was down release their volumes.
     """
     if cgroups is None:

@@ -41,6 +41,8 @@ def _engine_config(options: DaemonOptions) -> DaemonConfig:
         registry_mirrors=options.registry_mirrors,
         hosts=options.hosts,
         live_restore=options.live_restore,
+        init=options.init,
+        init_path=options.init_path,
     )
 
 

@@ -26,3 +26,6 @@ class DaemonConfig:
     hosts: tuple[str, ...] = field(default_factory=tuple)
     # keep containers running across a clean daemon stop (dockerd's --live-restore)
     live_restore: bool = False
+    # --init by default (dockerd's --init / "init"), and the binary (--init-path / "init-path")
+    init: bool = False
+    init_path: str = ""

@@ -28,6 +28,7 @@ from runtime.network.service import NetworkService
 from runtime.process.client import SupervisorClient, connect_or_spawn
 from runtime.statefile import ensure_private_dir, write_bytes_atomic
 from runtime.system.host import HostFacts, read_host_facts
+from runtime.system.initbin import InitBinary, resolve as resolve_init
 from runtime.volumes.containers import ContainerVolumes
 from runtime.volumes.model import VolumeUsage
 from runtime.volumes.service import VolumeService
@@ -88,6 +89,7 @@ class Engine:
         self.engine_id = engine_id
         self.started_at_ns = time.time_ns()
         self._host: HostFacts | None = None
+        self._init: InitBinary | None = None
         self._supervisor: SupervisorClient | None = None
 
     @classmethod
@@ -150,6 +152,13 @@ class Engine:
         if self._host is None:
             self._host = read_host_facts()
         return self._host
+
+    @property
+    def init_binary(self) -> InitBinary:
+        """The ``--init`` binary as ``docker info`` reports it (looked up once)."""
+        if self._init is None:
+            self._init = resolve_init(self.config.init_path)
+        return self._init
 
     def inventory(self) -> Inventory:
         if self.containers is None or self.images is None:

@@ -15,8 +15,9 @@ fi
 
 # busybox-static: test image rootfs; iptables/iproute2: container networking; docker-registry:
 # push/pull tests against a local registry; tmux: interactive (TTY) CLI tests; libseccomp2:
-# compiles the seccomp profiles; procps: `ps` for docker top.
-apt_packages=(busybox-static iptables iproute2 docker-registry tmux ca-certificates libseccomp2 procps)
+# compiles the seccomp profiles; procps: `ps` for docker top; tini: `--init` (its static
+# build is mounted as /sbin/docker-init, like dockerd's docker-init).
+apt_packages=(busybox-static iptables iproute2 docker-registry tmux ca-certificates libseccomp2 procps tini)
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     apt_packages+=(python3)
 fi

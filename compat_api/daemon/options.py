@@ -41,6 +41,8 @@ _FILE_KEYS: dict[str, str] = {
     "registry-mirrors": "registry_mirrors",
     "cgroup-parent": "cgroup_parent",
     "live-restore": "live_restore",
+    "init": "init",
+    "init-path": "init_path",
 }
 
 _DEFAULTS: dict[str, Any] = {
@@ -64,6 +66,8 @@ _DEFAULTS: dict[str, Any] = {
     "registry_mirrors": [],
     "cgroup_parent": "pydockerd",
     "live_restore": False,
+    "init": False,
+    "init_path": "",
 }
 
 
@@ -93,6 +97,8 @@ class DaemonOptions:
     registry_mirrors: tuple[str, ...]
     cgroup_parent: str
     live_restore: bool = False
+    init: bool = False
+    init_path: str = ""
 
 
 def _bool_flag(text: str) -> bool:
@@ -152,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live-restore", dest="live_restore", nargs="?", const=True, type=_bool_flag,
                    help="keep containers running while the daemon is stopped, and re-adopt them "
                         "when it starts again")
+    p.add_argument("--init", dest="init", nargs="?", const=True, type=_bool_flag,
+                   help="run an init (docker-init, i.e. tini) as PID 1 of every container "
+                        "that does not say otherwise")
+    p.add_argument("--init-path", dest="init_path",
+                   help="path to the docker-init binary (default: docker-init, else Debian's "
+                        "tini-static)")
     return p
 
 
@@ -223,4 +235,6 @@ def parse_options(argv: Sequence[str]) -> DaemonOptions:
         registry_mirrors=tuple(merged["registry_mirrors"]),
         cgroup_parent=merged["cgroup_parent"],
         live_restore=_file_bool("live-restore", merged["live_restore"]),
+        init=_file_bool("init", merged["init"]),
+        init_path=str(merged["init_path"] or ""),
     )

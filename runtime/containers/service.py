@@ -44,6 +44,7 @@ from runtime.logs.driver import (
     LogDriver, LogMessage, NoneDriver, ReadOptions, open_reader, validate_log_config,
 )
 from runtime.logs.jsonfile import JsonFileDriver
+from runtime.system import initbin
 from runtime.process.contract import ExitReport, ProcessRuntime, StartedProcess, StartFailed
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,8 @@ class ContainerService:
         self.networking: Any = None  # runtime.network.service.NetworkService, when wired
         self.volumes: Any = None  # runtime.volumes.containers.ContainerVolumes, when wired
         self.network_steps: NetworkSteps | None = None
+        self.default_init = False  # the daemon's --init
+        self.init_path = ""  # the daemon's --init-path ("": docker-init, else Debian's tini)
         self._shutting_down = False
         # exits delivered before load() read the records (replayed by load)
         self._loaded = False
@@ -403,6 +406,7 @@ class ContainerService:
                 container, cgroup_dirs=dirs, peers=peers,
                 cgroup_v2=str(getattr(self.cgroups, "version", "1")) == "2",
                 all_caps=self._all_caps, masked_default=self._masked_default,
+                init_path=self._init_path(host),
             )
             if steps is not None:
                 spec = await steps.prepare(spec)
@@ -455,6 +459,17 @@ class ContainerService:
         self._release_cgroup(cgroup)
         if self.volumes is not None:
             self.volumes.unmount(container)
+
+    def _init_path(self, host: HostConfig) -> str | None:
+        """The init binary to run as PID 1 (dockerd: only in a private PID namespace)."""
+        wanted = host.init if host.init is not None else self.default_init
+        if not wanted or host.pid_mode not in ("", "private"):
+            return None
+        path = initbin.lookup(self.init_path)
+        if path is None:
+            name = self.init_path or initbin.DEFAULT_INIT_BINARY
+            raise SystemError_(f'exec: "{name}": executable file not found in $PATH')
+        return path
 
     def _fail_pending(self, live: Live) -> None:
         pending, live.pending = live.pending, []

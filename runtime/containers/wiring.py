@@ -38,6 +38,7 @@ async def open_container_services(
         containers.set_networking(networking)
     if volumes is not None:
         containers.set_volumes(volumes)
+    containers.default_init, containers.init_path = config.init, config.init_path
     execs = ExecService(containers)
     attach_health(containers, execs)
     await containers.load()

@@ -13,7 +13,7 @@ import pytest
 from runtime.containers.model import HostConfig, RestartPolicy
 from runtime.containers.service import ContainerService
 from runtime.containers.state import Status, WaitCondition
-from runtime.errors import Conflict, ContainerNotFound
+from runtime.errors import Conflict, ContainerNotFound, SystemError_
 from runtime.events import EventBus
 from runtime.process.contract import StartedProcess, StartSystemError
 from runtime.spec.model import ContainerSpec
@@ -206,3 +206,23 @@ async def test_back_off_then_start_again(svc: ContainerService) -> None:
         await asyncio.sleep(0.05)
     assert (container.restart_count, container.state.status) == (2, Status.EXITED)
     assert actions(svc).count("start") == 3 and actions(svc).count("die") == 3
+
+
+def test_which_containers_get_the_init(tmp_path: Path) -> None:
+    """--init: the binary runs as PID 1 when HostConfig.Init (or the daemon default) asks,
+    in a private PID namespace only, as dockerd."""
+    svc = ContainerService(tmp_path / "data", EventBus(), FakeImages(),
+                           FakeLayers(tmp_path / "layers"), HostRuntime())
+    tool = tmp_path / "tini"
+    tool.write_text("")
+    tool.chmod(0o755)
+    svc.init_path = str(tool)
+    assert svc._init_path(HostConfig()) is None
+    assert svc._init_path(HostConfig(init=True)) == str(tool)
+    assert svc._init_path(HostConfig(init=True, pid_mode="host")) is None  # as dockerd
+    svc.default_init = True
+    assert svc._init_path(HostConfig()) == str(tool)
+    assert svc._init_path(HostConfig(init=False)) is None
+    svc.init_path = str(tmp_path / "missing")
+    with pytest.raises(SystemError_, match="executable file not found"):
+        svc._init_path(HostConfig(init=True))

@@ -17,7 +17,7 @@ from compat_api.daemon.listeners import close_listeners, open_listeners
 from compat_api.daemon.options import DaemonOptions, OptionsError, parse_options
 from runtime.config import DaemonConfig
 from runtime.engine import Engine
-from runtime.errors import Conflict
+from runtime.errors import Conflict, SystemError_
 from runtime.statefile import ensure_private_dir
 from runtime.system.lock import DataRootLock
 
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         asyncio.run(serve(options))
-    except (OptionsError, Conflict) as exc:
+    except (OptionsError, Conflict, SystemError_) as exc:
         print(f"pydockerd: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

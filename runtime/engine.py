@@ -22,7 +22,9 @@ from runtime.containers.wiring import open_container_services
 from runtime.events import EventBus
 from runtime.images.model import ImageSummary
 from runtime.images.service import ImageService
+from runtime.errors import SystemError_
 from runtime.linux.cgroups import CgroupManager
+from runtime.linux.mounts import root_is_mount_point
 from runtime.network.hooks import ContainerDirectoryAdapter
 from runtime.network.service import NetworkService
 from runtime.process.client import SupervisorClient, connect_or_spawn
@@ -59,6 +61,22 @@ class DiskUsage:
     images: tuple[ImageSummary, ...] = ()
     containers: tuple[tuple[Container, tuple[int, int]], ...] = ()  # (record, (SizeRw, SizeRootFs))
     volumes: tuple[VolumeUsage, ...] = ()
+
+
+ROOT_NOT_A_MOUNT = (
+    "the daemon's root directory is not a mount point (started in a chroot?): containers "
+    "could not get a private mount namespace. Make it one before starting the daemon in it, "
+    "e.g. mount --bind DIR DIR; chroot DIR ...")
+
+
+def check_root_is_a_mount(mountinfo_path: str = "/proc/self/mountinfo") -> None:
+    """Refuse to start where no container could (raises SystemError_ with the reason)."""
+    try:
+        mountinfo = Path(mountinfo_path).read_text()
+    except OSError as exc:
+        raise SystemError_(f"cannot read {mountinfo_path}: {exc}") from exc
+    if not root_is_mount_point(mountinfo):
+        raise SystemError_(ROOT_NOT_A_MOUNT)
 
 
 def _load_or_create_engine_id(data_root: Path) -> str:
@@ -107,6 +125,7 @@ class Engine:
 
     async def _open_services(self) -> None:
         config, events = self.config, self.events
+        check_root_is_a_mount()
         self.images = ImageService(config.data_root, events)
         self.images.configure_registries(config.insecure_registries, config.registry_mirrors)
         self._supervisor = await connect_or_spawn(config.exec_root)

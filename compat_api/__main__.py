@@ -18,7 +18,7 @@ from compat_api.daemon.options import DaemonOptions, OptionsError, parse_options
 from compat_api.daemon.sdnotify import notify
 from runtime.config import DaemonConfig
 from runtime.engine import Engine
-from runtime.errors import Conflict
+from runtime.errors import Conflict, SystemError_
 from runtime.linux.limits import raise_open_files_limit
 from runtime.statefile import ensure_private_dir
 from runtime.system.lock import DataRootLock
@@ -45,6 +45,8 @@ def _engine_config(options: DaemonOptions) -> DaemonConfig:
         live_restore=options.live_restore,
         default_cgroupns_mode=options.default_cgroupns_mode,
         cgroup_driver=options.cgroup_driver,
+        init=options.init,
+        init_path=options.init_path,
     )
 
 
@@ -118,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         asyncio.run(serve(options))
-    except (OptionsError, Conflict) as exc:
+    except (OptionsError, Conflict, SystemError_) as exc:
         print(f"pydockerd: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

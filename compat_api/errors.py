@@ -21,10 +21,12 @@ _STATUS_BY_CATEGORY: tuple[tuple[type[BaseException], int], ...] = (
 )
 
 
-def status_for(exc: BaseException) -> int:
-    """HTTP status for an exception raised while serving a request."""
+def status_for(exc: BaseException, request_line: str = "") -> int:
+    """HTTP status for an exception raised while serving a request (an uncategorised one
+    is logged here, once, with its traceback and ``request_line``)."""
     for category, status in _STATUS_BY_CATEGORY:
         if isinstance(exc, category):
             return status
-    log.error("uncategorised error reached the API: %r", exc, exc_info=exc)
+    where = f"{request_line}: " if request_line else ""
+    log.error("%suncategorised error reached the API: %r", where, exc, exc_info=exc)
     return 500

@@ -34,16 +34,26 @@ def _error_response(request: web.Request, message: str, status: int) -> web.Resp
     return json_response({"message": message}, status=status)
 
 
+def _hung_up(request: web.Request) -> web.StreamResponse:
+    """What to hand back to aiohttp once the client is gone (or the stream is broken): the
+    response already started, if any, whose completion then fails quietly."""
+    prepared = request.get(PREPARED_RESPONSE)
+    return prepared if prepared is not None else web.Response(status=499)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render every failure as ``{"message": ...}`` with the status of its category."""
+    """Render every failure as ``{"message": ...}`` with the status of its category.
+
+    A client that hangs up is normal (debug only). An unexpected exception is logged once,
+    with its request line, and never reaches aiohttp (which would log it a second time)."""
     log.debug("Calling %s %s", request.method, request.path_qs)
     try:
         return await handler(request)
-    except ConnectionResetError as exc:
+    except ConnectionError as exc:
         # the client went away mid-response (moby logs these as 499): nothing to answer
         log.debug("%s %s: client disconnected: %s", request.method, request.path, exc)
-        raise
+        return _hung_up(request)
     except web.HTTPException as exc:
         if exc.status in (404, 405):
             # dockerd answers unknown paths and wrong methods alike
@@ -57,14 +67,23 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             log.debug("%s %s: %s", request.method, request.path, exc)
         if status == 304:
             return web.Response(status=304)
+        if request.get(RESPONSE_STARTED):
+            return _broken(request)
         return _error_response(request, str(exc), status)
     except Exception as exc:  # noqa: BLE001 - the API must answer, not drop the connection
+        status = status_for(exc, f"{request.method} {request.path_qs}")
         if request.get(RESPONSE_STARTED):
             # a streaming handler failed after its headers went out: no second response
-            log.error("%s %s failed while streaming: %r", request.method, request.path, exc)
-            raise
-        status = status_for(exc)
+            return _broken(request)
         return _error_response(request, str(exc) or type(exc).__name__, status)
+
+
+def _broken(request: web.Request) -> web.StreamResponse:
+    """Headers (and maybe data) went out already: cut the connection so the client sees
+    a broken stream rather than a clean end."""
+    if request.transport is not None:
+        request.transport.close()
+    return _hung_up(request)
 
 
 @web.middleware
@@ -103,9 +122,11 @@ def common_headers(request: web.Request) -> dict[str, str]:
 
 
 RESPONSE_STARTED = web.RequestKey("response_started", bool)
+PREPARED_RESPONSE = web.RequestKey("prepared_response", web.StreamResponse)
 
 
 async def add_common_headers(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare hook applying :func:`common_headers`."""
     response.headers.update(common_headers(request))
     request[RESPONSE_STARTED] = True
+    request[PREPARED_RESPONSE] = response

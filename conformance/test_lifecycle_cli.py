@@ -590,10 +590,10 @@ def test_rm_running_without_force_is_409(box: Box, raw: RawHTTP) -> None:
     stderr = str(proc.stderr)
     assert stderr.startswith("Error response from daemon: "), stderr
     # 20.10: "You cannot remove a running container <id>. Stop the container before attempting
-    # removal or force remove"; 28: 'cannot remove container "/<name>": container is running: stop
-    # the container before removing or force remove'.
+    # removal or force remove"; 28: 'cannot remove container "<name>": container is running: stop
+    # the container before removing or force remove' (the name as the client gave it).
     assert re.search(r"(?i)cannot remove (a running )?container", stderr), stderr
-    assert cid in stderr or f'"/{name}"' in stderr, stderr
+    assert cid in stderr or f'"{name}"' in stderr, stderr
     assert "or force remove" in stderr
     resp = raw.delete(f"/containers/{name}")
     assert resp.status == 409, resp.describe()

@@ -30,3 +30,6 @@ class DaemonConfig:
     default_cgroupns_mode: str = ""
     # "cgroupfs" or "systemd" (--exec-opt native.cgroupdriver); "" = dockerd's default
     cgroup_driver: str = ""
+    # --init by default (dockerd's --init / "init"), and the binary (--init-path / "init-path")
+    init: bool = False
+    init_path: str = ""

@@ -22,11 +22,14 @@ from runtime.containers.wiring import open_container_services
 from runtime.events import EventBus
 from runtime.images.model import ImageSummary
 from runtime.images.service import ImageService
-from runtime.network.hooks import ContainerDirectoryAdapter, NetworkedRuntime, sandbox_request_for
+from runtime.errors import SystemError_
+from runtime.linux.mounts import root_is_mount_point
+from runtime.network.hooks import ContainerDirectoryAdapter
 from runtime.network.service import NetworkService
 from runtime.process.client import SupervisorClient, connect_or_spawn
 from runtime.statefile import ensure_private_dir, write_bytes_atomic
 from runtime.system.host import HostFacts, read_host_facts
+from runtime.system.initbin import InitBinary, resolve as resolve_init
 from runtime.volumes.containers import ContainerVolumes
 from runtime.volumes.model import VolumeUsage
 from runtime.volumes.service import VolumeService
@@ -59,6 +62,22 @@ class DiskUsage:
     volumes: tuple[VolumeUsage, ...] = ()
 
 
+ROOT_NOT_A_MOUNT = (
+    "the daemon's root directory is not a mount point (started in a chroot?): containers "
+    "could not get a private mount namespace. Make it one before starting the daemon in it, "
+    "e.g. mount --bind DIR DIR; chroot DIR ...")
+
+
+def check_root_is_a_mount(mountinfo_path: str = "/proc/self/mountinfo") -> None:
+    """Refuse to start where no container could (raises SystemError_ with the reason)."""
+    try:
+        mountinfo = Path(mountinfo_path).read_text()
+    except OSError as exc:
+        raise SystemError_(f"cannot read {mountinfo_path}: {exc}") from exc
+    if not root_is_mount_point(mountinfo):
+        raise SystemError_(ROOT_NOT_A_MOUNT)
+
+
 def _load_or_create_engine_id(data_root: Path) -> str:
     path = data_root / ENGINE_ID_FILE
     try:
@@ -87,6 +106,7 @@ class Engine:
         self.engine_id = engine_id
         self.started_at_ns = time.time_ns()
         self._host: HostFacts | None = None
+        self._init: InitBinary | None = None
         self._supervisor: SupervisorClient | None = None
 
     @classmethod
@@ -104,18 +124,18 @@ class Engine:
 
     async def _open_services(self) -> None:
         config, events = self.config, self.events
+        check_root_is_a_mount()
         self.images = ImageService(config.data_root, events)
         self.images.configure_registries(config.insecure_registries, config.registry_mirrors)
         self._supervisor = await connect_or_spawn(config.exec_root)
         networking = self.networking = await NetworkService.open(config, events)
-        runtime = NetworkedRuntime(self._supervisor, networking)
         self.volumes = VolumeService.open(config.data_root, events)
+        # the container service runs the networking steps of starts and exits itself
         containers, self.execs = await open_container_services(
-            config, events, self.images, runtime, None, networking,
+            config, events, self.images, self._supervisor, None, networking,
             ContainerVolumes(self.volumes),
         )
         self.containers = containers
-        runtime.set_requests(lambda cid: sandbox_request_for(containers.get(cid), containers.get))
         networking.set_container_directory(ContainerDirectoryAdapter(containers))
         await containers.start_restart_policy_containers()
 
@@ -151,6 +171,13 @@ class Engine:
             driver = getattr(getattr(self.containers, "cgroups", None), "driver", "cgroupfs")
             self._host = replace(read_host_facts(), cgroup_driver=str(driver))
         return self._host
+
+    @property
+    def init_binary(self) -> InitBinary:
+        """The ``--init`` binary as ``docker info`` reports it (looked up once)."""
+        if self._init is None:
+            self._init = resolve_init(self.config.init_path)
+        return self._init
 
     def inventory(self) -> Inventory:
         if self.containers is None or self.images is None:

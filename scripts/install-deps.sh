@@ -15,8 +15,9 @@ fi
 
 # busybox-static: test image rootfs; iptables/iproute2: container networking; docker-registry:
 # push/pull tests against a local registry; tmux: interactive (TTY) CLI tests; libseccomp2:
-# compiles the seccomp profiles; procps: `ps` for docker top.
-apt_packages=(busybox-static iptables iproute2 docker-registry tmux ca-certificates libseccomp2 procps)
+# compiles the seccomp profiles; procps: `ps` for docker top; tini: `--init` (its static
+# build is mounted as /sbin/docker-init, like dockerd's docker-init).
+apt_packages=(busybox-static iptables iproute2 docker-registry tmux ca-certificates libseccomp2 procps tini)
 # qemu-system-x86/debootstrap/e2fsprogs: conformance/vm/run (the cgroup v2 + systemd guest);
 # PYDOCKERD_NO_VM=1 leaves them out.
 if [ "${PYDOCKERD_NO_VM:-0}" = 0 ]; then

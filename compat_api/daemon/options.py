@@ -43,6 +43,8 @@ _FILE_KEYS: dict[str, str] = {
     "live-restore": "live_restore",
     "default-cgroupns-mode": "default_cgroupns_mode",
     "exec-opts": "exec_opts",
+    "init": "init",
+    "init-path": "init_path",
 }
 
 _DEFAULTS: dict[str, Any] = {
@@ -68,6 +70,8 @@ _DEFAULTS: dict[str, Any] = {
     "live_restore": False,
     "default_cgroupns_mode": "",
     "exec_opts": [],
+    "init": False,
+    "init_path": "",
 }
 
 
@@ -99,6 +103,8 @@ class DaemonOptions:
     live_restore: bool = False
     default_cgroupns_mode: str = ""
     cgroup_driver: str = ""
+    init: bool = False
+    init_path: str = ""
 
 
 def _bool_flag(text: str) -> bool:
@@ -163,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--default-cgroupns-mode", dest="default_cgroupns_mode",
                    help='default cgroup namespace of containers, "host" or "private" '
                         "(default: private on cgroup v2, host on v1)")
+    p.add_argument("--init", dest="init", nargs="?", const=True, type=_bool_flag,
+                   help="run an init (docker-init, i.e. tini) as PID 1 of every container "
+                        "that does not say otherwise")
+    p.add_argument("--init-path", dest="init_path",
+                   help="path to the docker-init binary (default: docker-init, else Debian's "
+                        "tini-static)")
     return p
 
 
@@ -236,6 +248,8 @@ def parse_options(argv: Sequence[str]) -> DaemonOptions:
         live_restore=_file_bool("live-restore", merged["live_restore"]),
         default_cgroupns_mode=_cgroupns_mode(merged["default_cgroupns_mode"]),
         cgroup_driver=_cgroup_driver(merged["exec_opts"]),
+        init=_file_bool("init", merged["init"]),
+        init_path=str(merged["init_path"] or ""),
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from runtime.containers.model import RwLayer
+from runtime.spec.model import ContainerSpec
 
 
 class ImageRef(Protocol):
@@ -71,4 +72,22 @@ class CgroupBackend(Protocol):
     def oom_killed(self, handle: Any) -> bool: ...
 
 
-__all__ = ["ImageRef", "ImageBackend", "RwLayerStore", "CgroupBackend"]
+class NetworkSteps(Protocol):
+    """Networking's steps in a start and an exit (``runtime.network.hooks.
+    ContainerNetworkSteps``); the container service calls them in its fixed order."""
+
+    async def prepare(self, spec: ContainerSpec) -> ContainerSpec:
+        """Before the start: the spec to start (``pause_before_exec`` when a new network
+        namespace must be set up; ``host`` networking writes its files here)."""
+        ...
+
+    async def attach(self, spec: ContainerSpec, pid: int) -> None:
+        """While the paused init waits: set up its network namespace (raises StartFailed)."""
+        ...
+
+    async def detach(self, container_id: str, pid: int | None) -> None:
+        """After the main process ``pid`` exited (or a start failed)."""
+        ...
+
+
+__all__ = ["ImageRef", "ImageBackend", "RwLayerStore", "CgroupBackend", "NetworkSteps"]

@@ -26,7 +26,7 @@ from runtime.containers.model import (
     Container, ContainerConfig, HostConfig, LogConfig, new_id, validate_name,
 )
 from runtime.containers.names import generate_name
-from runtime.containers.ports import CgroupBackend, ImageBackend, RwLayerStore
+from runtime.containers.ports import CgroupBackend, ImageBackend, NetworkSteps, RwLayerStore
 from runtime.containers.rootfs import RootfsAccess
 from runtime.containers.signals import parse_signal
 from runtime.containers.spec import (
@@ -45,11 +45,13 @@ from runtime.logs.driver import (
     LogDriver, LogMessage, NoneDriver, ReadOptions, open_reader,
 )
 from runtime.logs.jsonfile import JsonFileDriver
+from runtime.system import initbin
 from runtime.process.contract import ExitReport, ProcessRuntime, StartedProcess, StartFailed
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT = 10
+KILL_WAIT = 10  # dockerd's Kill waits this long for the exit after SIGKILL
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +109,23 @@ class CommitOptions:
 
 @dataclass(slots=True)
 class Live:
-    """Runtime-only state of a container (never persisted)."""
+    """Runtime-only state of a container (never persisted).
+
+    ``starting``: a start is between ``runtime.start`` and ``set_running``; an exit of
+    its process meanwhile is kept in ``start_exit`` and handled by that start.
+    ``exit_task``: the exit transition in progress (see ``_handle_exit``).
+    ``restart_task`` / ``backing_off``: the restart policy's back-off, then its start."""
 
     process: StartedProcess | None = None
     fanout: StdioFanout | None = None
     cgroup: Any = None
     pending: list[Callable[[StdioFanout | None], None]] = field(default_factory=list)
+    starting: bool = False
+    start_exit: ExitReport | None = None
     exit_task: asyncio.Task[None] | None = None
     restart_task: asyncio.Task[None] | None = None
-    restart_delay: float = 0.1
+    backing_off: bool = False
+    restart_delay: float = 0.0
 
 
 class ContainerService:
@@ -144,9 +154,13 @@ class ContainerService:
         self.live: dict[str, Live] = {}
         self.networking: Any = None  # runtime.network.service.NetworkService, when wired
         self.volumes: Any = None  # runtime.volumes.containers.ContainerVolumes, when wired
+        self.network_steps: NetworkSteps | None = None
+        self.default_init = False  # the daemon's --init
+        self.init_path = ""  # the daemon's --init-path ("": docker-init, else Debian's tini)
         self._shutting_down = False
-        # exits reported before start() recorded the process (fast exits race the reply)
-        self._early_exits: dict[int, ExitReport] = {}
+        # exits delivered before load() read the records (replayed by load)
+        self._loaded = False
+        self._unclaimed: list[ExitReport] = []
         self._exec_exit: Callable[[ExitReport], None] | None = None
         self.health: Any = None  # runtime.containers.health.HealthMonitors, when wired
         # roots of stopped containers opened for docker cp/export (a start waits for them)
@@ -159,9 +173,13 @@ class ContainerService:
     async def load(self) -> None:
         """Load records from disk and reattach to processes that are still running."""
         self.store.load()
+        self._loaded = True
         if self.volumes is not None:
             # before exits seen while away are applied: their removal releases volumes
             self.volumes.restore(self.store)
+        unclaimed, self._unclaimed = self._unclaimed, []
+        for report in unclaimed:
+            self._on_exit(report)
         running: dict[str, StartedProcess] = {}
         try:
             for container_id, exec_id, process in await self.runtime.running():
@@ -175,24 +193,33 @@ class ContainerService:
         ended: list[tuple[Container, ExitReport]] = []
         for container in self.store:
             found = running.pop(container.id, None)
-            if found is not None and container.state.running:
+            live = self.live_of(container)
+            if container.state.restarting:
+                # the daemon stopped during a back-off: exited (the policy applies at boot)
+                container.state.set_stopped(container.state.exit_code,
+                                            container.state.finished_at_ns)
+                self.store.save(container)
+            elif found is not None and container.state.running:
                 process = found
-                live = self.live.setdefault(container.id, Live())
                 live.process = process
                 live.fanout = StdioFanout(process, self._log_driver(container))
                 container.state.pid = process.pid
                 if self.health is not None:
                     self.health.container_started(container)
-            elif container.state.running:
-                # exited while we were away: the supervisor kept the report (delivered as
-                # soon as we registered on_exit); without one the process is simply gone
-                report = self._early_exits.pop(container.state.pid, None) or ExitReport(
-                    container.id, None, container.state.pid, 255, time.time_ns())
-                ended.append((container, report))
+            elif container.state.running and live.exit_task is None:
+                # exited while we were away, and the supervisor kept no report (handled
+                # by _on_exit when it did): the process is simply gone
+                ended.append((container, ExitReport(
+                    container.id, None, container.state.pid, 255, time.time_ns())))
         for process in running.values():
             await self.runtime.signal(process.pid, _signal.SIGKILL)
         for container, report in ended:
-            await self._handle_exit(container, self.live_of(container), report)
+            if self.live_of(container).exit_task is None:
+                await self._handle_exit(container, self.live_of(container), report)
+        # exits reported while away: handled before the engine serves requests
+        handling = [t for live in self.live.values() if (t := live.exit_task) is not None]
+        if handling:
+            await asyncio.wait(handling)
 
     async def start_restart_policy_containers(self) -> None:
         """At daemon start: start stopped containers whose policy says so (``always``, and
@@ -215,9 +242,15 @@ class ContainerService:
         self.health = monitors
 
     def set_networking(self, networking: Any) -> None:
-        """Use the network service for create-time validation, rename and NetworkSettings
-        (the network setup itself happens in its ProcessRuntime decorator)."""
+        """Use the network service for create-time validation, rename, NetworkSettings and
+        the networking steps of starts and exits."""
+        from runtime.network.hooks import ContainerNetworkSteps
         self.networking = networking
+        self.network_steps = ContainerNetworkSteps(
+            networking, lambda cid: self._sandbox_request(self.get(cid)))
+
+    def set_network_steps(self, steps: NetworkSteps | None) -> None:
+        self.network_steps = steps
 
     def set_volumes(self, volumes: Any) -> None:
         """Mount volumes through ``runtime.volumes.containers.ContainerVolumes``; the
@@ -357,12 +390,18 @@ class ContainerService:
         await self._start(container)
 
     async def _start(self, container: Container) -> None:
+        """Start the main process: (start paused -> attach networking -> resume) when a
+        network namespace is set up, then record it running. An exit of the process
+        before that is handled here, after ``set_running``, never concurrently."""
         while self.rootfs.busy(container.id):
             # its overlay is mounted privately for cp/export: never mount the upper dir twice
             await asyncio.sleep(0.05)
         live = self.live_of(container)
         host = container.host_config
+        steps = self.network_steps
         cgroup = None
+        process: StartedProcess | None = None
+        live.starting, live.start_exit = True, None
         try:
             peers = self._peers(host)
             if self.cgroups is not None:
@@ -375,26 +414,29 @@ class ContainerService:
                 container, cgroup_dirs=dirs, peers=peers,
                 cgroup_v2=str(getattr(self.cgroups, "version", "1")) == "2",
                 all_caps=self._all_caps, masked_default=self._masked_default,
+                init_path=self._init_path(host),
             )
+            if steps is not None:
+                spec = await steps.prepare(spec)
             process = await self.runtime.start(spec)
             if cgroup is not None:
                 getattr(self.cgroups, "started", lambda _handle: None)(cgroup)
-        except StartFailed as exc:
-            self._release_cgroup(cgroup)
-            if self.volumes is not None:
-                self.volumes.unmount(container)
-            container.state.set_start_failed(exc.exit_code, str(exc))
-            self.store.save(container)
+            if spec.pause_before_exec:
+                if steps is not None:
+                    await steps.attach(spec, process.pid)
+                # the init's own failures (exec not found...) surface here, unchanged
+                await self.runtime.resume(container.id)
+        except BaseException as exc:
+            live.starting, live.start_exit = False, None
+            await self._undo_start(container, process, cgroup)
             self._fail_pending(live)
-            if host.auto_remove:
-                asyncio.get_running_loop().create_task(self._auto_remove(container))
+            if isinstance(exc, StartFailed):
+                container.state.set_start_failed(exc.exit_code, str(exc))
+                self.store.save(container)
+                if host.auto_remove:
+                    asyncio.get_running_loop().create_task(self._auto_remove(container))
             raise
-        except BaseException:
-            self._release_cgroup(cgroup)
-            if self.volumes is not None:
-                self.volumes.unmount(container)
-            self._fail_pending(live)
-            raise
+        live.starting = False
         live.process = process
         live.cgroup = cgroup
         live.fanout = StdioFanout(process, self._log_driver(container))
@@ -409,9 +451,35 @@ class ContainerService:
         self._event(container, "start")
         if self.health is not None:
             self.health.container_started(container)
-        early = self._early_exits.pop(process.pid, None)
+        early, live.start_exit = live.start_exit, None
         if early is not None:
             self._on_exit(early)
+
+    async def _undo_start(self, container: Container, process: StartedProcess | None,
+                          cgroup: Any) -> None:
+        if process is not None:
+            with contextlib.suppress(Exception):  # already gone when its init failed
+                await self.runtime.signal(process.pid, _signal.SIGKILL)
+            for fd in {process.stdin, process.stdout, process.stderr} - {None}:
+                with contextlib.suppress(OSError):
+                    os.close(fd)  # type: ignore[arg-type]
+        if self.network_steps is not None:
+            with contextlib.suppress(Exception):
+                await self.network_steps.detach(container.id, None)
+        self._release_cgroup(cgroup)
+        if self.volumes is not None:
+            self.volumes.unmount(container)
+
+    def _init_path(self, host: HostConfig) -> str | None:
+        """The init binary to run as PID 1 (dockerd: only in a private PID namespace)."""
+        wanted = host.init if host.init is not None else self.default_init
+        if not wanted or host.pid_mode not in ("", "private"):
+            return None
+        path = initbin.lookup(self.init_path)
+        if path is None:
+            name = self.init_path or initbin.DEFAULT_INIT_BINARY
+            raise SystemError_(f'exec: "{name}": executable file not found in $PATH')
+        return path
 
     def _fail_pending(self, live: Live) -> None:
         pending, live.pending = live.pending, []
@@ -445,22 +513,41 @@ class ContainerService:
     # --- exit handling ----------------------------------------------------------------
 
     def _on_exit(self, report: ExitReport) -> None:
+        """The one subscriber to the runtime's exits: execs go to the exec service; a
+        container's main process gets one exit transition (``_handle_exit``)."""
         if report.exec_id is not None:
             if self._exec_exit is not None:
                 self._exec_exit(report)
             return
         container = self.store.find(report.container_id)
         if container is None:
-            self._early_exits[report.pid] = report  # not loaded yet (daemon start)
+            if not self._loaded:
+                self._unclaimed.append(report)
+            else:
+                log.debug("exit of pid %d: container %s is gone", report.pid,
+                          report.container_id[:12])
             return
         live = self.live_of(container)
-        if live.process is None or live.process.pid != report.pid:
-            self._early_exits[report.pid] = report
+        state = container.state
+        if live.starting:
+            live.start_exit = report  # the start in progress handles it when it is done
+            return
+        ours = live.process is not None and live.process.pid == report.pid
+        # a process that exited while the daemon was away (reported at reconnection)
+        away = (live.process is None and state.running and not state.restarting
+                and state.pid == report.pid)
+        if not (ours or away) or (live.exit_task is not None and not live.exit_task.done()):
+            log.debug("stale exit report for %s (pid %d)", container.id[:12], report.pid)
             return
         live.exit_task = asyncio.get_running_loop().create_task(
             self._handle_exit(container, live, report))
 
     async def _handle_exit(self, container: Container, live: Live, report: ExitReport) -> None:
+        """The exit transition, in order (as dockerd's handleContainerExit): release what
+        the run held (output drained, cgroup, volumes, networking), then record the new
+        state (stopped, or restarting when the policy says so) and wake waiters, then the
+        ``die`` event, then auto-remove or the restart back-off. API calls that must not
+        see a half-finished transition wait for this task (``_settle``)."""
         if self.health is not None:
             self.health.container_stopped(container)
         # output written just before exit must reach the log and the clients before
@@ -479,8 +566,19 @@ class ContainerService:
         live.cgroup = None
         if self.volumes is not None:
             self.volumes.unmount(container)
+        if self.network_steps is not None:
+            try:
+                await self.network_steps.detach(container.id, report.pid)
+            except Exception as exc:  # noqa: BLE001 - the exit is recorded regardless
+                log.warning("detaching networking of %s: %s", container.id[:12], exc)
         started = container.state.started_at_ns
-        container.state.set_stopped(report.exit_code, report.finished_at_ns, oom_killed=oom)
+        restart = (not container.host_config.auto_remove
+                   and self._should_restart(container, report.exit_code))
+        if restart:
+            container.restart_count += 1
+            container.state.set_restarting(report.exit_code, report.finished_at_ns, oom)
+        else:
+            container.state.set_stopped(report.exit_code, report.finished_at_ns, oom_killed=oom)
         if not container.host_config.auto_remove:  # removed right below otherwise
             self.store.save(container)
         if oom:
@@ -490,9 +588,17 @@ class ContainerService:
                     execDuration=str(duration))
         if container.host_config.auto_remove:
             await self._auto_remove(container)
-        elif self._should_restart(container, report.exit_code):
+        elif restart:
+            live.backing_off = True
             live.restart_task = asyncio.get_running_loop().create_task(
-                self._restart_later(container, live, report))
+                self._restart_later(container, live, (report.finished_at_ns - started) / 1e9))
+
+    async def _settle(self, container: Container) -> None:
+        """Wait for an exit transition in progress (not when called from within it)."""
+        live = self.live.get(container.id)
+        task = live.exit_task if live is not None else None
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            await asyncio.wait([task])
 
     def _should_restart(self, container: Container, exit_code: int) -> bool:
         policy = container.host_config.restart_policy
@@ -506,20 +612,43 @@ class ContainerService:
                     or container.restart_count < policy.maximum_retry_count)
         return False
 
-    async def _restart_later(self, container: Container, live: Live, report: ExitReport) -> None:
-        ran = (report.finished_at_ns - container.state.started_at_ns) / 1e9
-        live.restart_delay = 0.1 if ran > 10 else min(live.restart_delay * 2, 60.0)
-        container.state.restarting = True
+    async def _restart_later(self, container: Container, live: Live, ran: float) -> None:
+        """dockerd's restart manager: 100ms back-off doubling up to a minute, reset after
+        a run of 10s or more. The container is ``restarting`` meanwhile; a stop, kill or
+        rm cancels the back-off (:meth:`_cancel_restart`), not a start in progress."""
+        if ran >= 10:
+            live.restart_delay = 0.0
+        live.restart_delay = 0.1 if live.restart_delay == 0 else min(live.restart_delay * 2, 60.0)
         await asyncio.sleep(live.restart_delay)
-        container.state.restarting = False
+        live.backing_off = False
         if (container.has_been_manually_stopped or container.state.removal_in_progress
-                or container.state.running or self.store.find(container.id) is not container):
+                or not container.state.restarting or self.store.find(container.id) is not container):
             return
-        container.restart_count += 1
         try:
             await self._start(container)
         except Exception as exc:  # noqa: BLE001 - recorded in State.Error
             log.warning("restarting %s failed: %s", container.id[:12], exc)
+            if container.state.restarting:
+                container.state.set_stopped(container.state.exit_code,
+                                            container.state.finished_at_ns)
+                self.store.save(container)
+
+    async def _cancel_restart(self, container: Container) -> None:
+        """Cancel a restart back-off: the container is exited with its last exit code (a
+        restart already starting is let finish: the caller then stops that run)."""
+        live = self.live.get(container.id)
+        task = live.restart_task if live is not None else None
+        if live is not None and task is not None:
+            live.restart_task = None
+            if live.backing_off:
+                task.cancel()
+                live.backing_off = False
+            if task is not asyncio.current_task():
+                await asyncio.wait([task])
+        state = container.state
+        if state.restarting and live is not None and live.process is None:
+            state.set_stopped(state.exit_code, state.finished_at_ns, state.oom_killed)
+            self.store.save(container)
 
     async def _auto_remove(self, container: Container) -> None:
         try:
@@ -531,6 +660,7 @@ class ContainerService:
 
     async def stop(self, ref: str, signal: str | None = None, timeout: int | None = None) -> None:
         container = self.get(ref)
+        await self._settle(container)
         if not container.state.running:
             raise NotModified("container already stopped")
         await self._stop(container, signal, timeout)
@@ -555,7 +685,7 @@ class ContainerService:
                        else DEFAULT_STOP_TIMEOUT)
         if manual:
             container.has_been_manually_stopped = True
-        self._cancel_restart(container)
+        await self._cancel_restart(container)
         stopped = container.state.wait(WaitCondition.NOT_RUNNING)
         if container.state.running:
             await self._signal(container, sig)
@@ -568,13 +698,6 @@ class ContainerService:
         self.store.save(container)
         self._event(container, "stop")
 
-    def _cancel_restart(self, container: Container) -> None:
-        live = self.live.get(container.id)
-        if live is not None and live.restart_task is not None:
-            live.restart_task.cancel()
-            live.restart_task = None
-            container.state.restarting = False
-
     async def _signal(self, container: Container, sig: int) -> None:
         live = self.live_of(container)
         if live.process is None:
@@ -586,21 +709,40 @@ class ContainerService:
             await resume_after_signal(self, container, sig)
 
     async def kill(self, ref: str, signal: str = "") -> None:
+        """dockerd's kill: SIGKILL (the default) returns once the container has stopped;
+        another signal returns once sent. A kill that ends the run (SIGKILL, the stop
+        signal, or any signal when none is configured) cancels the restart policy."""
         container = self.get(ref)
         sig = parse_signal(signal or "SIGKILL")
-        if not container.state.running:
+        await self._settle(container)
+        state = container.state
+        if not state.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {container.id} is not running")
-        if sig == _signal.SIGKILL:
+        stop_signal = container.config.stop_signal
+        if sig == _signal.SIGKILL or not stop_signal or parse_signal(stop_signal) == sig:
             container.has_been_manually_stopped = True
+            await self._cancel_restart(container)
+        elif state.restarting:
+            container.has_been_manually_stopped = True
+        if not state.running or state.restarting:
+            return  # nothing to signal: dockerd only tells the restart monitor
+        stopped = state.wait(WaitCondition.NOT_RUNNING)
         await self._signal(container, sig)
+        if sig != _signal.SIGKILL:
+            stopped.cancel()
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(stopped), KILL_WAIT)
+        except TimeoutError:
+            log.warning("container %s did not exit within %ds of SIGKILL", container.id[:12],
+                        KILL_WAIT)
 
     async def restart(self, ref: str, signal: str | None = None, timeout: int | None = None) -> None:
         container = self.get(ref)
+        await self._settle(container)
         if container.state.running:
             await self._stop(container, signal, timeout)
-        exit_task = self.live_of(container).exit_task
-        if exit_task is not None and not exit_task.done():
-            await exit_task
+        await self._settle(container)
         await self._start(container)
         self._event(container, "restart")
 
@@ -617,25 +759,24 @@ class ContainerService:
         container = self.get(ref)
         if link:
             raise InvalidParameter("Conflict, cannot remove the default link name of the container")
+        await self._settle(container)  # e.g. kill, then rm: the exit is fully handled
+        container = self.get(ref)  # an auto-remove may have taken it meanwhile
         state = container.state
         if state.running and not force:
-            if state.paused:
-                raise Conflict(f'cannot remove container "{container.name}": container is paused: '
-                               "unpause the container before removing or force remove")
-            raise Conflict(f'cannot remove container "{container.name}": container is running: '
-                           "stop the container before removing or force remove")
+            # dockerd 28 (daemon/delete.go): a restarting container counts as running
+            reason = ("container is paused and must be unpaused first" if state.paused else
+                      f"container is {state.status}: stop the container before removing or "
+                      "force remove")
+            raise Conflict(f'cannot remove container "{ref}": {reason}')
         state.set_removal_in_progress(container.id)
         try:
-            self._cancel_restart(container)
+            await self._cancel_restart(container)
             if state.running:
                 container.has_been_manually_stopped = True
                 stopped = state.wait(WaitCondition.NOT_RUNNING)
                 await self._signal(container, _signal.SIGKILL)
                 await stopped
-            live = self.live.get(container.id)
-            if live is not None and live.exit_task is not None and not live.exit_task.done():
-                if live.exit_task is not asyncio.current_task():
-                    await live.exit_task
+            await self._settle(container)
         except BaseException:
             state.reset_removal_in_progress()
             raise

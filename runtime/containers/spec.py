@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from runtime.containers.model import Container, ContainerConfig, HostConfig, MountPoint, RwLayer
 from runtime.errors import InvalidParameter
@@ -26,6 +26,7 @@ from runtime.spec.model import (
 )
 from runtime.spec.seccomp_default import container_profile
 from runtime.storage.overlay import compact_lowerdirs
+from runtime.system.initbin import IN_CONTAINER_PATH
 from runtime.volumes.mountspec import is_volume_bind
 
 _RLIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
@@ -391,8 +392,12 @@ def compose_spec(
     cgroup_v2: bool = False,
     all_caps: Sequence[str] | None = None,
     masked_default: Sequence[str] | None = None,
+    init_path: str | None = None,
 ) -> ContainerSpec:
-    """The full spec for starting ``container`` (which must have its rw layer prepared)."""
+    """The full spec for starting ``container`` (which must have its rw layer prepared).
+
+    ``init_path``: run that init binary as PID 1, bind-mounted read-only at
+    ``/sbin/docker-init``, with the container's command as its child (``--init``)."""
     host = container.host_config
     layer = container.rw_layer
     if layer is None:
@@ -412,6 +417,9 @@ def compose_spec(
                 tuple(host.readonly_paths) if host.readonly_paths is not None else
                 DEFAULT_READONLY_PATHS)
     process = process_spec(container, all_caps)
+    if init_path is not None:
+        mounts.append(Mount(IN_CONTAINER_PATH, "bind", init_path, ("bind", "ro", "rprivate")))
+        process = replace(process, args=(IN_CONTAINER_PATH, "--", *process.args))
     return ContainerSpec(
         container_id=container.id,
         process=process,

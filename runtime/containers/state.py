@@ -113,9 +113,26 @@ class State:
         self._resolve(WaitCondition.NOT_RUNNING, status)
         self._resolve(WaitCondition.NEXT_EXIT, status)
 
+    def set_restarting(self, exit_code: int, finished_at_ns: int, oom_killed: bool = False) -> None:
+        """The main process ended and the restart policy will start it again (dockerd's
+        ``SetRestarting``): still ``Running`` for the checks of rm/stop/kill/start, with
+        ``Restarting`` set and no pid; not-running and next-exit waiters wake with the
+        exit code."""
+        self.running = True
+        self.restarting = True
+        self.paused = False
+        self.pid = 0
+        self.exit_code = exit_code
+        self.oom_killed = oom_killed
+        self.finished_at_ns = finished_at_ns
+        status = self.exit_status()
+        self._resolve(WaitCondition.NOT_RUNNING, status)
+        self._resolve(WaitCondition.NEXT_EXIT, status)
+
     def set_start_failed(self, exit_code: int, error: str) -> None:
         """dockerd keeps a container whose start failed in ``created`` with ExitCode/Error set."""
         self.running = False
+        self.restarting = False
         self.pid = 0
         self.exit_code = exit_code
         self.error = error

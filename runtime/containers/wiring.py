@@ -27,9 +27,8 @@ async def open_container_services(
 ) -> tuple[ContainerService, ExecService]:
     """Create the services, reload containers from disk and reattach running ones.
 
-    ``networking`` (a ``NetworkService``) is used for create-time validation, rename and
-    NetworkSettings; the namespace setup itself is the ``NetworkedRuntime`` decorator
-    passed as ``runtime``. ``volumes`` (``ContainerVolumes``) is set before the reload, so
+    ``networking`` (a ``NetworkService``) is used for create-time validation, rename,
+    NetworkSettings and the networking steps of starts and exits. ``volumes`` (``ContainerVolumes``) is set before the reload, so
     ``--rm`` containers that exited while the daemon was down release their volumes.
     """
     if cgroups is None:
@@ -42,6 +41,7 @@ async def open_container_services(
         containers.set_networking(networking)
     if volumes is not None:
         containers.set_volumes(volumes)
+    containers.default_init, containers.init_path = config.init, config.init_path
     execs = ExecService(containers)
     attach_health(containers, execs)
     await containers.load()

@@ -208,6 +208,14 @@ def parse_mountinfo_cgroups(mountinfo: str) -> list[tuple[str, str, str]]:
     return result
 
 
+def root_is_mount_point(mountinfo: str) -> bool:
+    """Whether the calling process's root directory is a mount point (``/proc/self/
+    mountinfo`` lists only what is reachable from the root, relative to it: a chroot into a
+    plain directory has no ``/`` entry)."""
+    return any(len(fields) > 4 and fields[4] == "/"
+               for fields in (line.split() for line in mountinfo.splitlines()))
+
+
 def parse_proc_cgroup(text: str) -> dict[str, str]:
     """/proc/<pid>/cgroup as {controllers key: path}."""
     result = {}
@@ -237,5 +245,5 @@ def overlay_data(lowerdirs: tuple[str, ...], upperdir: str, workdir: str,
 
 __all__ = ["MountOptions", "parse_options", "fd_path", "rel", "open_in_root", "ensure_dir",
            "ensure_file", "ensure_target", "mount_at", "bind_readonly", "mask",
-           "open_dev_null", "overlay_data", "RESOLVE", "parse_mountinfo_cgroups",
+           "open_dev_null", "overlay_data", "RESOLVE", "parse_mountinfo_cgroups", "root_is_mount_point",
            "parse_proc_cgroup"]

@@ -185,6 +185,7 @@ class Syscalls(Protocol):
     def write_file(self, path: str, data: bytes) -> None: ...
     def chdir(self, path: str) -> None: ...
     def fchdir(self, fd: int) -> None: ...
+    def chroot(self, path: str) -> None: ...
     def dup2(self, fd: int, fd2: int) -> None: ...
     def ioctl(self, fd: int, request: int, arg: bytes | int) -> bytes | int: ...
     def link_up(self, ifname: str) -> None: ...
@@ -213,6 +214,9 @@ class LinuxSyscalls:
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
         _check(_libc.syscall(_SYS_PIVOT_ROOT, _b(new_root), _b(put_old)), "pivot_root", new_root)
+
+    def chroot(self, path: str) -> None:
+        os.chroot(path)
 
     def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0,
               arg5: int = 0) -> int:
@@ -453,6 +457,9 @@ class RecordingSyscalls:
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
         self._rec("pivot_root", new_root, put_old)
+
+    def chroot(self, path: str) -> None:
+        self._rec("chroot", path)
 
     def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0,
               arg5: int = 0) -> int:

@@ -8,16 +8,17 @@ How a container gets its network:
    bad port specs...) and returns warnings. The record keeps ``NetworkingConfig.
    EndpointsConfig`` (``Container.endpoints_config``); :meth:`inactive_settings` renders
    ``NetworkSettings`` while the container is not running.
-2. ``start``/exit: nothing to call. ``runtime.network.hooks.NetworkedRuntime`` decorates
-   the ProcessRuntime: for a spec with a new net namespace it starts the init with
-   ``pause_before_exec``, calls :meth:`attach_container` with the pid (veths, addresses,
-   routes, DNS server, published ports, /etc/hosts and /etc/resolv.conf written in place),
-   then resumes; for ``host`` it writes the files before the start; for
-   ``container:<id>`` it does nothing (that container shares the other's files). A
+2. ``start``/exit: the container service runs ``runtime.network.hooks.ContainerNetworkSteps``
+   in its own order: for a spec with a new net namespace it starts the init with
+   ``pause_before_exec``, :meth:`attach_container` gets the pid (veths, addresses, routes,
+   DNS server, published ports, /etc/hosts and /etc/resolv.conf written in place), then
+   the service resumes the init; for ``host`` the files are written before the start; for
+   ``container:<id>`` nothing happens (that container shares the other's files). A
    failure of the attachment fails the start with ``failed to set up container
    networking: <message>`` (dockerd's wording); failures of the init itself pass through
-   unchanged. When the main process exits, :meth:`detach_container` runs (with the pid,
-   so a quick restart is not undone). :meth:`settings` gives the live ``NetworkSettings``.
+   unchanged. When the main process exits, the service's exit transition calls
+   :meth:`detach_container` (with the pid, so a quick restart is not undone) before it
+   records the new state. :meth:`settings` gives the live ``NetworkSettings``.
 3. ``rename``: :meth:`rename_container` (DNS names follow).
 4. ``POST /networks/{id}/connect|disconnect``: the network service calls back into the
    container side through :class:`ContainerDirectory` (``hooks.ContainerDirectoryAdapter``,

@@ -1,29 +1,21 @@
-"""Wiring networking into container starts without touching the container service.
+"""Networking's part of a container's start and exit, called by the container service.
 
-:class:`NetworkedRuntime` decorates the engine's ``ProcessRuntime``: when a container's
-spec asks for a new network namespace it starts the init with ``pause_before_exec``,
-lets the network service configure ``/proc/<pid>/ns/net`` (veths, addresses, DNS,
-ports, /etc/hosts and /etc/resolv.conf), then resumes it; for ``host`` networking it
-writes the files before the start. Exits of a container's main process detach its
-networking. :func:`sandbox_request_for` builds the :class:`SandboxRequest` from a
-container record, and :class:`ContainerDirectoryAdapter` lets ``POST
-/networks/{id}/connect`` find containers.
+:class:`ContainerNetworkSteps`: for a spec with a new network namespace the service starts
+the init with ``pause_before_exec``, :meth:`~ContainerNetworkSteps.attach` lets the network
+service configure ``/proc/<pid>/ns/net`` (veths, addresses, DNS, ports, /etc/hosts and
+/etc/resolv.conf), then the service resumes it; for ``host`` networking the files are
+written before the start. On exit the service detaches the networking itself, in order.
+:func:`sandbox_request_for` builds the :class:`SandboxRequest` from a container record, and
+:class:`ContainerDirectoryAdapter` lets ``POST /networks/{id}/connect`` find containers.
 
-Engine wiring (see the module's ``__all__``)::
-
-    networking = await NetworkService.open(config, events)
-    runtime = NetworkedRuntime(client, networking)
-    containers, execs = await open_container_services(config, events, images, runtime)
-    runtime.set_requests(lambda cid: sandbox_request_for(containers.get(cid), containers.get))
-    networking.set_container_directory(ContainerDirectoryAdapter(containers, networking))
+Engine wiring: ``ContainerService.set_networking(networking)`` builds the steps;
+``networking.set_container_directory(ContainerDirectoryAdapter(containers))``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import signal as _signal
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
@@ -39,13 +31,10 @@ from runtime.network.contract import (
 from runtime.network.service import NetworkService
 from runtime.process.contract import (
     EXIT_UNKNOWN,
-    ExitReport,
-    ProcessRuntime,
-    StartedProcess,
     StartInvalidConfig,
     StartSystemError,
 )
-from runtime.spec.model import ContainerSpec, ExecSpec
+from runtime.spec.model import ContainerSpec
 
 log = logging.getLogger(__name__)
 
@@ -119,88 +108,54 @@ def _start_error(exc: BaseException) -> StartSystemError | StartInvalidConfig:
     return cls("network", str(exc), EXIT_UNKNOWN, message=message)
 
 
-class NetworkedRuntime:
-    """A :class:`ProcessRuntime` that gives containers their network."""
+class ContainerNetworkSteps:
+    """The networking steps of a container's start and exit.
 
-    def __init__(self, inner: ProcessRuntime, networking: NetworkService,
+    The container service calls them, in its order: :meth:`prepare` before the start
+    (``host`` networking writes its files; a spec with a new network namespace comes back
+    with ``pause_before_exec``), :meth:`attach` while that paused init waits, then it
+    resumes the init; on exit it calls :meth:`detach` before publishing the new state.
+    Nothing here subscribes to exits: the container service owns that sequence."""
+
+    def __init__(self, networking: NetworkService,
                  requests: Callable[[str], SandboxRequest | None] | None = None) -> None:
-        self.inner = inner
         self.networking = networking
         self._requests = requests or (lambda _cid: None)
-        self._tasks: set[asyncio.Task[None]] = set()
-        inner.on_exit(self._on_exit)
 
     def set_requests(self, requests: Callable[[str], SandboxRequest | None]) -> None:
         self._requests = requests
 
-    async def start(self, spec: ContainerSpec) -> StartedProcess:
+    def _request(self, container_id: str) -> SandboxRequest | None:
         try:
-            request = self._requests(spec.container_id)
-        except Exception:
-            request = None
+            return self._requests(container_id)
+        except Exception:  # noqa: BLE001 - no record: no networking
+            return None
+
+    async def prepare(self, spec: ContainerSpec) -> ContainerSpec:
+        request = self._request(spec.container_id)
         if request is None:
-            return await self.inner.start(spec)
+            return spec
         namespaces = spec.namespaces
         if "net" in namespaces and namespaces["net"] is None:
-            started = await self.inner.start(replace(spec, pause_before_exec=True))
-            try:
-                await self.networking.attach_container(request, started.pid)
-            except BaseException as exc:
-                with contextlib.suppress(Exception):
-                    await self.inner.signal(started.pid, _signal.SIGKILL)
-                with contextlib.suppress(Exception):
-                    await self.networking.detach_container(spec.container_id)
-                if isinstance(exc, Exception):
-                    raise _start_error(exc) from exc
-                raise
-            try:
-                # the init's own failures (exec not found...) surface here, unchanged
-                await self.inner.resume(spec.container_id)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await self.networking.detach_container(spec.container_id)
-                raise
-            return started
+            return replace(spec, pause_before_exec=True)
         if "net" not in namespaces and request.network_mode == "host":
             try:
                 await self.networking.attach_container(request, None)
             except Exception as exc:
                 raise _start_error(exc) from exc
-            try:
-                return await self.inner.start(spec)
-            except BaseException:
-                await self.networking.detach_container(spec.container_id)
-                raise
-        return await self.inner.start(spec)
+        return spec
 
-    def _on_exit(self, report: ExitReport) -> None:
-        if report.exec_id is not None:
+    async def attach(self, spec: ContainerSpec, pid: int) -> None:
+        request = self._request(spec.container_id)
+        if request is None:
             return
-        task = asyncio.get_running_loop().create_task(
-            self.networking.detach_container(report.container_id, only_pid=report.pid)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        try:
+            await self.networking.attach_container(request, pid)
+        except Exception as exc:
+            raise _start_error(exc) from exc
 
-    # -- pass-through --------------------------------------------------------------
-
-    async def resume(self, container_id: str) -> None:
-        await self.inner.resume(container_id)
-
-    async def exec(self, spec: ExecSpec) -> StartedProcess:
-        return await self.inner.exec(spec)
-
-    async def signal(self, pid: int, signal: int) -> None:
-        await self.inner.signal(pid, signal)
-
-    def on_exit(self, callback: Callable[[ExitReport], None]) -> None:
-        self.inner.on_exit(callback)
-
-    async def running(self) -> list[tuple[str, str | None, StartedProcess]]:
-        return await self.inner.running()
-
-    async def close(self) -> None:
-        await self.inner.close()
+    async def detach(self, container_id: str, pid: int | None) -> None:
+        await self.networking.detach_container(container_id, only_pid=pid)
 
 
 class _ContainerStore(Protocol):
@@ -232,4 +187,4 @@ class ContainerDirectoryAdapter:
             store.save(container)
 
 
-__all__ = ["ERR_SETUP", "sandbox_request_for", "NetworkedRuntime", "ContainerDirectoryAdapter"]
+__all__ = ["ERR_SETUP", "sandbox_request_for", "ContainerNetworkSteps", "ContainerDirectoryAdapter"]

@@ -422,10 +422,19 @@ def _container_steps(spec: ContainerSpec) -> list[Step]:
         old_root = st.sc.open("/", os.O_DIRECTORY | os.O_RDONLY)
         try:
             st.sc.fchdir(st.root_fd)
-            st.sc.pivot_root(".", ".")
-            st.sc.fchdir(old_root)
-            st.sc.mount(None, ".", None, S.MS_SLAVE | S.MS_REC, None)
-            st.sc.umount2(".", S.MNT_DETACH)
+            try:
+                st.sc.pivot_root(".", ".")
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                # where pivot_root cannot work (the root is no mount of its own, e.g. an
+                # initramfs), dockerd's DOCKER_RAMDISK way: move the rootfs onto / and chroot
+                st.sc.mount(".", "/", None, S.MS_MOVE, None)
+                st.sc.chroot(".")
+            else:
+                st.sc.fchdir(old_root)
+                st.sc.mount(None, ".", None, S.MS_SLAVE | S.MS_REC, None)
+                st.sc.umount2(".", S.MNT_DETACH)
             st.sc.chdir("/")
         finally:
             st.sc.close(old_root)
@@ -551,14 +560,24 @@ def exec_steps(spec: ExecSpec) -> list[Step]:
 
     def namespaces(st: InitState) -> None:
         fds = []
+        root = -1
         try:
+            # the container's root as its init sees it, taken before joining: setns(mnt)
+            # alone puts us at the namespace's root, which is the host's when the daemon
+            # runs in a chroot (or the init moved its rootfs instead of pivoting)
+            root = st.sc.open(f"/proc/{st.init_pid}/root", os.O_PATH | os.O_DIRECTORY)
             for kind in EXEC_NAMESPACES:
                 fds.append((kind, st.sc.open(f"/proc/{st.init_pid}/ns/{kind}", os.O_RDONLY)))
             for kind, fd in fds:
                 st.sc.setns(fd, S.NAMESPACE_FLAGS[kind])
+            st.sc.fchdir(root)
+            st.sc.chroot(".")
+            st.sc.chdir("/")
         finally:
             for _, fd in fds:
                 st.sc.close(fd)
+            if root >= 0:
+                st.sc.close(root)
 
     def console(st: InitState) -> None:
         if spec.process.tty:

@@ -150,10 +150,10 @@ def render_info(engine: Engine, version: APIVersion, *, open_fds: int, listeners
         },
         "LiveRestoreEnabled": config.live_restore,
         "Isolation": "",
-        "InitBinary": "",
+        "InitBinary": engine.init_binary.name,
         "ContainerdCommit": {"ID": ""},
         "RuncCommit": {"ID": ""},
-        "InitCommit": {"ID": ""},
+        "InitCommit": {"ID": engine.init_binary.commit},
         # Containers get Docker's default seccomp profile unless told otherwise (dockerd's
         # "profile=" names the daemon's default: the built-in one).
         "SecurityOptions": ["name=seccomp,profile=builtin"]

@@ -88,3 +88,15 @@ def test_exec_opt_cgroup_driver(tmp_path: Path) -> None:
         parse_options(["--config-file", empty, "--exec-opt", "native.other=1"])
     from_file = _cfg(tmp_path, {"exec-opts": ["native.cgroupdriver=cgroupfs"]})
     assert parse_options(["--config-file", from_file]).cgroup_driver == "cgroupfs"
+
+
+def test_init_flags_and_file_keys(tmp_path: Path) -> None:
+    empty = _cfg(tmp_path, {})
+    default = parse_options(["--config-file", empty])
+    assert (default.init, default.init_path) == (False, "")
+    flags = parse_options(["--config-file", empty, "--init", "--init-path", "/opt/tini"])
+    assert (flags.init, flags.init_path) == (True, "/opt/tini")
+    both = parse_options(["--config-file", _cfg(tmp_path, {"init": True, "init-path": "/x/tini"})])
+    assert (both.init, both.init_path) == (True, "/x/tini")
+    with pytest.raises(OptionsError, match="init-path"):
+        parse_options(["--config-file", _cfg(tmp_path, {"init-path": "/a"}), "--init-path", "/b"])

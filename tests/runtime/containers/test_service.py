@@ -150,8 +150,8 @@ async def test_kill_and_signal_errors(svc: ContainerService) -> None:
 async def test_remove_rules_and_waiters(svc: ContainerService) -> None:
     result = await svc.create(cfg("sleep", "10", name="rmme"))
     await svc.start(result.id)
-    with pytest.raises(Conflict, match='cannot remove container "/rmme": container is running'):
-        await svc.remove(result.id)
+    with pytest.raises(Conflict, match='cannot remove container "rmme": container is running'):
+        await svc.remove("rmme")
     removed = svc.wait(result.id, WaitCondition.REMOVED)
     await svc.remove(result.id, force=True)
     assert (await removed).exit_code == 137

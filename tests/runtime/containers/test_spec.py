@@ -158,3 +158,12 @@ def test_privileged_devices_walks_like_libcontainer(tmp_path: Path) -> None:
     paths = {d.path for d in privileged_devices(str(tmp_path))}
     assert {str(tmp_path / "mem"), str(tmp_path / "net/tun")} <= paths
     assert not {str(tmp_path / p) for p in ("pts/0", "console", "ptmx")} & paths
+
+
+def test_compose_spec_with_init() -> None:
+    spec = compose_spec(container(), all_caps=ALL, init_path="/usr/bin/tini-static")
+    assert spec.process.args == ("/sbin/docker-init", "--", "sh", "-c", "id")
+    init = spec.mounts[-1]
+    assert (init.destination, init.type, init.source) == ("/sbin/docker-init", "bind",
+                                                          "/usr/bin/tini-static")
+    assert "ro" in init.options

@@ -66,3 +66,20 @@ def test_cgroup_hierarchies_from_mountinfo() -> None:
 def test_proc_cgroup_keys_match_hierarchy_keys() -> None:
     paths = parse_proc_cgroup("4:memory:/process_api/x\n9:name=systemd:/\n0::/\n")
     assert paths == {"memory": "/process_api/x", "name=systemd": "/", "": "/"}
+
+
+MOUNTINFO_HOST = """\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+23 22 0:5 / /proc rw,nosuid shared:2 - proc proc rw
+"""
+# in a chroot into a plain directory only the mounts below it are listed
+MOUNTINFO_CHROOT = """\
+23 22 0:5 / /proc rw,nosuid shared:2 - proc proc rw
+"""
+
+
+def test_root_is_mount_point() -> None:
+    from runtime.linux.mounts import root_is_mount_point
+
+    assert root_is_mount_point(MOUNTINFO_HOST)
+    assert not root_is_mount_point(MOUNTINFO_CHROOT)

@@ -1,5 +1,5 @@
 """Real busybox containers (supervisor runtime, container service) networked through
-NetworkedRuntime: addresses, ping by IP and by name, published ports, cleanup on exit."""
+ContainerNetworkSteps (run by the container service): addresses, ping by IP and by name, published ports, cleanup on exit."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from runtime.events import EventBus
 from runtime.linux.cgroups import CgroupManager
 from runtime.network import bridge
 from runtime.network.contract import EndpointConfig
-from runtime.network.hooks import ContainerDirectoryAdapter, NetworkedRuntime, sandbox_request_for
+from runtime.network.hooks import ContainerDirectoryAdapter, ContainerNetworkSteps, sandbox_request_for
 from runtime.network.service import NetworkCreate, NetworkService
 from runtime.process.client import SupervisorClient
 from tests.runtime.containers.fakes import FakeImages
@@ -42,12 +42,12 @@ ENDPOINTS: dict[str, dict[str, EndpointConfig]] = {}
 async def stack(tmp_path: Path, rootfs: Path, exec_root: Path,  # noqa: F811
                 service: NetworkService) -> AsyncIterator[ContainerService]:
     client = await SupervisorClient.connect(exec_root)
-    runtime = NetworkedRuntime(client, service)
     cgroups = CgroupManager(parent=f"pydockerd-test-{uuid.uuid4().hex[:8]}")
     svc = ContainerService(tmp_path / "cdata", EventBus(), FakeImages(),
-                           DirLayers(tmp_path / "layers", rootfs), runtime, cgroups)
+                           DirLayers(tmp_path / "layers", rootfs), client, cgroups)
+    svc.set_network_steps(ContainerNetworkSteps(
+        service, lambda cid: sandbox_request_for(svc.get(cid), svc.get, ENDPOINTS.get(cid))))
     await svc.load()
-    runtime.set_requests(lambda cid: sandbox_request_for(svc.get(cid), svc.get, ENDPOINTS.get(cid)))
     service.set_container_directory(ContainerDirectoryAdapter(svc))
     yield svc
     for c in list(svc.store):
@@ -106,11 +106,8 @@ async def test_default_bridge_address_and_ping(stack: ContainerService, service:
     assert code == 0, out
     veth = next(iter(service._sandboxes[peer].endpoints.values())).host_veth
     await stack.kill(peer, "KILL")
-    for _ in range(100):
-        if service.settings(peer) is None:
-            break
-        await asyncio.sleep(0.05)
-    assert service.settings(peer) is None
+    # the kill returns once the exit transition, networking included, is complete
+    assert service.settings(peer) is None and stack.get(peer).state.exit_code == 137
     await wait_gone(veth)
 
 

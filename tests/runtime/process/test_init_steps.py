@@ -261,12 +261,25 @@ def test_default_path_used_without_path_in_env() -> None:
 
 def test_failure_names_the_step_and_keeps_errno_text() -> None:
     sc = make_kernel()
-    sc.fail["pivot_root"] = [errno.EINVAL]
+    sc.fail["pivot_root"] = [errno.EPERM]
     with pytest.raises(InitError) as info:
         run_container(make_spec(), sc)
     assert info.value.step == "pivot_root"
-    assert "invalid argument" in info.value.text
+    assert "operation not permitted" in info.value.text
     assert "execve" not in sc.names()
+
+
+def test_no_pivot_fallback_moves_the_rootfs_and_chroots() -> None:
+    """pivot_root fails with EINVAL where the root is no mount of its own (initramfs, a
+    chroot): the rootfs is moved onto / and chrooted into, as dockerd's DOCKER_RAMDISK."""
+    sc = make_kernel()
+    sc.fail["pivot_root"] = [errno.EINVAL]
+    sc, _, _ = run_container(make_spec(), sc)
+    names = sc.names()
+    p = names.index("pivot_root")
+    assert sc.calls[p + 1] == ("mount", (".", "/", None, S.MS_MOVE, None))
+    assert sc.calls[p + 2] == ("chroot", (".",))
+    assert sc.of("umount2") == [] and "execve" in names
 
 
 def test_tty_allocates_pty_inside_and_sends_master() -> None:
@@ -314,3 +327,9 @@ def test_exec_joins_namespaces_of_init_in_order() -> None:
                                                S.CLONE_NEWUTS, S.CLONE_NEWNET, S.CLONE_NEWNS]
     assert sc.of("setresuid") == [(65534,)]
     assert "mount" not in sc.names() and "pivot_root" not in sc.names()
+    # the init's root, opened before joining, becomes ours after the mount namespace
+    root_open = next(i for i, (n, a) in enumerate(sc.calls) if n == "open" and a[0] == "/proc/4242/root")
+    last_setns = max(i for i, (n, _) in enumerate(sc.calls) if n == "setns")
+    assert root_open < last_setns
+    assert [n for n, _ in sc.calls[last_setns + 1:last_setns + 4]] == ["fchdir", "chroot", "chdir"]
+    assert sc.calls[last_setns + 2] == ("chroot", (".",))

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-import pytest
 
 from conformance.spec import SPEC_PATH
 

@@ -41,7 +41,8 @@ from runtime.errors import (
 from runtime.events import EventBus
 from runtime.volumes.mountspec import is_volume_bind
 from runtime.logs.driver import (
-    LogDriver, LogMessage, NoneDriver, ReadOptions, open_reader, validate_log_config,
+    LogDriver, LogDriverInitFailed, LogMessage, NoneDriver, ReadOptions, json_file_options,
+    open_reader, validate_log_config,
 )
 from runtime.logs.jsonfile import JsonFileDriver
 from runtime.process.contract import ExitReport, ProcessRuntime, StartedProcess, StartFailed
@@ -354,6 +355,14 @@ class ContainerService:
             await asyncio.sleep(0.05)
         live = self.live_of(container)
         host = container.host_config
+        if container.log_driver == "json-file":
+            try:
+                json_file_options(host.log_config.config)
+            except LogDriverInitFailed as exc:
+                container.state.set_start_failed(128, str(exc))  # dockerd's code for it
+                self.store.save(container)
+                self._fail_pending(live)
+                raise
         cgroup = None
         try:
             peers = self._peers(host)

@@ -227,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="docker-py git repository (path or URL); default $DOCKER_PY_SOURCE")
     parser.add_argument("--host", default=os.environ.get("DOCKER_HOST"), help="engine to test (unix:///...)")
     parser.add_argument("--start-pydockerd", action="store_true", help="start a private pydockerd instead")
+    parser.add_argument("--pydockerd-tree", default=None,
+                        help="run the pydockerd of this source tree (default: this checkout)")
     parser.add_argument("--bridge", default="pydt171", help="its bridge (with --start-pydockerd)")
     parser.add_argument("--bip", default="10.214.171.1/24", help="its bridge address (with --start-pydockerd)")
     parser.add_argument("--api", action="append", help=f"API versions (default {', '.join(API_VERSIONS)})")
@@ -248,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             host = args.host
             if args.start_pydockerd:
                 settings = DaemonSettings(bridge=args.bridge, bip=args.bip, log_level="info")
-                daemon = PydockerdProcess(settings, cwd=Path(__file__).resolve().parents[3])
+                daemon = PydockerdProcess(settings, cwd=Path(args.pydockerd_tree or Path(__file__).resolve().parents[3]))
                 daemon.start()
                 host = daemon.host
                 print(f"pydockerd on {host}, log {daemon.log_path}", flush=True)

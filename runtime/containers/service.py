@@ -678,8 +678,11 @@ class ContainerService:
             raise Conflict(f"You cannot attach to a paused container, unpause it first")
         if state.restarting:
             raise Conflict("You cannot attach to a restarting container, wait until it is running")
-        keys = (parse_detach_keys(options.detach_keys) if options.detach_keys
-                else DEFAULT_DETACH_KEYS)
+        try:
+            keys = (parse_detach_keys(options.detach_keys) if options.detach_keys
+                    else DEFAULT_DETACH_KEYS)
+        except InvalidParameter:
+            raise InvalidParameter(f"Invalid detach keys ({options.detach_keys}) provided") from None
         if options.stdin and not container.config.open_stdin:
             options = replace(options, stdin=False)
         history = None

@@ -96,6 +96,9 @@ class BuildRuntime(Protocol):
     def cache_candidates(self, parent_id: str) -> Sequence[CacheCandidate]:
         """Locally built children of ``parent_id`` (none for "")."""
 
+    def image_lineage(self, ref: str) -> tuple[str, ...]:
+        """IDs of a local image and of its parents, nearest first (``--cache-from``)."""
+
     def scratch_dir(self) -> Path:
         """A private directory for build contexts (may be shared by concurrent builds)."""
 

@@ -10,6 +10,7 @@ has started).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,8 +23,10 @@ from builder.errors import BuildStepError, DockerfileParseError
 from builder.parser import ParseResult, parse
 from builder.state import BuildArgs, DispatchState
 from runtime.archive.compression import Readable
-from runtime.errors import InvalidParameter
+from runtime.errors import InvalidParameter, NotFound
 from runtime.images.reference import parse_normalized_named
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,7 @@ class BuildRequest:
     target: str = ""
     platform: str = ""
     host: HostOptions = field(default_factory=HostOptions)
+    cache_from: tuple[str, ...] = ()
 
 
 def normalize_tags(tags: Sequence[str]) -> list[str]:
@@ -92,7 +96,8 @@ async def build(runtime: BuildRuntime, request: BuildRequest, context: BuildCont
     if parsed.warnings:
         await output.stderr("\n".join(parsed.warnings) + "\n")
     settings = BuildSettings(host=request.host, no_cache=request.no_cache, remove=request.remove,
-                             force_remove=request.force_remove, pull=request.pull, platform_os=platform_os)
+                             force_remove=request.force_remove, pull=request.pull, platform_os=platform_os,
+                             cache_sources=cache_sources(runtime, request.cache_from))
     dispatcher = Dispatcher(runtime, output, settings, context, parsed.escape)
     try:
         state = await _run_stages(dispatcher, stages, meta_args, BuildArgs(request.build_args))
@@ -106,6 +111,21 @@ async def build(runtime: BuildRuntime, request: BuildRequest, context: BuildCont
         await runtime.tag(state.image_id, tag)
         await output.stdout(f"Successfully tagged {tag}\n")
     return state.image_id
+
+
+def cache_sources(runtime: BuildRuntime, refs: Sequence[str]) -> frozenset[str] | None:
+    """``--cache-from``: as dockerd's classic builder, a cached step is reused only if it is
+    one of the given images or their parents; names it does not have are skipped. None
+    (no ``--cache-from``) = any local image may be reused."""
+    if not refs:
+        return None
+    allowed: set[str] = set()
+    for ref in refs:
+        try:
+            allowed.update(runtime.image_lineage(ref))
+        except NotFound:
+            log.warning("Could not look up %s for cache resolution, skipping", ref)
+    return frozenset(allowed)
 
 
 async def _step(output: BuildOutput, index: int, total: int, text: Any) -> int:

@@ -139,6 +139,7 @@ class BuildSettings:
     force_remove: bool = False
     pull: bool = False
     platform_os: str = "linux"
+    cache_sources: frozenset[str] | None = None  # None: any local image (no --cache-from)
 
 
 class Dispatcher:
@@ -340,6 +341,8 @@ class Dispatcher:
         best: tuple[int, str] | None = None
         for candidate in self.runtime.cache_candidates(state.image_id) if state.image_id else ():
             if candidate.os and candidate.os != state.os:
+                continue
+            if self.settings.cache_sources is not None and candidate.id not in self.settings.cache_sources:
                 continue
             if not same_config(RunConfig.from_doc(candidate.container_config), config):
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 # Variables that would point the CLI elsewhere or change how it negotiates.
@@ -85,3 +86,44 @@ class DockerCLI:
         proc = self(*args, input=input, timeout=timeout, check=True)
         assert isinstance(proc.stdout, str)
         return proc.stdout
+
+
+@dataclass(frozen=True, slots=True)
+class CliDialect:
+    """What the suite sees differently from the two CLI generations it runs with: Debian's
+    docker.io 20.10 and a current one (28.x). Tests assert the stable part of a message and
+    take the CLI-specific rest from here, so they hold with either binary.
+
+    ``legacy`` is 20.10's behaviour (the changes arrived with CLI 23.0): its API client turns a
+    404 into its own ``Error: No such <object>: <name as typed>`` instead of showing the
+    daemon's message, ``--format json`` does not exist, and ``docker port`` prints IPv6
+    addresses bare (``:::32768``, not ``[::]:32768``).
+    """
+
+    version: tuple[int, int]
+
+    @classmethod
+    def parse(cls, text: str) -> CliDialect:
+        """``"20.10.24+dfsg1"`` or ``"28.2.2"`` -> the dialect of that release."""
+        major, minor = (text.strip().split(".") + ["0"])[:2]
+        return cls((int(major), int("".join(ch for ch in minor if ch.isdigit()) or 0)))
+
+    @property
+    def legacy(self) -> bool:
+        return self.version < (23, 0)
+
+    @property
+    def has_json_format(self) -> bool:
+        return not self.legacy
+
+    def not_found(self, daemon_message: str, kind: str, given: str) -> str:
+        """The CLI's line for a 404: the daemon's message, or 20.10's own text."""
+        if self.legacy:
+            return f"Error: No such {kind}: {given}"
+        return f"Error response from daemon: {daemon_message}"
+
+    def host_port(self, host_ip: str, port: str) -> str:
+        """``docker port``'s rendering of a binding."""
+        if ":" in host_ip and not self.legacy:
+            return f"[{host_ip}]:{port}"
+        return f"{host_ip}:{port}"

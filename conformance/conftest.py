@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from conformance.apiversion import APIVersion
-from conformance.cli import DockerCLI, find_docker_cli
+from conformance.cli import CliDialect, DockerCLI, find_docker_cli
 from conformance.daemon import DaemonSettings, DaemonStartError, PydockerdProcess
 from conformance.images import busybox_rootfs_tar, find_busybox
 from conformance.rawhttp import RawHTTP
@@ -142,6 +142,15 @@ def cli_max_api(docker_binary: str, tmp_path_factory: pytest.TempPathFactory) ->
     out = cli("version", "--format", "{{.Client.DefaultAPIVersion}}", timeout=30).stdout
     assert isinstance(out, str)
     return str(APIVersion.parse(out.strip().splitlines()[0]))
+
+
+@pytest.fixture(scope="session")
+def cli_dialect(docker_binary: str, tmp_path_factory: pytest.TempPathFactory) -> CliDialect:
+    """How the docker CLI under test words what the suite checks (20.10 vs 23+), from its version."""
+    cli = DockerCLI(docker_binary, "unix:///nonexistent/docker.sock", tmp_path_factory.mktemp("cli-probe"))
+    out = cli("version", "--format", "{{.Client.Version}}", timeout=30).stdout
+    assert isinstance(out, str)
+    return CliDialect.parse(out.strip().splitlines()[0])
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The Engine API spec the project targets, kept beside the repository (../shared/reference)."""
+"""The Engine API spec the project targets, vendored in vendor/moby-api."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "reference" / "engine-api-v1.50.yaml"
+SPEC_PATH = Path(__file__).resolve().parents[1] / "vendor" / "moby-api" / "engine-api-v1.50.yaml"
 SWARM_TAGS = frozenset({"Swarm", "Node", "Service", "Task", "Secret", "Config"})
 
 
@@ -27,9 +27,7 @@ def load_spec(path: Path = SPEC_PATH) -> Any:
 
 
 def operations(path: Path = SPEC_PATH) -> list[SpecOperation]:
-    """Every operation of the spec, in its order; [] when the spec is not there."""
-    if not path.exists():
-        return []
+    """Every operation of the spec, in its order."""
     ops = []
     for route, item in load_spec(path)["paths"].items():
         for method, op in item.items():

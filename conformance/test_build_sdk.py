@@ -119,3 +119,20 @@ def test_prune_build_cache_on_pydockerd(api_client: docker.APIClient, engine_kin
     if engine_kind != "pydockerd":
         pytest.skip("prunes the engine's whole build cache")  # never on a shared engine
     assert api_client.prune_builds() == {"CachesDeleted": None, "SpaceReclaimed": 0}
+
+
+def test_build_cache_from_limits_reuse_to_the_given_images(
+    api_client: docker.APIClient, repo: str, tmp_path: Path
+) -> None:
+    """``cache_from``: steps are reused only from the named images (and their parents)."""
+    nonce = uuid.uuid4().hex
+    dockerfile = f"FROM busybox:latest\nENV NONCE={nonce}\nRUN touch /baz\nRUN touch /bax\n"
+    ctx = context_dir(tmp_path, dockerfile)
+
+    def cached_steps(tag: str, cache_from: list[str]) -> int:
+        out = api_client.build(path=str(ctx), tag=f"{repo}:{tag}", cache_from=cache_from, rm=True, decode=True)
+        return sum(" ---> Using cache" in chunk.get("stream", "") for chunk in out)
+
+    assert cached_steps("one", []) == 0
+    assert cached_steps("two", [f"{repo}:one"]) == 3
+    assert cached_steps("three", [unique_repo("conf-nosuchtag")]) == 0

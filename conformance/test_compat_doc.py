@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-import pytest
 
 from conformance.spec import SPEC_PATH
 
@@ -35,8 +34,6 @@ def _table_rows() -> list[list[str]]:
 
 
 def test_every_spec_operation_has_a_row() -> None:
-    if not SPEC_PATH.exists():
-        pytest.skip(f"API spec not found at {SPEC_PATH}")
     assert _generator().main(["--check", "--spec", str(SPEC_PATH), "--doc", str(DOC)]) == 0
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conformance.cli import DockerCLI
+from conformance.cli import CliDialect, DockerCLI
 from conformance.containerkit import Box
 from conformance.rawhttp import RawHTTP, RawResponse
 from conformance.tracker import ResourceTracker
@@ -132,7 +132,7 @@ def test_cp_directory_roundtrip_running(box: Box, tmp_path: Path) -> None:
     assert box.ok("exec", name, "cat", "/merge/a.txt") == "alpha\n"
 
 
-def test_cp_single_file_rename_and_stdout(box: Box, tmp_path: Path) -> None:
+def test_cp_single_file_rename_and_stdout(box: Box, tmp_path: Path, cli_dialect: CliDialect) -> None:
     name = box.run_d(box.image, "sleep", "300")
     (tmp_path / "f").write_text("payload\n")
     box.ok("cp", str(tmp_path / "f"), f"{name}:/tmp/renamed")
@@ -147,7 +147,10 @@ def test_cp_single_file_rename_and_stdout(box: Box, tmp_path: Path) -> None:
             "Hostname"].encode()
     proc = box.cli("cp", f"{name}:/no/such/file", str(tmp_path / "x"))
     assert proc.returncode != 0
-    assert "Could not find the file /no/such/file in container " + name in proc.stderr
+    if cli_dialect.legacy:
+        assert f"Error: No such container:path: {name}:/no/such/file" in proc.stderr
+    else:
+        assert "Could not find the file /no/such/file in container " + name in proc.stderr
 
 
 def test_cp_stopped_container_both_ways(box: Box, tmp_path: Path) -> None:

@@ -181,9 +181,8 @@ def test_exec_in_missing_container(box: Box) -> None:
     missing = unique("missing")
     proc = box.cli("exec", missing, "true", timeout=QUICK)
     assert proc.returncode == 1
-    assert f"Error response from daemon: No such container: {missing}" in str(
-        proc.stderr
-    )
+    # "Error response from daemon: " (CLI 23+) or "Error: " (20.10) before it
+    assert f"No such container: {missing}" in str(proc.stderr)
 
 
 def test_exec_ids_recorded_in_inspect(box: Box, sleeper: str) -> None:

@@ -29,9 +29,10 @@ fi
 if ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
     apt_packages+=(python3-pip)
 fi
-if ! command -v docker >/dev/null 2>&1; then
-    # Debian and Ubuntu have no CLI-only package; docker.io brings a (20.10-era) CLI. Any
-    # recent CLI works: the suite derives version expectations from the CLI and the engine.
+if [ ! -e /usr/bin/docker ]; then
+    # Debian and Ubuntu have no CLI-only package; docker.io brings a (20.10-era) CLI at
+    # /usr/bin/docker, installed beside any current CLI (e.g. /usr/local/bin/docker): .ci/run
+    # runs the CLI-driven tests with both. The suite derives its expectations from the CLI.
     apt_packages+=(docker.io)
 fi
 

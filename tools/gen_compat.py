@@ -9,7 +9,7 @@ tests and notes of rows that already exist are kept, so the file is edited by ha
 row) and this tool only adds rows for operations it does not list yet and drops ones the spec no
 longer has. Everything outside the markers (the CLI table, prose) is left alone.
 
-The spec lives beside the repository: ../shared/reference/engine-api-v1.50.yaml.
+The spec is vendored: vendor/moby-api/engine-api-v1.50.yaml (see the README there).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SPEC = REPO.parent / "shared" / "reference" / "engine-api-v1.50.yaml"
+DEFAULT_SPEC = REPO / "vendor" / "moby-api" / "engine-api-v1.50.yaml"
 DEFAULT_DOC = REPO / "docs" / "compat.md"
 BEGIN = "<!-- endpoints:begin (tools/gen_compat.py keeps one row per spec operation) -->"
 END = "<!-- endpoints:end -->"

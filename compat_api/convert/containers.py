@@ -8,6 +8,7 @@ fields are left out when empty, exactly as dockerd's Go structs do.
 
 from __future__ import annotations
 
+import base64
 import shlex
 import time
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from compat_api.wire.containers import (
     ContainerCreateResponse, ContainerState, ContainerSummary, ContainerWaitResponse,
     ExecInspectResponse, MountPoint as WireMountPoint,
 )
+from runtime.containers.attach import parse_detach_keys
 from runtime.containers.codec import GoSchema, from_jsonable, json_kind, to_jsonable
 from runtime.containers.execs import ExecConfig, ExecRecord
 from runtime.containers.health import Health
@@ -415,7 +417,26 @@ def render_wait(status: ExitStatus) -> ContainerWaitResponse:
 # --- exec ---------------------------------------------------------------------------------
 
 
+_EXEC_FIELDS = ("AttachStdin", "AttachStdout", "AttachStderr", "ConsoleSize", "DetachKeys", "Tty",
+                "Env", "Cmd", "Privileged", "User", "WorkingDir")
+
+
+def go_json_keys(body: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """Go's encoding/json matches object keys to struct fields case-insensitively (an exact
+    match wins): docker-py sends exec's ``detachKeys`` in lower camel case."""
+    out = dict(body)
+    for name in fields:
+        if name not in out:
+            folded = name.casefold()
+            match = next((k for k in body if k.casefold() == folded), None)
+            if match is not None:
+                out[name] = body[match]
+    return out
+
+
 def exec_config_from_wire(body: Mapping[str, Any], version: APIVersion) -> ExecConfig:
+    body = go_json_keys(body, _EXEC_FIELDS)
+
     def strs(key: str) -> tuple[str, ...]:
         value = body.get(key)
         if value is None:
@@ -453,7 +474,9 @@ def render_exec_inspect(record: ExecRecord) -> ExecInspectResponse:
     return {
         "CanRemove": record.can_remove,
         "ContainerID": record.container.id,
-        "DetachKeys": config.detach_keys,
+        # dockerd keeps the parsed bytes ([]byte): JSON shows them base64-encoded
+        "DetachKeys": base64.b64encode(parse_detach_keys(config.detach_keys)).decode()
+        if config.detach_keys else "",
         "ExitCode": record.exit_code,
         "ID": record.id,
         "OpenStderr": config.attach_stderr,

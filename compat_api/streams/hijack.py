@@ -49,6 +49,8 @@ from typing import Any
 from aiohttp import hdrs, http_parser, web, web_protocol
 from aiohttp.abc import AbstractStreamWriter
 
+from runtime.linux.sockets import unread_by_peer
+
 __all__ = [
     "HEADER_SETTLE_DELAY",
     "MULTIPLEXED_STREAM",
@@ -66,8 +68,11 @@ MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 # docker-py parses the status and headers with http.client's buffered reader, then reads
 # the stream from the raw socket underneath it: payload that arrived in the same recv()
 # as the headers is silently dropped (docker-py#3332). The header block is therefore
-# flushed on its own, and the first payload waits this long after it.
+# flushed on its own, and where the kernel cannot tell when the client has read it (TCP),
+# the first payload waits this long after it.
 HEADER_SETTLE_DELAY = 0.005
+# On unix sockets the payload waits instead until the client has read the header block.
+HEADER_READ_TIMEOUT = 1.0
 
 # Client-to-server bytes buffered before the transport stops reading (stdin backpressure).
 _READ_HIGH_WATER = 256 * 1024
@@ -382,7 +387,24 @@ async def hijack(
 
     transport.write(header)
     await stream.flush()
-    if settle_delay > 0:
-        await asyncio.sleep(settle_delay)
+    await _until_header_read(transport, settle_delay)
     return stream
+
+
+async def _until_header_read(transport: asyncio.Transport, settle_delay: float) -> None:
+    """Hold the first payload back until the client has read the header block: on a unix
+    socket the kernel tells (waiting at most HEADER_READ_TIMEOUT for a client that does not
+    read yet); elsewhere ``settle_delay`` has to do. A fixed delay alone lost the output of
+    ``attach?logs=1&stream=0`` to docker-py whenever the client was scheduled late."""
+    sock = transport.get_extra_info("socket")
+    unread = unread_by_peer(sock) if sock is not None else None
+    if unread is None:
+        if settle_delay > 0:
+            await asyncio.sleep(settle_delay)
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HEADER_READ_TIMEOUT
+    while unread and loop.time() < deadline:
+        await asyncio.sleep(0.001)
+        unread = unread_by_peer(sock) or 0
 

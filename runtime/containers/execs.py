@@ -10,7 +10,7 @@ from runtime.containers.model import Container, new_id
 from runtime.containers.service import ContainerService
 from runtime.containers.spec import capabilities, container_env, replace_or_append_env
 from runtime.containers.stdio import Chunk, StdioFanout, Subscription
-from runtime.errors import Conflict, InvalidParameter, NotFound
+from runtime.errors import Conflict, InvalidParameter, NotFound, SystemError_
 from runtime.process.contract import ExitReport, StartedProcess, StartFailed
 from runtime.spec.model import ExecSpec, ProcessSpec, UserSpec
 
@@ -82,7 +82,10 @@ class ExecService:
         if not config.cmd:
             raise InvalidParameter("No exec command specified")
         if config.detach_keys:
-            parse_detach_keys(config.detach_keys)
+            try:
+                parse_detach_keys(config.detach_keys)
+            except InvalidParameter as exc:
+                raise SystemError_(str(exc)) from None  # dockerd's exec create: a plain 500
         exec_id = new_id()
         self.execs[exec_id] = ExecRecord(exec_id, container, config)
         container.exec_ids.append(exec_id)

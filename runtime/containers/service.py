@@ -42,7 +42,8 @@ from runtime.errors import (
 from runtime.events import EventBus
 from runtime.volumes.mountspec import is_volume_bind
 from runtime.logs.driver import (
-    LogDriver, LogMessage, NoneDriver, ReadOptions, open_reader,
+    LogDriver, LogDriverInitFailed, LogMessage, NoneDriver, ReadOptions, json_file_options,
+    open_reader,
 )
 from runtime.logs.jsonfile import JsonFileDriver
 from runtime.system import initbin
@@ -398,6 +399,14 @@ class ContainerService:
             await asyncio.sleep(0.05)
         live = self.live_of(container)
         host = container.host_config
+        if container.log_driver == "json-file":
+            try:
+                json_file_options(host.log_config.config)
+            except LogDriverInitFailed as exc:
+                container.state.set_start_failed(128, str(exc))  # dockerd's code for it
+                self.store.save(container)
+                self._fail_pending(live)
+                raise
         steps = self.network_steps
         cgroup = None
         process: StartedProcess | None = None
@@ -820,8 +829,11 @@ class ContainerService:
             raise Conflict(f"You cannot attach to a paused container, unpause it first")
         if state.restarting:
             raise Conflict("You cannot attach to a restarting container, wait until it is running")
-        keys = (parse_detach_keys(options.detach_keys) if options.detach_keys
-                else DEFAULT_DETACH_KEYS)
+        try:
+            keys = (parse_detach_keys(options.detach_keys) if options.detach_keys
+                    else DEFAULT_DETACH_KEYS)
+        except InvalidParameter:
+            raise InvalidParameter(f"Invalid detach keys ({options.detach_keys}) provided") from None
         if options.stdin and not container.config.open_stdin:
             options = replace(options, stdin=False)
         history = None

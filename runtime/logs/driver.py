@@ -9,12 +9,13 @@ from the fan-out, not from the driver; see ``runtime.containers.stdio``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from runtime.errors import InvalidParameter, NotImplementedFeature
+from runtime.errors import InvalidParameter, NotImplementedFeature, SystemError_
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,9 @@ JSON_FILE_OPTS = frozenset({"max-size", "max-file", "compress", "labels", "label
 
 
 def validate_log_config(driver: str, options: Mapping[str, str]) -> None:
-    """Reject unknown drivers and options the way dockerd does at create."""
+    """What dockerd checks at create: the driver is registered and knows every option key.
+    Option values are checked when the driver starts (``json_file_options``), as dockerd's
+    logger ``New`` does at container start."""
     if driver not in SUPPORTED_DRIVERS:
         raise InvalidParameter(f"logger: no log driver named '{driver}' is registered")
     if driver == "none":
@@ -102,37 +105,71 @@ def validate_log_config(driver: str, options: Mapping[str, str]) -> None:
     for key in sorted(options):
         if key not in JSON_FILE_OPTS:
             raise InvalidParameter(f"unknown log opt '{key}' for json-file log driver")
+
+
+class LogDriverInitFailed(SystemError_):
+    """The driver's options are invalid: the container cannot start (500, as dockerd)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"failed to initialize logging driver: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class JsonFileOptions:
+    """json-file settings: ``max_size`` -1 = unlimited; ``max_file`` files kept in all."""
+
+    max_size: int = -1
+    max_file: int = 1
+    compress: bool = False
+
+
+_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
+             "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+
+
+def json_file_options(options: Mapping[str, str]) -> JsonFileOptions:
+    """The json-file options parsed and checked with dockerd's rules and texts (its
+    ``jsonfilelog.New``); raises ``LogDriverInitFailed``."""
+    max_size = -1
     if "max-size" in options:
-        parse_size(options["max-size"])
+        max_size = from_human_size(options["max-size"])
+        if max_size <= 0:
+            raise LogDriverInitFailed("max-size must be a positive number")
+    max_file = 1
     if "max-file" in options:
-        try:
-            max_file = int(options["max-file"])
-        except ValueError:
-            raise InvalidParameter(
-                f'strconv.Atoi: parsing "{options["max-file"]}": invalid syntax') from None
+        text = options["max-file"]
+        if not re.fullmatch(r"[+-]?\d+", text):
+            raise LogDriverInitFailed(f'strconv.Atoi: parsing "{text}": invalid syntax')
+        max_file = int(text)
         if max_file < 1:
-            raise InvalidParameter("max-file cannot be less than 1")
-        if max_file > 1 and "max-size" not in options:
-            raise InvalidParameter("max-file can only be set when max-size is set")
+            raise LogDriverInitFailed("max-file cannot be less than 1")
+    compress = False
+    if "compress" in options:
+        text = options["compress"]
+        if text not in _GO_BOOLS:
+            raise LogDriverInitFailed(f'strconv.ParseBool: parsing "{text}": invalid syntax')
+        compress = _GO_BOOLS[text]
+        if compress and (max_file == 1 or max_size == -1):
+            raise LogDriverInitFailed(
+                "compress cannot be true when max-file is less than 2 or max-size is not set")
+    return JsonFileOptions(max_size, max_file, compress)
 
 
-_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20,
-          "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30,
-          "t": 1 << 40, "tb": 1 << 40, "tib": 1 << 40}
+_HUMAN_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$")
+_DECIMAL = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12, "p": 10**15}
 
 
-def parse_size(value: str) -> int:
-    """Docker's ``units.RAMInBytes``: "10m" -> 10 MiB (binary units)."""
-    text = value.strip().lower()
-    number = text.rstrip("bikmgt")
-    unit = text[len(number):]
+def from_human_size(value: str) -> int:
+    """go-units ``FromHumanSize`` (decimal: "10m" = 10,000,000 bytes), as dockerd's json-file
+    reads ``max-size``; raises ``LogDriverInitFailed`` with its text."""
+    match = _HUMAN_SIZE_RE.match(value)
     try:
-        amount = float(number)
+        if match is None:
+            raise ValueError(value)
+        amount = float(match.group(1))
     except ValueError:
-        raise InvalidParameter(f"invalid size: '{value}'") from None
-    if unit not in _UNITS or amount < 0:
-        raise InvalidParameter(f"invalid size: '{value}'")
-    return int(amount * _UNITS[unit])
+        raise LogDriverInitFailed(f"invalid size: '{value}'") from None
+    return int(amount * _DECIMAL[(match.group(2) or "").lower()])
 
 
 def open_reader(driver: str, log_path: Path) -> LogReader:
@@ -144,5 +181,6 @@ def open_reader(driver: str, log_path: Path) -> LogReader:
 
 
 __all__ = ["LogMessage", "ReadOptions", "LogDriver", "LogReader", "NoneDriver",
-           "ReadingNotSupported", "SUPPORTED_DRIVERS", "validate_log_config", "parse_size",
+           "ReadingNotSupported", "SUPPORTED_DRIVERS", "validate_log_config",
+           "LogDriverInitFailed", "JsonFileOptions", "json_file_options", "from_human_size",
            "open_reader"]

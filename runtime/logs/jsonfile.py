@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
-from runtime.logs.driver import LogMessage, ReadOptions, parse_size
+from runtime.logs.driver import LogMessage, ReadOptions, json_file_options
 from runtime.timefmt import parse_rfc3339, rfc3339_nano
 
 BLOCK = 64 * 1024
@@ -78,9 +78,8 @@ class JsonFileDriver:
 
     @classmethod
     def from_options(cls, path: Path, options: Mapping[str, str]) -> JsonFileDriver:
-        max_size = parse_size(options["max-size"]) if options.get("max-size") else -1
-        max_file = int(options.get("max-file") or 1)
-        return cls(path, max_size, max_file)
+        settings = json_file_options(options)
+        return cls(path, settings.max_size, settings.max_file)
 
     def log(self, message: LogMessage) -> None:
         self.log_lines(message.stream, [message.line], message.time_ns)

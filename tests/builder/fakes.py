@@ -97,6 +97,14 @@ class FakeRuntime:
         return [CacheCandidate(i.id, i.container_config or {}, i.created_ns, "linux", "amd64")
                 for i in self.images.values() if i.parent == parent_id and i.container_config is not None]
 
+    def image_lineage(self, ref: str) -> tuple[str, ...]:
+        lineage: list[str] = []
+        image_id = self.get_image(ref).id
+        while image_id:
+            lineage.append(image_id)
+            image_id = self.images[image_id].parent
+        return tuple(lineage)
+
     def scratch_dir(self) -> Path:
         return self._scratch
 

@@ -129,6 +129,22 @@ async def test_second_build_uses_cache(runtime: FakeRuntime) -> None:
     assert fourth != first and "Using cache" not in out.text
 
 
+async def test_cache_from_limits_reuse_to_the_given_images_and_their_parents(runtime: FakeRuntime) -> None:
+    dockerfile = "FROM busybox\nENV A=1\nRUN touch baz\nRUN touch bax\n"
+    first, _ = await run_build(runtime, dockerfile)
+    runtime.tags["build1"] = first
+    same, out = await run_build(runtime, dockerfile, cache_from=("build1",))
+    assert same == first and out.text.count(" ---> Using cache\n") == 3
+    # a missing name is skipped, and with no source left nothing local is reused
+    other, out = await run_build(runtime, dockerfile, cache_from=("nosuchtag",))
+    assert other != first and "Using cache" not in out.text
+    # a source that is only an ancestor: its steps are reused, the rest is built
+    ancestor = runtime.images[first].parent
+    runtime.tags["half"] = ancestor
+    _, out = await run_build(runtime, dockerfile, cache_from=("half",))
+    assert out.text.count(" ---> Using cache\n") == 2
+
+
 async def test_cache_busts_for_the_rest_of_the_stage(runtime: FakeRuntime) -> None:
     await run_build(runtime, "FROM busybox\nENV A=1\nENV B=2\n")
     _, out = await run_build(runtime, "FROM busybox\nENV A=changed\nENV B=2\n")

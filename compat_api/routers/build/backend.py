@@ -110,6 +110,14 @@ class EngineBuildRuntime:
                                       str(image.config.get("os") or ""), str(image.config.get("architecture") or "")))
         return out
 
+    def image_lineage(self, ref: str) -> tuple[str, ...]:
+        image_id = self.images.get(ref).id
+        lineage: list[str] = []
+        while image_id and image_id not in lineage:
+            lineage.append(image_id)
+            image_id = self.images.store.parent(image_id)
+        return tuple(lineage)
+
     def scratch_dir(self) -> Path:
         return ensure_private_dir(self.data_root / BUILDER_DIR)
 

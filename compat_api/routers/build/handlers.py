@@ -93,7 +93,7 @@ def parse_build_request(request: web.Request) -> tuple[BuildRequest, bool]:
     build_args_raw = _json_param(request, "buildargs", "build args", dict) or {}
     build_args = {str(k): (None if v is None else str(v)) for k, v in build_args_raw.items()}
     labels_raw = _json_param(request, "labels", "labels", dict) or {}
-    _json_param(request, "cachefrom", "cache-from", list)
+    cache_from = tuple(str(ref) for ref in _json_param(request, "cachefrom", "cache-from", list) or [])
     ulimits = _json_param(request, "ulimits", "ulimit settings", list) or []
     if version >= V1_40 and query.get("outputs"):
         _json_param(request, "outputs", "outputs", list)
@@ -128,6 +128,7 @@ def parse_build_request(request: web.Request) -> tuple[BuildRequest, bool]:
         target=query.get("target", ""),
         platform=query.get("platform", "") if version >= V1_32 else "",
         host=host,
+        cache_from=cache_from,
     )
     return options, bool_value(request, "q")
 

@@ -203,6 +203,24 @@ async def test_header_block_is_not_coalesced_with_first_payload(server: Server) 
     assert first.endswith(b"\r\n\r\n")
 
 
+async def test_payload_waits_until_a_late_client_has_read_the_header_block(server: Server) -> None:
+    # A client scheduled late (after the payload was ready) must still find the header
+    # block alone in its first recv(): the payload is held until the header is read.
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, server.path)
+    await loop.sock_sendall(sock, request_bytes("/v1.44/exec/abc/start", b'{"Tty":false}'))
+    await asyncio.sleep(0.3)  # far longer than HEADER_SETTLE_DELAY: the old fixed wait lost here
+    first = await asyncio.wait_for(loop.sock_recv(sock, 65536), 5)
+    rest = b""
+    while chunk := await asyncio.wait_for(loop.sock_recv(sock, 65536), 5):
+        rest += chunk
+    sock.close()
+    assert first.startswith(b"HTTP/1.1 101 UPGRADED\r\n") and first.endswith(b"\r\n\r\n")
+    assert b"out-1\n" in rest and b"err-1\n" in rest
+
+
 def _docker_client(path: str) -> docker.APIClient:
     # An explicit version skips docker-py's GET /version negotiation.
     return docker.APIClient(base_url=f"unix://{path}", version="1.44", timeout=10)

@@ -5,7 +5,10 @@ import pytest
 
 from runtime.errors import InvalidParameter
 from runtime.logs import jsonfile
-from runtime.logs.driver import LogMessage, ReadOptions, parse_size, validate_log_config
+from runtime.logs.driver import (
+    JsonFileOptions, LogDriverInitFailed, LogMessage, ReadOptions, from_human_size, json_file_options,
+    validate_log_config,
+)
 from runtime.logs.jsonfile import JsonFileDriver, JsonFileReader, encode_entry
 from runtime.logs.jsonfile import _parse_time
 from runtime.timefmt import rfc3339_nano
@@ -129,16 +132,46 @@ async def test_snapshot_is_taken_at_read_call(tmp_path: Path) -> None:
     d.close()
 
 
-def test_validate_log_config() -> None:
+def test_validate_log_config_checks_driver_and_keys_only() -> None:
     validate_log_config("json-file", {"max-size": "10m", "max-file": "3"})
+    # values are the driver's business at start (dockerd creates these containers)
+    validate_log_config("json-file", {"max-file": "100"})
+    validate_log_config("json-file", {"max-file": "abc", "compress": "maybe", "tag": "{{.Name}}"})
     validate_log_config("none", {})
     with pytest.raises(InvalidParameter, match="no log driver named 'syslogx' is registered"):
         validate_log_config("syslogx", {})
     with pytest.raises(InvalidParameter, match="unknown log opt 'foo' for json-file log driver"):
         validate_log_config("json-file", {"foo": "1"})
-    assert parse_size("10m") == 10 << 20 and parse_size("1k") == 1024 and parse_size("100") == 100
-    with pytest.raises(InvalidParameter):
-        parse_size("ten")
+    with pytest.raises(InvalidParameter, match="unknown log opt 'max-size' for none log driver"):
+        validate_log_config("none", {"max-size": "1m"})
+
+
+def test_json_file_options_defaults_and_values() -> None:
+    assert json_file_options({}) == JsonFileOptions(-1, 1, False)
+    assert json_file_options({"max-file": "100"}) == JsonFileOptions(-1, 100, False)
+    assert json_file_options({"max-size": "10m", "max-file": "3", "compress": "true"}) == \
+        JsonFileOptions(10_000_000, 3, True)
+    assert json_file_options({"compress": "false", "labels": "a", "env": "B", "tag": "x"}) == \
+        JsonFileOptions(-1, 1, False)
+    assert from_human_size("1k") == 1000 and from_human_size("1.5MB") == 1_500_000
+    assert from_human_size("2 GiB") == 2_000_000_000 and from_human_size("100") == 100
+
+
+@pytest.mark.parametrize(("options", "reason"), [
+    ({"max-file": "abc"}, 'strconv.Atoi: parsing "abc": invalid syntax'),
+    ({"max-file": "0"}, "max-file cannot be less than 1"),
+    ({"max-size": "-1"}, "invalid size: '-1'"),
+    ({"max-size": "1x"}, "invalid size: '1x'"),
+    ({"max-size": "0"}, "max-size must be a positive number"),
+    ({"compress": "maybe"}, 'strconv.ParseBool: parsing "maybe": invalid syntax'),
+    ({"compress": "true"}, "compress cannot be true when max-file is less than 2 or max-size is not set"),
+    ({"compress": "1", "max-size": "1m"},
+     "compress cannot be true when max-file is less than 2 or max-size is not set"),
+])
+def test_json_file_options_errors_are_dockerds(options: dict[str, str], reason: str) -> None:
+    with pytest.raises(LogDriverInitFailed) as err:
+        json_file_options(options)
+    assert str(err.value) == f"failed to initialize logging driver: {reason}"
 
 
 async def test_batched_lines_rotate_mid_batch(tmp_path: Path) -> None:

@@ -73,3 +73,21 @@ async def test_exec_detached(client: TestClient) -> None:
             break
         await asyncio.sleep(0.05)
     assert info["ExitCode"] == 3
+
+
+async def test_exec_create_reads_keys_case_insensitively_as_go(client: TestClient) -> None:
+    cid = await running(client)
+    resp = await client.post(f"/v1.50/containers/{cid}/exec",
+                             json={"cmd": ["cat"], "detachKeys": "ctrl-x,x", "attachStdin": True})
+    assert resp.status == 201
+    exec_id = (await resp.json())["Id"]
+    inspect = await (await client.get(f"/v1.50/exec/{exec_id}/json")).json()
+    # dockerd shows the parsed keys ([]byte, base64): b"\x18x"
+    assert inspect["DetachKeys"] == "GHg=" and inspect["ProcessConfig"]["entrypoint"] == "cat"
+    # an exact match wins over a case-folded one
+    resp = await client.post(f"/v1.50/containers/{cid}/exec",
+                             json={"Cmd": ["true"], "DetachKeys": "ctrl-a", "detachkeys": "ctrl-b"})
+    inspect = await (await client.get(f"/v1.50/exec/{(await resp.json())['Id']}/json")).json()
+    assert inspect["DetachKeys"] == "AQ=="
+    bad = await client.post(f"/v1.50/containers/{cid}/exec", json={"Cmd": ["true"], "detachKeys": "ctrl-"})
+    assert bad.status == 500 and (await bad.json())["message"] == "Invalid escape keys (ctrl-) provided"

@@ -15,8 +15,10 @@ fi
 
 # busybox-static: test image rootfs; iptables/iproute2: container networking; docker-registry:
 # push/pull tests against a local registry; tmux: interactive (TTY) CLI tests; libseccomp2:
-# compiles the seccomp profiles; procps: `ps` for docker top.
-apt_packages=(busybox-static iptables iproute2 docker-registry tmux ca-certificates libseccomp2 procps)
+# compiles the seccomp profiles; procps: `ps` for docker top; docker-compose: Debian's Compose
+# 1.29 (docker-py based), driven end to end by conformance/test_compose.py.
+apt_packages=(busybox-static iptables iproute2 docker-registry tmux ca-certificates libseccomp2 procps
+              docker-compose)
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     apt_packages+=(python3)
 fi

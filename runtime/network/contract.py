@@ -132,6 +132,7 @@ class SandboxRequest:
     dns_options: tuple[str, ...] = ()
     extra_hosts: tuple[str, ...] = ()  # "name:ip", ip may be "host-gateway"
     links: tuple[Link, ...] = ()
+    env: tuple[str, ...] = ()  # Config.Env: a linking container sees it as <ALIAS>_ENV_*
     hosts_path: str = ""  # written in place (it is bind-mounted into the container)
     resolv_conf_path: str = ""
 

@@ -76,6 +76,7 @@ from runtime.network.model import (
     Sandbox,
     is_predefined,
 )
+from runtime.network.links import link_env
 from runtime.network.netns import run_in_netns
 from runtime.network.portmap import (
     Binding,
@@ -787,6 +788,20 @@ class NetworkService:
                 names += f" {target.request.name}"
             records.append((names, ep.ip))
         return records
+
+    def link_environment(self, req: SandboxRequest) -> list[str]:
+        """The variables of the container's legacy links to running containers on the
+        default bridge (``docker run --link name:alias``)."""
+        env: list[str] = []
+        bridge_id = self.default_bridge.id
+        for link in req.links:
+            target = self._sandboxes.get(link.target_id)
+            ep = target.endpoints.get(bridge_id) if target is not None else None
+            if target is None or ep is None or not ep.ip:
+                continue
+            ports = [*target.request.exposed_ports, *target.request.port_bindings]
+            env += link_env(link.alias, f"/{req.name}/{link.alias}", ep.ip, ports, target.request.env)
+        return env
 
     async def detach_container(self, container_id: str, only_pid: int | None = None) -> None:
         """``only_pid``: detach only if the sandbox still belongs to that process (an exit

@@ -24,7 +24,7 @@ from runtime.containers.model import Container
 from runtime.containers.service import CommitOptions, CreateRequest, LogsOptions
 from runtime.containers.state import WaitCondition
 from runtime.errors import InvalidParameter
-from runtime.network.createopts import migrate_container_mac
+from runtime.network.versioned import migrate_container_mac, with_legacy_aliases
 from runtime.timefmt import parse_timestamp, rfc3339_nano_fixed
 
 _V1_42 = APIVersion(1, 42)
@@ -74,10 +74,12 @@ async def create(request: web.Request) -> web.Response:
 async def inspect(request: web.Request) -> web.Response:
     service = containers(request)
     container = service.get(request.match_info["id"])
-    return json_response(render_inspect(
-        container, api_version(request),
-        network_settings=service.network_settings(container),
-        size=_size(request, container)))
+    version = api_version(request)
+    settings = service.network_settings(container)
+    if settings is not None and version < _V1_44:  # the one version check of the alias rule
+        settings = with_legacy_aliases(settings, container.id, container.config.hostname or container.id[:12])
+    return json_response(render_inspect(container, version, network_settings=settings,
+                                        size=_size(request, container)))
 
 
 async def list_(request: web.Request) -> web.Response:

@@ -14,12 +14,13 @@ import pytest
 from runtime.containers.links import link_alias, without_link
 from runtime.errors import InvalidParameter
 from runtime.network.contract import PRIMARY_LEFT, ConnectTarget, EndpointConfig, Link, SandboxRequest
-from runtime.network.createopts import (
+from runtime.network.versioned import (
     ERR_MAC_DIFFERS,
     ERR_MAC_MATCH,
     ERR_MAC_MODE,
     WARN_MAC_DEPRECATED,
     migrate_container_mac,
+    with_legacy_aliases,
 )
 from runtime.network.ipam import PoolConfig
 from runtime.network.model import Endpoint, Network, Sandbox
@@ -153,3 +154,28 @@ async def test_reconnect_primary_with_settings(
     for name in ("svc", "backend"):
         resp = await run_in_netns(f"/proc/{p2}/ns/net", lambda n=name: _query(n))  # type: ignore[misc]
         assert [r.to_text() for r in resp.answer[0]] == [live["IPAddress"]]
+
+
+def test_legacy_aliases_list_short_id_and_hostname_on_user_networks() -> None:
+    settings = {"Ports": {}, "Networks": {"bridge": {"Aliases": None}, "n1": {"Aliases": ["web"]},
+                                          "n2": {"Aliases": None}}}
+    got = with_legacy_aliases(settings, "a" * 64, "web")
+    assert got["Networks"]["bridge"] == {"Aliases": None}
+    assert got["Networks"]["n1"]["Aliases"] == ["web", "a" * 12]
+    assert got["Networks"]["n2"]["Aliases"] == ["a" * 12, "web"]
+    assert settings["Networks"]["n1"] == {"Aliases": ["web"]}  # input untouched
+
+
+def test_link_env_as_dockerd() -> None:
+    from runtime.network.links import link_env, merge_link_env
+
+    env = link_env("my-db", "/web/my-db", "10.0.0.2", ["80/tcp", "53/udp", "53/tcp"], ["FOO=bar", "PATH=/x", "HOME=/"])
+    assert env[0] == "MY_DB_PORT=tcp://10.0.0.2:53"  # lowest number, tcp first
+    assert env[1:5] == ["MY_DB_PORT_53_TCP=tcp://10.0.0.2:53", "MY_DB_PORT_53_TCP_ADDR=10.0.0.2",
+                        "MY_DB_PORT_53_TCP_PORT=53", "MY_DB_PORT_53_TCP_PROTO=tcp"]
+    assert "MY_DB_PORT_80_TCP=tcp://10.0.0.2:80" in env and "MY_DB_PORT_53_UDP_PROTO=udp" in env
+    assert env[-2:] == ["MY_DB_NAME=/web/my-db", "MY_DB_ENV_FOO=bar"]
+    merged = merge_link_env(("PATH=/bin", "HOSTNAME=h", "TERM=xterm", "MY_DB_NAME=mine"), env)
+    assert merged[:4] == ("PATH=/bin", "HOSTNAME=h", "TERM=xterm", "MY_DB_PORT=tcp://10.0.0.2:53")
+    assert merged[-1] == "MY_DB_NAME=mine" and "MY_DB_NAME=/web/my-db" not in merged
+    assert merge_link_env(("PATH=/bin",), []) == ("PATH=/bin",)

@@ -1,7 +1,12 @@
-"""Networking parts of ``POST /containers/create`` that depend on the API version.
+"""Networking rules that depend on the requested API version.
 
-The API layer decides *which* rule applies (one version check, see
-``compat_api/routers/containers/handlers.py``); this module says *what* the rule does.
+The API layer decides *whether* a rule applies (one version check per rule, in
+``compat_api/routers/containers/handlers.py``); this module says *what* it does:
+
+* :func:`migrate_container_mac` - the container-wide ``Config.MacAddress`` at create
+  (migrated below 1.44, deprecated from 1.44);
+* :func:`with_legacy_aliases` - below 1.44, inspect lists the short container ID and the
+  hostname among the ``Aliases`` of user-defined networks.
 """
 
 from __future__ import annotations
@@ -89,7 +94,25 @@ def migrate_container_mac(
     return MacMigration(eps, "", (WARN_MAC_DEPRECATED,))
 
 
+def with_legacy_aliases(settings: Mapping[str, Any], container_id: str, hostname: str) -> dict[str, Any]:
+    """``NetworkSettings`` with the short ID and hostname appended to each user-defined
+    network's ``Aliases`` (deduplicated), as older Engines reported them."""
+    result = dict(settings)
+    networks: dict[str, Any] = {}
+    for name, entry in (settings.get("Networks") or {}).items():
+        if name in ("bridge", "host", "none", "default") or not isinstance(entry, Mapping):
+            networks[name] = entry
+            continue
+        aliases: list[str] = []
+        for alias in [*(entry.get("Aliases") or ()), container_id[:12], hostname]:
+            if alias and alias not in aliases:
+                aliases.append(alias)
+        networks[name] = {**entry, "Aliases": aliases}
+    result["Networks"] = networks
+    return result
+
+
 __all__ = [
-    "ERR_MAC_MODE", "ERR_MAC_MATCH", "ERR_MAC_DIFFERS", "WARN_MAC_DEPRECATED", "MacMigration",
+    "with_legacy_aliases", "ERR_MAC_MODE", "ERR_MAC_MATCH", "ERR_MAC_DIFFERS", "WARN_MAC_DEPRECATED", "MacMigration",
     "migrate_container_mac",
 ]

@@ -25,6 +25,7 @@ from runtime.containers.etcfiles import write_etc_files
 from runtime.containers.model import (
     Container, ContainerConfig, HostConfig, LogConfig, new_id, validate_name,
 )
+from runtime.containers.links import without_link
 from runtime.containers.names import generate_name
 from runtime.containers.ports import CgroupBackend, ImageBackend, NetworkSteps, RwLayerStore
 from runtime.containers.rootfs import RootfsAccess
@@ -37,7 +38,7 @@ from runtime.containers.stdio import Chunk, StdioFanout, Subscription
 from runtime.containers.store import ContainerStore
 from runtime.containers.validate import validate_host_config
 from runtime.errors import (
-    Conflict, InvalidParameter, NotModified, SystemError_,
+    Conflict, InvalidParameter, NotFound, NotModified, SystemError_,
 )
 from runtime.events import EventBus
 from runtime.volumes.mountspec import is_volume_bind
@@ -763,11 +764,24 @@ class ContainerService:
 
     # --- remove / rename --------------------------------------------------------------
 
+    def _remove_link(self, ref: str) -> None:
+        """``DELETE /containers/<parent>/<alias>?link=1``: drop the parent's ``--link``."""
+        parent_ref, sep, alias = ref.strip("/").rpartition("/")
+        if not sep:
+            raise InvalidParameter("Conflict, cannot remove the default link name of the container")
+        parent = self.get(parent_ref)
+        links = without_link(parent.host_config.links, alias)
+        if links is None:
+            raise NotFound(f"No such container: {ref}")
+        parent.host_config = replace(parent.host_config, links=links)
+        self.store.save(parent)
+
     async def remove(self, ref: str, force: bool = False, volumes: bool = False,
                      link: bool = False) -> None:
-        container = self.get(ref)
         if link:
-            raise InvalidParameter("Conflict, cannot remove the default link name of the container")
+            self._remove_link(ref)
+            return
+        container = self.get(ref)
         await self._settle(container)  # e.g. kill, then rm: the exit is fully handled
         container = self.get(ref)  # an auto-remove may have taken it meanwhile
         state = container.state

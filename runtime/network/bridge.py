@@ -229,6 +229,7 @@ class VethPlan:
     mtu: int
     address_cidr: str  # "10.213.0.2/24"
     gateway: str  # "" = no default route through this endpoint
+    extra_cidrs: tuple[str, ...] = ()  # link-local addresses ("169.254.8.8/16")
 
 
 def create_veth(plan: VethPlan, netns_fd: int) -> None:
@@ -314,6 +315,10 @@ def _configure_peer(ipr: IPRoute, plan: VethPlan, disable_ipv6: bool) -> None:
         "add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
         broadcast=str(iface.network.broadcast_address),
     )
+    for cidr in plan.extra_cidrs:
+        extra = ipaddress.ip_interface(cidr)
+        if extra.version == 4 or not disable_ipv6:
+            ipr.addr("add", index=index, address=str(extra.ip), prefixlen=extra.network.prefixlen)
     ipr.link("set", index=index, state="up")
     lo = _index(ipr, "lo")
     if lo is not None:

@@ -36,6 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 DEFAULT_MODES = frozenset({"", "default", "bridge"})
+# An EndpointsConfig key (never a valid network name) saying "the NetworkMode network is
+# joined only if it is listed": kept after the container was disconnected from it.
+PRIMARY_LEFT = "#primary-left"
 
 
 def needs_netns_setup(network_mode: str) -> bool:
@@ -52,6 +55,7 @@ class EndpointConfig:
     aliases: tuple[str, ...] = ()
     ipv4_address: str = ""
     ipv6_address: str = ""
+    link_local_ips: tuple[str, ...] = ()
     links: tuple[str, ...] = ()
     mac_address: str = ""
     driver_opts: Mapping[str, str] = field(default_factory=dict)
@@ -67,6 +71,7 @@ class EndpointConfig:
             aliases=tuple(wire.get("Aliases") or ()),
             ipv4_address=str(ipam.get("IPv4Address") or ""),
             ipv6_address=str(ipam.get("IPv6Address") or ""),
+            link_local_ips=tuple(str(ip) for ip in ipam.get("LinkLocalIPs") or ()),
             links=tuple(wire.get("Links") or ()),
             mac_address=str(wire.get("MacAddress") or ""),
             driver_opts=dict(wire.get("DriverOpts") or {}),
@@ -76,12 +81,14 @@ class EndpointConfig:
     def to_wire(self) -> dict[str, Any]:
         """The configuration half of ``EndpointSettings`` (for storing in the record)."""
         ipam: dict[str, Any] | None = None
-        if self.ipv4_address or self.ipv6_address:
+        if self.ipv4_address or self.ipv6_address or self.link_local_ips:
             ipam = {}
             if self.ipv4_address:
                 ipam["IPv4Address"] = self.ipv4_address
             if self.ipv6_address:
                 ipam["IPv6Address"] = self.ipv6_address
+            if self.link_local_ips:
+                ipam["LinkLocalIPs"] = list(self.link_local_ips)
         return {
             "IPAMConfig": ipam,
             "Links": list(self.links) or None,
@@ -126,6 +133,7 @@ class SandboxRequest:
     dns_options: tuple[str, ...] = ()
     extra_hosts: tuple[str, ...] = ()  # "name:ip", ip may be "host-gateway"
     links: tuple[Link, ...] = ()
+    env: tuple[str, ...] = ()  # Config.Env: a linking container sees it as <ALIAS>_ENV_*
     hosts_path: str = ""  # written in place (it is bind-mounted into the container)
     resolv_conf_path: str = ""
 
@@ -186,6 +194,6 @@ class ContainerDirectory(Protocol):
 
 
 __all__ = [
-    "DEFAULT_MODES", "needs_netns_setup", "EndpointConfig", "PortBindingSpec", "Link",
+    "DEFAULT_MODES", "PRIMARY_LEFT", "needs_netns_setup", "EndpointConfig", "PortBindingSpec", "Link",
     "SandboxRequest", "ContainerNetworking", "ConnectTarget", "ContainerDirectory",
 ]

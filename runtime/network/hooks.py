@@ -28,6 +28,7 @@ from runtime.network.contract import (
     PortBindingSpec,
     SandboxRequest,
 )
+from runtime.network.links import merge_link_env
 from runtime.network.service import NetworkService
 from runtime.process.contract import (
     EXIT_UNKNOWN,
@@ -97,6 +98,7 @@ def sandbox_request_for(
         dns_options=tuple(host.dns_options or ()),
         extra_hosts=tuple(host.extra_hosts or ()),
         links=tuple(links),
+        env=tuple(cfg.env or ()),
         hosts_path=str(container.hosts_path),
         resolv_conf_path=str(container.resolv_conf_path),
     )
@@ -136,6 +138,9 @@ class ContainerNetworkSteps:
         if request is None:
             return spec
         namespaces = spec.namespaces
+        linked = self.networking.link_environment(request)
+        if linked:
+            spec = replace(spec, process=replace(spec.process, env=merge_link_env(spec.process.env, linked)))
         if "net" in namespaces and namespaces["net"] is None:
             return replace(spec, pause_before_exec=True)
         if "net" not in namespaces and request.network_mode == "host":

@@ -264,6 +264,7 @@ def request_to_json(req: SandboxRequest) -> dict[str, Any]:
         "dns_options": list(req.dns_options),
         "extra_hosts": list(req.extra_hosts),
         "links": [[link.target_id, link.alias] for link in req.links],
+        "env": list(req.env),
         "hosts_path": req.hosts_path,
         "resolv_conf_path": req.resolv_conf_path,
     }
@@ -288,6 +289,7 @@ def request_from_json(data: dict[str, Any]) -> SandboxRequest:
         dns_options=tuple(data.get("dns_options") or ()),
         extra_hosts=tuple(data.get("extra_hosts") or ()),
         links=tuple(Link(t, a) for t, a in (data.get("links") or ())),
+        env=tuple(data.get("env") or ()),
         hosts_path=data.get("hosts_path", ""),
         resolv_conf_path=data.get("resolv_conf_path", ""),
     )

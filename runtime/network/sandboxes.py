@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from runtime.errors import InvalidParameter
-from runtime.network.contract import DEFAULT_MODES, EndpointConfig, SandboxRequest
+from runtime.network.contract import DEFAULT_MODES, PRIMARY_LEFT, EndpointConfig, SandboxRequest
 from runtime.network.model import Endpoint, Network, Sandbox
 
 ERR_ALIAS = "network-scoped alias is supported only for containers in user defined networks"
@@ -18,6 +18,7 @@ ERR_IP_NO_SUBNET = "user specified IP address is supported only when connecting 
 ERR_NO_NETWORK = "container cannot be connected to multiple networks with one of the networks in private (none) mode"
 ERR_SHARED = "container sharing network namespace with another container or host cannot be connected to any other network"
 ERR_CONNECT_HOST = "cannot connect container to host network - container must be created in host network mode"
+_MAC = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
 ERR_DISCONNECT_HOST = "cannot disconnect container from host network - container was created in host network mode"
 
 
@@ -33,17 +34,21 @@ def mode_network(network_mode: str) -> str | None:
 def requested(request: SandboxRequest) -> list[tuple[str, EndpointConfig]]:
     """(network reference, config) the container joins: the ``NetworkMode`` network
     first (with its EndpointsConfig entry, looked up by the same reference or
-    ``default``/``bridge``), then the other EndpointsConfig entries sorted by name."""
+    ``default``/``bridge``), then the other EndpointsConfig entries sorted by name.
+    After a disconnect from the ``NetworkMode`` network (:data:`PRIMARY_LEFT` in the
+    map) that network is joined only if an entry names it."""
     primary = mode_network(request.network_mode)
     if primary is None:
         return []
     endpoints = dict(request.endpoints)
+    left = endpoints.pop(PRIMARY_LEFT, None) is not None
     aliases = {primary} | ({"default", "bridge", ""} if primary == "bridge" else set())
-    config = EndpointConfig()
+    config: EndpointConfig | None = None
     for key in list(endpoints):
         if key in aliases:
             config = endpoints.pop(key)
-    return [(primary, config)] + sorted(endpoints.items())
+    head = [] if left and config is None else [(primary, config or EndpointConfig())]
+    return head + sorted(endpoints.items())
 
 
 def dns_names(request: SandboxRequest, config: EndpointConfig) -> list[str]:
@@ -56,8 +61,20 @@ def dns_names(request: SandboxRequest, config: EndpointConfig) -> list[str]:
     return seen
 
 
+def link_local_cidrs(config: EndpointConfig) -> tuple[str, ...]:
+    """The ``LinkLocalIPs`` as interface addresses (libnetwork's /16 and /64 masks)."""
+    return tuple(f"{ip}/{16 if ipaddress.ip_address(ip).version == 4 else 64}" for ip in config.link_local_ips)
+
+
 def check_endpoint(network: Network, config: EndpointConfig) -> None:
     """dockerd's endpoint-settings validation for one network."""
+    for ip in config.link_local_ips:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise InvalidParameter(f"invalid link-local IP address: {ip}") from None
+    if config.mac_address and not _MAC.match(config.mac_address):
+        raise InvalidParameter(f"invalid MAC address {config.mac_address}")
     if not network.user_defined:
         if config.aliases:
             raise InvalidParameter(ERR_ALIAS)
@@ -84,7 +101,7 @@ def endpoint_settings(network: Network, ep: Endpoint | None, config: EndpointCon
         "IPAMConfig": wire["IPAMConfig"],
         "Links": wire["Links"],
         "Aliases": wire["Aliases"],
-        "MacAddress": ep.mac if ep else "",
+        "MacAddress": ep.mac if ep else config.mac_address,
         "DriverOpts": wire["DriverOpts"],
         "GwPriority": config.gw_priority,
         "NetworkID": network.id,
@@ -156,6 +173,7 @@ def resolve_name(
         suffix = "." + net.name.lower()
         if name.endswith(suffix):
             base = name[: -len(suffix)]
+        base = link_aliases(asker, ep, others).get(base, base)
         found: list[str] = []
         for sb in others:
             other = sb.endpoints.get(net.id)
@@ -166,6 +184,23 @@ def resolve_name(
         if found:
             return found, True
     return [], False
+
+
+def link_aliases(asker: Sandbox, ep: Endpoint, sandboxes: Iterable[Sandbox]) -> dict[str, str]:
+    """alias -> target name of the asker's links on one user-defined network: the
+    endpoint's ``Links`` (``target:alias``) and, on the ``NetworkMode`` network, the
+    container's ``--link`` entries (libnetwork's per-endpoint alias table)."""
+    table: dict[str, str] = {}
+    for entry in ep.config.links:
+        target, _, alias = entry.partition(":")
+        target = target.strip("/")
+        table[(alias.rsplit("/", 1)[-1] or target).lower()] = target.lower()
+    if asker.request.links and next(iter(asker.endpoints.values()), None) is ep:
+        names = {sb.container_id: sb.request.name for sb in sandboxes}
+        for link in asker.request.links:
+            if link.target_id in names:
+                table[link.alias.lower()] = names[link.target_id].lower()
+    return table
 
 
 def resolve_ip(
@@ -198,6 +233,6 @@ def name_matches(patterns: Iterable[str], value: str) -> bool:
 __all__ = [
     "ERR_ALIAS", "ERR_IP_DEFAULT", "ERR_IP_NO_SUBNET", "ERR_NO_NETWORK", "ERR_SHARED",
     "ERR_CONNECT_HOST", "ERR_DISCONNECT_HOST", "mode_network", "requested", "dns_names",
-    "check_endpoint", "endpoint_settings", "settings_shape", "pick_gateway", "resolve_name",
-    "resolve_ip", "name_matches",
+    "link_local_cidrs", "check_endpoint", "endpoint_settings", "settings_shape", "pick_gateway", "resolve_name",
+    "link_aliases", "resolve_ip", "name_matches",
 ]

@@ -52,6 +52,8 @@ from runtime.events import EventBus
 from runtime.filters import Filters
 from runtime.network import bridge as br
 from runtime.network.contract import (
+    DEFAULT_MODES,
+    PRIMARY_LEFT,
     ContainerDirectory,
     EndpointConfig,
     SandboxRequest,
@@ -81,6 +83,7 @@ from runtime.network.model import (
     Sandbox,
     is_predefined,
 )
+from runtime.network.links import link_env
 from runtime.network.netns import NetnsGone, NetnsHandle, run_in_netns
 from runtime.network.portmap import (
     Binding,
@@ -101,6 +104,7 @@ from runtime.network.sandboxes import (
     check_endpoint,
     dns_names,
     endpoint_settings,
+    link_local_cidrs,
     mode_network,
     name_matches,
     pick_gateway,
@@ -602,10 +606,25 @@ class NetworkService:
         result: list[tuple[Network, EndpointConfig]] = []
         for ref, cfg in requested(request):
             net = self.find(ref)
-            if any(n.id == net.id for n, _ in result):
-                continue
-            result.append((net, cfg))
+            index = next((i for i, (n, _) in enumerate(result) if n.id == net.id), None)
+            if index is None:
+                result.append((net, cfg))
+            elif cfg != EndpointConfig():  # the same network spelled twice: the entry with settings wins
+                result[index] = (net, cfg)
         return result
+
+    def _names_network(self, key: str, net: Network) -> bool:
+        """Whether an EndpointsConfig key (name, ID, ID prefix, ``default``) means ``net``."""
+        if key in (net.name, net.id) or (key in DEFAULT_MODES and net.name == "bridge"):
+            return True
+        try:
+            return bool(key) and key != PRIMARY_LEFT and self.find(key).id == net.id
+        except (NotFound, InvalidParameter):
+            return False
+
+    def _is_primary(self, request: SandboxRequest, net: Network) -> bool:
+        primary = mode_network(request.network_mode)
+        return primary is not None and self._names_network(primary, net)
 
     async def validate_sandbox(self, request: SandboxRequest) -> list[str]:
         warnings: list[str] = []
@@ -723,12 +742,14 @@ class NetworkService:
             ep = Endpoint(
                 network_id=net.id, endpoint_id=_new_id(), ifname=f"eth{index}",
                 host_veth=br.random_veth_name(), ip=str(ip), prefixlen=net.prefixlen,
-                gateway=net.gateway if net.id == gateway_net else "", mac=br.mac_for_ipv4(ip),
+                gateway=net.gateway if net.id == gateway_net else "",
+                mac=_mac(cfg) or br.mac_for_ipv4(ip),
                 config=cfg, dns_names=dns_names(req, cfg) if net.user_defined else [],
             )
             sandbox.endpoints[net.id] = ep
             plans.append(br.VethPlan(ep.host_veth, ep.ifname, net.bridge, ep.mac, net.mtu,
-                                     f"{ep.ip}/{ep.prefixlen}", net.gateway if net.id == gateway_net else ""))
+                                     f"{ep.ip}/{ep.prefixlen}", net.gateway if net.id == gateway_net else "",
+                                     link_local_cidrs(cfg)))
         sandbox.dns = any(n.user_defined for n, _ in nets)
         self._sandboxes[sandbox.container_id] = sandbox
         self._save_sandbox(sandbox)  # before any veth exists: a crash from here on is reconciled
@@ -806,6 +827,20 @@ class NetworkService:
                 names += f" {target.request.name}"
             records.append((names, ep.ip))
         return records
+
+    def link_environment(self, req: SandboxRequest) -> list[str]:
+        """The variables of the container's legacy links to running containers on the
+        default bridge (``docker run --link name:alias``)."""
+        env: list[str] = []
+        bridge_id = self.default_bridge.id
+        for link in req.links:
+            target = self._sandboxes.get(link.target_id)
+            ep = target.endpoints.get(bridge_id) if target is not None else None
+            if target is None or ep is None or not ep.ip:
+                continue
+            ports = [*target.request.exposed_ports, *target.request.port_bindings]
+            env += link_env(link.alias, f"/{req.name}/{link.alias}", ep.ip, ports, target.request.env)
+        return env
 
     async def detach_container(self, container_id: str, only_pid: int | None = None) -> None:
         """``only_pid``: detach only if the sandbox still belongs to that process (an exit
@@ -928,7 +963,7 @@ class NetworkService:
             if target.running_pid is not None and sandbox is not None and net.id in sandbox.endpoints:
                 raise Forbidden(f"endpoint with name {req.name} already exists in network {net.name}")
             return
-        endpoints = dict(req.endpoints)
+        endpoints = {k: v for k, v in req.endpoints.items() if not self._names_network(k, net)}
         endpoints[net.name] = config
         settings = None
         if target.running_pid is not None and sandbox is not None:
@@ -952,8 +987,10 @@ class NetworkService:
         has_gateway = any(ep.gateway for ep in sandbox.endpoints.values())
         gateway = net.gateway if not has_gateway and not net.internal else ""
         ep = Endpoint(net.id, _new_id(), ifname, br.random_veth_name(), str(ip), net.prefixlen, gateway,
-                      br.mac_for_ipv4(ip), cfg, dns_names(req, cfg) if net.user_defined else [])
-        plan = br.VethPlan(ep.host_veth, ifname, net.bridge, ep.mac, net.mtu, f"{ep.ip}/{ep.prefixlen}", gateway)
+                      _mac(cfg) or br.mac_for_ipv4(ip), cfg,
+                      dns_names(req, cfg) if net.user_defined else [])
+        plan = br.VethPlan(ep.host_veth, ifname, net.bridge, ep.mac, net.mtu, f"{ep.ip}/{ep.prefixlen}", gateway,
+                           link_local_cidrs(cfg))
         sandbox.endpoints[net.id] = ep
         sandbox.request = replace(req, endpoints={**req.endpoints, net.name: cfg})
         self._save_sandbox(sandbox)
@@ -990,7 +1027,10 @@ class NetworkService:
             net = None
         name = net.name if net is not None else net_ref
         sandbox = self._sandboxes.get(req.container_id)
-        endpoints = {k: v for k, v in req.endpoints.items() if k != name and (net is None or k != net.id)}
+        endpoints = {k: v for k, v in req.endpoints.items()
+                     if k != name and (net is None or not self._names_network(k, net))}
+        if net is not None and self._is_primary(req, net):
+            endpoints[PRIMARY_LEFT] = EndpointConfig()
         if target.running_pid is None or net is None or sandbox is None:
             joined = [] if net is None else [n.id for n, _ in self._resolve_requested(req)]
             if net is not None and net.id not in joined:
@@ -1028,6 +1068,10 @@ class NetworkService:
         )
         await self._write_files(sandbox)
         self._save_sandbox(sandbox)
+
+
+def _mac(cfg: EndpointConfig) -> str:
+    return cfg.mac_address.lower().replace("-", ":")
 
 
 def _delete_veths(veths: list[tuple[str, str]]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from aiohttp import web
 
 from compat_api.convert.containers import (
@@ -22,9 +24,11 @@ from runtime.containers.model import Container
 from runtime.containers.service import CommitOptions, CreateRequest, LogsOptions
 from runtime.containers.state import WaitCondition
 from runtime.errors import InvalidParameter
+from runtime.network.versioned import migrate_container_mac, with_legacy_aliases
 from runtime.timefmt import parse_timestamp, rfc3339_nano_fixed
 
 _V1_42 = APIVersion(1, 42)
+_V1_44 = APIVersion(1, 44)
 
 
 def _stream_content_type(request: web.Request, tty: bool) -> str:
@@ -57,19 +61,25 @@ async def create(request: web.Request) -> web.Response:
     if endpoints is not None and not isinstance(endpoints, dict):
         raise InvalidParameter("json: cannot unmarshal into Go struct field "
                                "NetworkingConfig.EndpointsConfig of type map")
+    # the one version check of the container-wide MacAddress rule (API < 1.44: migrated)
+    mac = migrate_container_mac(config.mac_address, host.network_mode or "", endpoints or {},
+                                legacy=version < _V1_44)
+    config = replace(config, mac_address=mac.container_mac)
     result = await service.create(CreateRequest(config, host, request.query.get("name", ""),
                                                 request.query.get("platform", ""),
-                                                endpoints or {}))
-    return json_response(render_create(result.id, result.warnings), status=201)
+                                                mac.endpoints))
+    return json_response(render_create(result.id, (*mac.warnings, *result.warnings)), status=201)
 
 
 async def inspect(request: web.Request) -> web.Response:
     service = containers(request)
     container = service.get(request.match_info["id"])
-    return json_response(render_inspect(
-        container, api_version(request),
-        network_settings=service.network_settings(container),
-        size=_size(request, container)))
+    version = api_version(request)
+    settings = service.network_settings(container)
+    if settings is not None and version < _V1_44:  # the one version check of the alias rule
+        settings = with_legacy_aliases(settings, container.id, container.config.hostname or container.id[:12])
+    return json_response(render_inspect(container, version, network_settings=settings,
+                                        size=_size(request, container)))
 
 
 async def list_(request: web.Request) -> web.Response:
@@ -156,6 +166,15 @@ async def wait(request: web.Request) -> web.StreamResponse:
 
 async def remove(request: web.Request) -> web.Response:
     await containers(request).remove(request.match_info["id"], force=bool_value(request, "force"),
+                                     volumes=bool_value(request, "v"),
+                                     link=bool_value(request, "link"))
+    return no_content()
+
+
+async def remove_link(request: web.Request) -> web.Response:
+    """``DELETE /containers/<parent>/<alias>``: only meaningful with ``link=1``."""
+    ref = f"{request.match_info['parent']}/{request.match_info['alias']}"
+    await containers(request).remove(ref, force=bool_value(request, "force"),
                                      volumes=bool_value(request, "v"),
                                      link=bool_value(request, "link"))
     return no_content()

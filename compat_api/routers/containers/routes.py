@@ -18,6 +18,7 @@ ROUTES: list[Route] = [
     Route("POST", "/containers/{id}/kill", h.kill),
     Route("POST", "/containers/{id}/wait", h.wait),
     Route("DELETE", "/containers/{id}", h.remove),
+    Route("DELETE", "/containers/{parent}/{alias}", h.remove_link),
     Route("POST", "/containers/{id}/rename", h.rename),
     Route("POST", "/containers/{id}/resize", h.resize),
     Route("GET", "/containers/{id}/logs", h.logs),

@@ -39,7 +39,7 @@ def _engine(request: web.Request) -> EngineClient:
 
 async def _body(request: web.Request) -> JSONValue:
     try:
-        return await request.json()  # type: ignore[no-any-return]
+        return await request.json()
     except ValueError:
         raise FormError("expected a JSON body") from None
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 COOKIE = "pydd_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -96,7 +97,7 @@ def api_error(status: int, message: str) -> web.Response:
     return web.json_response({"message": message}, status=status)
 
 
-def make_security_middleware(sessions: Sessions, loopback_only: bool) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def make_security_middleware(sessions: Sessions, loopback_only: bool) -> Middleware:
     """Checks every request, then adds the security headers to every answer."""
 
     @web.middleware

@@ -39,7 +39,7 @@ class ListenAddress:
     def parse(cls, text: str) -> ListenAddress:
         """``HOST:PORT`` (``[::1]:PORT`` for IPv6)."""
         host, sep, port = text.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ListenError(f"invalid dashboard address {text!r}: want HOST:PORT, e.g. {DEFAULT_LISTEN}")
         return cls(host=host.strip("[]"), port=int(port))
 
@@ -96,8 +96,7 @@ async def start_dashboard(engine_host: str, listen: str, token_dir: Path,
         await runner.cleanup()
         raise
     port = address.port
-    server = site._server
-    if port == 0 and server is not None and getattr(server, "sockets", None):
-        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    if port == 0:  # an ephemeral port (tests): the one the kernel chose
+        port = int(runner.addresses[0][1])
     scheme = "https" if tls is not None else "http"
     return Dashboard(runner=runner, url=f"{scheme}://{address.url_host()}:{port}/#token={token}", token_file=token_file)

@@ -41,6 +41,7 @@ _FILE_KEYS: dict[str, str] = {
     "registry-mirrors": "registry_mirrors",
     "cgroup-parent": "cgroup_parent",
     "live-restore": "live_restore",
+    "dashboard": "dashboard",
 }
 
 _DEFAULTS: dict[str, Any] = {
@@ -64,6 +65,7 @@ _DEFAULTS: dict[str, Any] = {
     "registry_mirrors": [],
     "cgroup_parent": "pydockerd",
     "live_restore": False,
+    "dashboard": None,
 }
 
 
@@ -93,6 +95,7 @@ class DaemonOptions:
     registry_mirrors: tuple[str, ...]
     cgroup_parent: str
     live_restore: bool = False
+    dashboard: str | None = None  # HOST:PORT of the web dashboard, served by the daemon
 
 
 def _bool_flag(text: str) -> bool:
@@ -152,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live-restore", dest="live_restore", nargs="?", const=True, type=_bool_flag,
                    help="keep containers running while the daemon is stopped, and re-adopt them "
                         "when it starts again")
+    p.add_argument("--dashboard", dest="dashboard", metavar="ADDR",
+                   help="also serve the web dashboard on ADDR (HOST:PORT, e.g. 127.0.0.1:2380), a client "
+                        "of this daemon's socket; the URL to open (with its access token) is logged")
     return p
 
 
@@ -223,4 +229,5 @@ def parse_options(argv: Sequence[str]) -> DaemonOptions:
         registry_mirrors=tuple(merged["registry_mirrors"]),
         cgroup_parent=merged["cgroup_parent"],
         live_restore=_file_bool("live-restore", merged["live_restore"]),
+        dashboard=merged["dashboard"] or None,
     )

@@ -27,7 +27,16 @@ export async function request(method, path, body) {
       headers['Content-Type'] = 'application/json';
     }
   }
-  return check(await fetch(path, init));
+  // Chrome aborts requests in flight when a network interface changes (every container
+  // start adds one): reads are retried; writes are not (they may have happened).
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await check(await fetch(path, init));
+    } catch (e) {
+      if (!(e instanceof TypeError) || method !== 'GET' || attempt >= 4) throw e;
+      await new Promise((r) => setTimeout(r, 250 * (attempt + 1)));
+    }
+  }
 }
 
 export async function get(path) { return (await request('GET', path)).json(); }
@@ -62,3 +71,24 @@ export function socket(path, params = {}) {
 }
 
 export function csrfToken() { return csrf; }
+
+// A websocket that comes back after an unexpected close (a network change, a daemon restart)
+// until close() is called. onOpen runs on every (re)connection.
+export function liveSocket(path, params, { onMessage, onOpen, onState }) {
+  let ws = null;
+  let closed = false;
+  let retry = 0;
+  const connect = () => {
+    ws = socket(path, params);
+    ws.onopen = () => { retry = 0; if (onState) onState('live'); if (onOpen) onOpen(ws); };
+    ws.onmessage = (ev) => onMessage(ev, ws);
+    ws.onclose = (ev) => {
+      if (closed) return;
+      if (ev.code === 1000 || retry > 20) { if (onState) onState('ended'); return; }
+      if (onState) onState('reconnecting…');
+      setTimeout(connect, Math.min(5000, 300 * ++retry));
+    };
+  };
+  connect();
+  return { close() { closed = true; if (ws) ws.close(); }, get ws() { return ws; } };
+}

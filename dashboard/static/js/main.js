@@ -15,14 +15,14 @@ let started = false;
 export function onLeave(fn) { cleanup.push(fn); }
 
 const routes = [
-  [/^#\/containers\/([^/]+)(?:\/(\w+))?$/, (m) => containerPage(main, decodeURIComponent(m[1]), m[2] || 'overview')],
-  [/^#\/containers$/, () => containersPage(main)],
-  [/^#\/images$/, () => imagesPage(main)],
-  [/^#\/networks$/, () => networksPage(main)],
-  [/^#\/volumes$/, () => volumesPage(main)],
-  [/^#\/events$/, () => eventsPage(main)],
-  [/^#\/system$/, () => systemPage(main)],
-  [/^#\/compat$/, () => compatPage(main)],
+  [/^#\/containers\/([^/]+)(?:\/(\w+))?$/, (m, view) => containerPage(view, decodeURIComponent(m[1]), m[2] || 'overview')],
+  [/^#\/containers$/, (m, view) => containersPage(view)],
+  [/^#\/images$/, (m, view) => imagesPage(view)],
+  [/^#\/networks$/, (m, view) => networksPage(view)],
+  [/^#\/volumes$/, (m, view) => volumesPage(view)],
+  [/^#\/events$/, (m, view) => eventsPage(view)],
+  [/^#\/system$/, (m, view) => systemPage(view)],
+  [/^#\/compat$/, (m, view) => compatPage(view)],
 ];
 
 async function route() {
@@ -36,12 +36,14 @@ async function route() {
   for (const [re, render] of routes) {
     const m = hash.match(re);
     if (m) {
-      clear(main);
+      // each visit renders into its own element: a slower earlier page cannot overwrite it
+      const view = h('div', { class: 'view' });
+      clear(main).append(view);
       try {
-        await render(m);
+        await render(m, view);
       } catch (e) {
         if (e instanceof ApiError && e.status === 401) return showLogin();
-        main.append(h('p', { class: 'error', role: 'alert' }, e.message || String(e)));
+        view.append(h('p', { class: 'error', role: 'alert' }, e.message || String(e)));
       }
       return;
     }

@@ -63,3 +63,10 @@ def test_live_restore_flag_and_file_key(tmp_path: Path) -> None:
         parse_options(["--config-file", _cfg(tmp_path, {"live-restore": True}), "--live-restore"])
     with pytest.raises(OptionsError, match="invalid value for live-restore"):
         parse_options(["--config-file", _cfg(tmp_path, {"live-restore": "yes"})])
+
+
+def test_dashboard_flag_and_file_key(tmp_path: Path) -> None:
+    empty = _cfg(tmp_path, {})
+    assert parse_options(["--config-file", empty]).dashboard is None
+    assert parse_options(["--config-file", empty, "--dashboard", "127.0.0.1:2380"]).dashboard == "127.0.0.1:2380"
+    assert parse_options(["--config-file", _cfg(tmp_path, {"dashboard": "[::1]:2380"})]).dashboard == "[::1]:2380"

@@ -1,5 +1,5 @@
 // One container: overview, live logs, live stats charts, terminal, processes, changes, files, inspect.
-import { csrfToken, get, socket } from '../api.js';
+import { csrfToken, get, liveSocket, socket } from '../api.js';
 import { docker } from '../cli.js';
 import { onLeave } from '../main.js';
 import { badge, bytes, clear, cliButton, cliLine, field, h, pageHeader, pre, shortId, table } from '../ui.js';
@@ -62,16 +62,17 @@ function logs(panel, c, name) {
     if (ws) ws.close();
     lines = [];
     show();
-    ws = socket(`/api/ws/containers/${encodeURIComponent(c.Id)}/logs`, { tail: tail.value || '0', timestamps: stamps.checked ? '1' : '0' });
-    status.textContent = 'following…';
-    ws.onmessage = (ev) => {
+    ws = liveSocket(`/api/ws/containers/${encodeURIComponent(c.Id)}/logs`, { tail: tail.value || '0', timestamps: stamps.checked ? '1' : '0' }, {
+      onOpen: () => { lines = []; status.textContent = 'following…'; },
+      onState: (s) => { if (s !== 'live') status.textContent = s; },
+      onMessage: (ev) => {
       const m = JSON.parse(ev.data);
       if (m.error) { status.textContent = m.error; return; }
       if (m.end) { status.textContent = 'the container stopped: end of log'; return; }
       lines.push(m);
       if (lines.length > 5000) lines = lines.slice(-4000);
       show();
-    };
+    } });
   };
   const cli = () => docker('logs', '-f', '--tail', tail.value || '0', stamps.checked ? '-t' : null, name);
   panel.append(h('div', { class: 'toolbar' }, field('Tail', tail), h('div', { class: 'field check' }, stamps, h('label', { for: (stamps.id = 'log-ts') }, 'Timestamps')),
@@ -88,16 +89,15 @@ function stats(panel, c) {
   const numbers = h('p', { class: 'stat-numbers', 'aria-live': 'off', id: 'stat-numbers' }, 'waiting for the first sample…');
   const charts = statsCharts();
   panel.append(numbers, charts.element);
-  const ws = socket(`/api/ws/containers/${encodeURIComponent(c.Id)}/stats`);
   let samples = 0;
-  ws.onmessage = (ev) => {
+  const ws = liveSocket(`/api/ws/containers/${encodeURIComponent(c.Id)}/stats`, {}, { onMessage: (ev) => {
     const s = JSON.parse(ev.data);
     if (s.error) { numbers.textContent = s.error; return; }
     samples++;
     charts.add(s);
     numbers.textContent = `CPU ${s.cpu.toFixed(2)} % · memory ${bytes(s.mem)}${s.mem_limit ? ` / ${bytes(s.mem_limit)}` : ''} · net ↓${bytes(s.rx)} ↑${bytes(s.tx)} · block I/O ${bytes(s.blk_read)} / ${bytes(s.blk_write)} · ${samples} samples`;
     numbers.dataset.samples = String(samples);
-  };
+  } });
   onLeave(() => { ws.close(); charts.destroy(); });
 }
 
@@ -108,7 +108,7 @@ function terminal(panel, c, name) {
   }
   const shell = h('input', { value: 'sh', class: 'narrow' });
   const box = h('div', { class: 'terminal', id: 'terminal', 'aria-label': 'Terminal' });
-  const status = h('span', { class: 'muted' });
+  const status = h('span', { class: 'muted', id: 'term-status' });
   const term = new Terminal({ cursorBlink: true, fontSize: 14, convertEol: false, scrollback: 5000,
     theme: matchMedia('(prefers-color-scheme: dark)').matches ? {} : { background: '#1e1e1e' } });
   const fit = new FitAddon();

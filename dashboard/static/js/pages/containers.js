@@ -1,5 +1,5 @@
 // Containers: the list (state, health, ports, CPU, memory), lifecycle actions, "run" form.
-import { del, get, post, socket } from '../api.js';
+import { del, get, liveSocket, post } from '../api.js';
 import { docker, runCommand, splitCommand } from '../cli.js';
 import { onLeave } from '../main.js';
 import { action, badge, bytes, clear, cliButton, cliLine, confirmDanger, copyText, field, guarded, h, pageHeader, shortId, table } from '../ui.js';
@@ -123,13 +123,12 @@ export async function containersPage(main) {
   details, list, cliLine());
   await refresh();
   // live: the list follows the engine's container events, no polling
-  const ws = socket('/api/ws/events');
   let timer = null;
-  ws.onmessage = (ev) => {
+  const ws = liveSocket('/api/ws/events', {}, { onMessage: (ev) => {
     const e = JSON.parse(ev.data);
     if (e.Type !== 'container') return;
     clearTimeout(timer);
     timer = setTimeout(() => guarded(refresh), 300);
-  };
+  } });
   onLeave(() => { ws.close(); clearTimeout(timer); });
 }

@@ -1,8 +1,10 @@
 // Events timeline (live), system information with disk usage, and the compatibility table.
-import { get, socket } from '../api.js';
+import { get, liveSocket } from '../api.js';
 import { docker } from '../cli.js';
 import { onLeave } from '../main.js';
 import { bytes, clear, cliButton, cliLine, h, pageHeader, table } from '../ui.js';
+
+function shortName(id) { return /^(sha256:)?[0-9a-f]{64}$/.test(id) ? id.replace('sha256:', '').slice(0, 12) : id; }
 
 export async function eventsPage(main) {
   const list = h('ol', { class: 'timeline', 'aria-live': 'polite', 'aria-label': 'Engine events, newest first', id: 'events' });
@@ -10,19 +12,16 @@ export async function eventsPage(main) {
   const status = h('span', { class: 'muted' }, 'connecting…');
   clear(main).append(pageHeader('Events', filter, cliButton(() => docker('events', filter.value !== 'all' ? ['--filter', `type=${filter.value}`] : []), 'events'), status),
     h('p', { class: 'muted' }, 'What the engine does, as it happens (its /events stream).'), list, cliLine());
-  const ws = socket('/api/ws/events');
-  ws.onopen = () => { status.textContent = 'live'; };
-  ws.onclose = () => { status.textContent = 'disconnected'; };
-  ws.onmessage = (ev) => {
+  const ws = liveSocket('/api/ws/events', {}, { onState: (s) => { status.textContent = s; }, onMessage: (ev) => {
     const e = JSON.parse(ev.data);
     if (e.error) { status.textContent = e.error; return; }
     if (filter.value !== 'all' && e.Type !== filter.value) return;
     const attrs = (e.Actor && e.Actor.Attributes) || {};
     const time = new Date((e.timeNano ? e.timeNano / 1e6 : e.time * 1000)).toLocaleTimeString();
     list.prepend(h('li', {}, h('time', {}, time), h('span', { class: `badge ${e.Type}` }, e.Type), h('strong', {}, e.Action),
-      h('span', { class: 'mono' }, attrs.name || ((e.Actor && e.Actor.ID) || '').slice(0, 12)), attrs.image ? h('span', { class: 'muted' }, attrs.image) : null));
+      h('span', { class: 'mono' }, attrs.name || shortName((e.Actor && e.Actor.ID) || '')), attrs.image ? h('span', { class: 'muted' }, attrs.image) : null));
     while (list.children.length > 500) list.lastChild.remove();
-  };
+  } });
   onLeave(() => ws.close());
 }
 

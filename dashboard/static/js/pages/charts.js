@@ -7,10 +7,15 @@ const KEEP = 120;
 function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || '#888'; }
 
 function chart(title, series, fmt) {
-  const el = h('figure', { class: 'chart', 'aria-label': `${title} chart` }, h('figcaption', {}, title));
+  const key = h('span', { class: 'key' }, series.map(([label, color]) => {
+    const k = h('span', {}, `■ ${label}`);
+    k.style.color = css(color);
+    return k;
+  }));
+  const el = h('figure', { class: 'chart', 'aria-label': `${title} chart` }, h('figcaption', {}, title, key));
   const axis = { stroke: css('--muted'), grid: { stroke: css('--border') }, ticks: { stroke: css('--border') } };
   const opts = {
-    width: 420, height: 180, legend: { show: true },
+    width: 400, height: 180, legend: { show: false },
     scales: { x: { time: true } },
     axes: [axis, { ...axis, size: 70, values: (u, vals) => vals.map(fmt) }],
     series: [{}, ...series.map(([label, color]) => ({ label, stroke: css(color), width: 2, value: (u, v) => (v == null ? '—' : fmt(v)) }))],
@@ -29,12 +34,11 @@ export function statsCharts() {
   const all = [cpu, mem, net, blk];
   const element = h('div', { class: 'charts' }, all.map((c) => c.el));
   let last = null;
-  const resize = () => {
-    const w = Math.max(260, Math.floor((element.clientWidth - 24) / (element.clientWidth > 900 ? 2 : 1)) - 8);
-    for (const c of all) c.plot.setSize({ width: w, height: 180 });
-  };
-  window.addEventListener('resize', resize);
-  requestAnimationFrame(resize);
+  // each chart fills its grid cell, whatever the window's width
+  const observer = new ResizeObserver(() => {
+    for (const c of all) c.plot.setSize({ width: Math.max(200, c.el.clientWidth - 16), height: 180 });
+  });
+  observer.observe(element);
   return {
     element,
     add(s) {
@@ -53,6 +57,6 @@ export function statsCharts() {
       last = { ...s, t };
       element.dataset.points = String(cpu.data[0].length);
     },
-    destroy() { window.removeEventListener('resize', resize); for (const c of all) c.plot.destroy(); },
+    destroy() { observer.disconnect(); for (const c of all) c.plot.destroy(); },
   };
 }

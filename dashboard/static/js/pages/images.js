@@ -6,7 +6,7 @@ import { action, bytes, ago, clear, cliButton, cliLine, confirmDanger, dialog, f
 function tagsOf(i) { return (i.RepoTags || []).filter((t) => t !== '<none>:<none>'); }
 
 function pullForm(refresh) {
-  const ref = h('input', { name: 'image', required: true, placeholder: '127.0.0.1:5000/app:1.0', class: 'wide' });
+  const ref = h('input', { name: 'image', required: true, placeholder: '127.0.0.1:5000/app:1.0' });
   const layers = h('div', { class: 'layers', 'aria-live': 'polite', id: 'pull-progress' });
   const status = h('p', { class: 'muted', id: 'pull-status' });
   const rows = new Map();
@@ -38,8 +38,8 @@ function pullForm(refresh) {
       await refresh();
     }, 'Pull finished');
   } },
-  h('h2', {}, 'Pull'), field('Image', ref), h('button', { type: 'submit', class: 'primary', 'data-action': 'pull' }, 'Pull'),
-  cliButton(() => docker('pull', ref.value.trim() || 'IMAGE'), 'pull'), status, layers);
+  h('h2', {}, 'Pull'), field('Image', ref), h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary', 'data-action': 'pull' }, 'Pull'),
+  cliButton(() => docker('pull', ref.value.trim() || 'IMAGE'), 'pull')), status, layers);
   return form;
 }
 
@@ -64,8 +64,8 @@ function buildForm(refresh) {
     }, 'Build finished');
   } },
   h('h2', {}, 'Build'), field('Dockerfile, or a .tar of the context', file), field('Tag', tag),
-  h('button', { type: 'submit', class: 'primary' }, 'Build'),
-  cliButton(() => docker('build', tag.value.trim() ? ['-t', tag.value.trim()] : [], '.'), 'build'), out);
+  h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary', 'data-action': 'build' }, 'Build'),
+  cliButton(() => docker('build', tag.value.trim() ? ['-t', tag.value.trim()] : [], '.'), 'build')), out);
   return form;
 }
 
@@ -79,8 +79,8 @@ function loadForm(refresh) {
       await postStream('/api/images/load', file.files[0], (m) => { if (m.error) throw new Error(m.error); out.textContent = m.stream || m.status || ''; });
       await refresh();
     }, 'Images loaded');
-  } }, h('h2', {}, 'Import'), field('Image archive (docker save)', file), h('button', { type: 'submit' }, 'Load'),
-  cliButton(docker('load', '-i', 'images.tar'), 'load'), out);
+  } }, h('h2', {}, 'Import'), field('Image archive (docker save)', file), h('div', { class: 'row' }, h('button', { type: 'submit' }, 'Load'),
+  cliButton(docker('load', '-i', 'images.tar'), 'load')), out);
 }
 
 async function history(i) {

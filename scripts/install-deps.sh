@@ -15,8 +15,10 @@ fi
 
 # busybox-static: test image rootfs; iptables/iproute2: container networking; docker-registry:
 # push/pull tests against a local registry; tmux: interactive (TTY) CLI tests; libseccomp2:
-# compiles the seccomp profiles; procps: `ps` for docker top.
-apt_packages=(busybox-static iptables iproute2 docker-registry tmux ca-certificates libseccomp2 procps)
+# compiles the seccomp profiles; procps: `ps` for docker top; chromium + chromium-driver: the
+# dashboard's browser tests (selenium drives Debian's browser; nothing is downloaded at run time).
+apt_packages=(busybox-static iptables iproute2 docker-registry tmux ca-certificates libseccomp2 procps
+              chromium chromium-driver)
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
     apt_packages+=(python3)
 fi

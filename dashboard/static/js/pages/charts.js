@@ -27,7 +27,7 @@ function chart(title, series, fmt) {
 
 export function statsCharts() {
   const rate = (v) => `${bytes(v)}/s`;
-  const cpu = chart('CPU', [['CPU %', '--accent']], (v) => `${v.toFixed(1)} %`);
+  const cpu = chart('CPU', [['CPU %', '--accent']], (v) => `${v < 1 ? v.toFixed(2) : v.toFixed(1)} %`);
   const mem = chart('Memory', [['used', '--accent2']], bytes);
   const net = chart('Network', [['received', '--accent'], ['sent', '--accent2']], rate);
   const blk = chart('Block I/O', [['read', '--accent'], ['written', '--accent2']], rate);

@@ -101,8 +101,8 @@ export async function containersPage(main) {
           h('span', {}, badge(c.State), h('small', { class: 'muted block' }, c.Status)),
           healthOf(c.Status) ? badge(healthOf(c.Status)) : '—',
           h('span', { class: 'ports' }, portLinks(c)),
-          u ? `${u.cpu.toFixed(1)} %` : '—',
-          u ? bytes(u.mem) : '—',
+          h('span', { class: 'nowrap' }, u ? `${u.cpu.toFixed(1)} %` : '—'),
+          h('span', { class: 'nowrap' }, u ? bytes(u.mem) : '—'),
           lifecycleActions(c, refresh),
         ];
       }), 'No containers yet: run one with the form above.'));

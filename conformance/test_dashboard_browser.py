@@ -19,7 +19,7 @@ import docker
 import docker.errors
 import pytest
 
-from conformance.browser import DashboardProcess, artifacts_dir, dashboard_fixture, new_browser, wait_for
+from conformance.browser import IsolatedStack, artifacts_dir, stack_fixture, wait_for
 from conformance.cli import DockerCLI
 from conformance.conftest import Engine
 from conformance.containerkit import unique
@@ -33,8 +33,9 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def dashboard(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DashboardProcess]:
-    yield from dashboard_fixture(engine.host, tmp_path_factory)
+def dashboard(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[IsolatedStack]:
+    """The dashboard for the engine under test, with chromedriver, in a private network namespace."""
+    yield from stack_fixture(engine.host, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,8 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser(dashboard: DashboardProcess) -> Iterator[Any]:
-    driver = new_browser()
+def browser(dashboard: IsolatedStack) -> Iterator[Any]:
+    driver = dashboard.browser()
     try:
         yield driver
     finally:
@@ -54,7 +55,7 @@ def browser(dashboard: DashboardProcess) -> Iterator[Any]:
 class Page:
     """The dashboard as the test sees it through the browser."""
 
-    def __init__(self, driver: Any, dashboard: DashboardProcess, shots: Path) -> None:
+    def __init__(self, driver: Any, dashboard: IsolatedStack, shots: Path) -> None:
         from selenium.webdriver.common.by import By
 
         self.d = driver
@@ -64,14 +65,11 @@ class Page:
 
     def login(self) -> None:
         """Open the printed URL (token in the fragment); the app exchanges it for a cookie."""
-        for _ in range(3):  # a page load can be cut by a network change on a busy host
-            self.d.get(self.dashboard.url)
-            try:
-                wait_for(lambda: self.d.find_element(self.by.ID, "nav").is_displayed(), 20, "the navigation")
-                return
-            except AssertionError:
-                continue
-        raise AssertionError(f"login failed; browser log: {self.d.get_log('browser')}\n{self.dashboard.log_text()}")
+        self.d.get(self.dashboard.url)
+        try:
+            wait_for(lambda: self.d.find_element(self.by.ID, "nav").is_displayed(), 20, "the navigation")
+        except AssertionError:
+            raise AssertionError(f"login failed; browser log: {self.d.get_log('browser')}\n{self.dashboard.log_text()}")
 
     def go(self, hash_: str, title: str) -> None:
         self.d.execute_script("location.hash = arguments[0]", hash_)
@@ -106,7 +104,7 @@ class Page:
 
 
 @pytest.fixture
-def page(browser: Any, dashboard: DashboardProcess, shots: Path) -> Page:
+def page(browser: Any, dashboard: IsolatedStack, shots: Path) -> Page:
     p = Page(browser, dashboard, shots)
     p.login()
     return p
@@ -163,8 +161,11 @@ def test_container_from_run_to_remove(page: Page, api_client: docker.APIClient, 
     wait_for(lambda: "hi" in [line.strip() for line in page.d.execute_script(screen_js)], 20, "`hi` in the terminal")
     page.shot("06-terminal")
 
-    # stop, then remove, from the list
+    # stop, then remove, from the list; "copy as CLI" beside Stop names the same command
     page.go("#/containers", "Containers")
+    wait_for(lambda: page.row(name).find_element(page.by.XPATH, ".//button[@data-action='stop']/../button[@class='cli']"),
+             20, "the CLI button beside Stop").click()
+    wait_for(lambda: page.css("#last-cli").text == f"docker stop {name}", 10, "the docker stop command")
     page.click_row_action(name, "stop")
     wait_for(lambda: _state(api_client, name) == "exited", 30, "the container to stop")
     wait_for(lambda: "exited" in page.row(name).text, 20, "the list to show it exited")

@@ -104,5 +104,5 @@ async def test_logout_ends_the_session(client: Client) -> None:
 async def test_index_has_no_inline_script(client: Client) -> None:
     await login(client)
     html = await (await client.get("/")).text()
-    assert '<script type="module" src="/static/js/main.js"></script>' in html
+    assert '<script type="module" src="/static/js/boot.js"></script>' in html
     assert html.count("<script") == 1

@@ -109,4 +109,5 @@ async function boot() {
   }
 }
 
+sessionStorage.removeItem('pydd-reloads');
 boot();

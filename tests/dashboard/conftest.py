@@ -40,6 +40,28 @@ class FakeEngine:
         if path == "/containers/create":
             body = await request.json()
             return web.json_response({"Id": "new1", "Warnings": [], "Echo": body}, status=201)
+        if path == "/containers/c1/json":
+            return web.json_response({"Id": "c1", "Config": {"Tty": False}})
+        if path == "/containers/c1/logs":
+            resp = web.StreamResponse()
+            await resp.prepare(request)
+            for stream, text in ((1, b"out line\n"), (2, b"err line\n")):
+                await resp.write(bytes([stream, 0, 0, 0]) + len(text).to_bytes(4, "big") + text)
+            await resp.write_eof()
+            return resp
+        if path == "/events":
+            resp = web.StreamResponse()
+            await resp.prepare(request)
+            await resp.write(json.dumps({"Type": "volume", "Action": "create", "Actor": {"ID": "v1"}}).encode() + b"\n")
+            await resp.write_eof()
+            return resp
+        if path == "/containers/c1/stats":
+            resp = web.StreamResponse()
+            await resp.prepare(request)
+            sample = {"read": "2026-01-01T00:00:00Z", "memory_stats": {"usage": 100}}
+            await resp.write(json.dumps(sample).encode() + b"\n")
+            await resp.write_eof()
+            return resp
         if path == "/images/create":
             resp = web.StreamResponse()
             await resp.prepare(request)

@@ -16,6 +16,7 @@ from compat_api.app import create_app
 from compat_api.daemon.listeners import close_listeners, open_listeners
 from compat_api.daemon.options import DaemonOptions, OptionsError, parse_options
 from compat_api.daemon.sdnotify import notify
+from dashboard.server import Dashboard, ListenError, TLSFiles, start_dashboard
 from runtime.config import DaemonConfig
 from runtime.engine import Engine
 from runtime.errors import Conflict, SystemError_
@@ -62,6 +63,23 @@ def _write_pidfile(path: Path) -> None:
     path.write_text(f"{os.getpid()}")
 
 
+async def _start_dashboard(options: DaemonOptions) -> Dashboard:
+    """The dashboard app, a client of this daemon's own socket (the first unix:// one)."""
+    assert options.dashboard is not None
+    own = [h for h in options.hosts if h.startswith("unix://")] or [h for h in options.hosts if h.startswith("tcp://")]
+    if not own:
+        raise OptionsError("--dashboard needs the daemon to listen on a unix:// or tcp:// host")
+    tls = None
+    if options.tlsverify and options.tlscert and options.tlskey and options.tlscacert:
+        tls = TLSFiles(cert=options.tlscert, key=options.tlskey, ca=options.tlscacert)
+    try:
+        dashboard = await start_dashboard(own[0], options.dashboard, options.exec_root, tls)
+    except ListenError as exc:
+        raise OptionsError(str(exc)) from None
+    log.info("dashboard listening: open %s (token in %s)", dashboard.url, dashboard.token_file)
+    return dashboard
+
+
 async def serve(options: DaemonOptions) -> None:
     raise_open_files_limit()
     ensure_private_dir(options.data_root)
@@ -70,6 +88,7 @@ async def serve(options: DaemonOptions) -> None:
     listeners = []
     runner: web.AppRunner | None = None
     engine: Engine | None = None
+    dashboard: Dashboard | None = None
     try:
         if options.pidfile is not None:
             _write_pidfile(options.pidfile)
@@ -82,6 +101,8 @@ async def serve(options: DaemonOptions) -> None:
             site = web.SockSite(runner, listener.sock, ssl_context=listener.ssl_context)
             await site.start()
             log.info("API listen on %s", listener.address)
+        if options.dashboard is not None:
+            dashboard = await _start_dashboard(options)
         log.info("pydockerd ready (data root %s, exec root %s)", options.data_root, options.exec_root)
         notify("READY=1")
         stop = asyncio.Event()
@@ -92,6 +113,8 @@ async def serve(options: DaemonOptions) -> None:
         log.info("shutting down")
         notify("STOPPING=1")
     finally:
+        if dashboard is not None:
+            await dashboard.stop()
         if runner is not None:
             await runner.cleanup()
         close_listeners(listeners)

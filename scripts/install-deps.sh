@@ -17,9 +17,11 @@ fi
 # push/pull tests against a local registry; tmux: interactive (TTY) CLI tests; libseccomp2:
 # compiles the seccomp profiles; procps: `ps` for docker top; tini: `--init` (its static
 # build is mounted as /sbin/docker-init, like dockerd's docker-init); docker-compose: Debian's
-# Compose 1.29 (docker-py based), driven end to end by conformance/test_compose.py.
+# Compose 1.29 (docker-py based), driven end to end by conformance/test_compose.py; chromium +
+# chromium-driver: the dashboard's browser tests (selenium drives Debian's browser; nothing is
+# downloaded at run time).
 apt_packages=(busybox-static iptables iproute2 docker-registry tmux ca-certificates libseccomp2 procps tini
-              docker-compose)
+              docker-compose chromium chromium-driver)
 # qemu-system-x86/debootstrap/e2fsprogs: conformance/vm/run (the cgroup v2 + systemd guest);
 # PYDOCKERD_NO_VM=1 leaves them out.
 if [ "${PYDOCKERD_NO_VM:-0}" = 0 ]; then

@@ -45,6 +45,7 @@ _FILE_KEYS: dict[str, str] = {
     "exec-opts": "exec_opts",
     "init": "init",
     "init-path": "init_path",
+    "dashboard": "dashboard",
 }
 
 _DEFAULTS: dict[str, Any] = {
@@ -72,6 +73,7 @@ _DEFAULTS: dict[str, Any] = {
     "exec_opts": [],
     "init": False,
     "init_path": "",
+    "dashboard": None,
 }
 
 
@@ -105,6 +107,7 @@ class DaemonOptions:
     cgroup_driver: str = ""
     init: bool = False
     init_path: str = ""
+    dashboard: str | None = None  # HOST:PORT of the web dashboard, served by the daemon
 
 
 def _bool_flag(text: str) -> bool:
@@ -175,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-path", dest="init_path",
                    help="path to the docker-init binary (default: docker-init, else Debian's "
                         "tini-static)")
+    p.add_argument("--dashboard", dest="dashboard", metavar="ADDR",
+                   help="also serve the web dashboard on ADDR (HOST:PORT, e.g. 127.0.0.1:2380), a client "
+                        "of this daemon's socket; the URL to open (with its access token) is logged")
     return p
 
 
@@ -250,6 +256,7 @@ def parse_options(argv: Sequence[str]) -> DaemonOptions:
         cgroup_driver=_cgroup_driver(merged["exec_opts"]),
         init=_file_bool("init", merged["init"]),
         init_path=str(merged["init_path"] or ""),
+        dashboard=merged["dashboard"] or None,
     )
 
 

@@ -100,3 +100,10 @@ def test_init_flags_and_file_keys(tmp_path: Path) -> None:
     assert (both.init, both.init_path) == (True, "/x/tini")
     with pytest.raises(OptionsError, match="init-path"):
         parse_options(["--config-file", _cfg(tmp_path, {"init-path": "/a"}), "--init-path", "/b"])
+
+
+def test_dashboard_flag_and_file_key(tmp_path: Path) -> None:
+    empty = _cfg(tmp_path, {})
+    assert parse_options(["--config-file", empty]).dashboard is None
+    assert parse_options(["--config-file", empty, "--dashboard", "127.0.0.1:2380"]).dashboard == "127.0.0.1:2380"
+    assert parse_options(["--config-file", _cfg(tmp_path, {"dashboard": "[::1]:2380"})]).dashboard == "[::1]:2380"

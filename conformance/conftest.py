@@ -22,6 +22,7 @@ from conformance.apiversion import APIVersion
 from conformance.cli import CliDialect, DockerCLI, find_docker_cli
 from conformance.daemon import DaemonSettings, DaemonStartError, PydockerdProcess
 from conformance.images import busybox_rootfs_tar, find_busybox
+from conformance.leaks import RunWitness, leftovers
 from conformance.rawhttp import RawHTTP
 from conformance.tracker import ResourceTracker
 
@@ -68,6 +69,8 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     except DaemonStartError as exc:
         pytest.fail(str(exc), pytrace=False)
     request.config.stash[_daemon_key] = daemon
+    witness = RunWitness(daemon.socket_path)
+    witness.start()
     try:
         yield Engine(host=daemon.host, kind=PYDOCKERD, daemon=daemon)
     finally:
@@ -79,9 +82,14 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
                 daemon.remove_dirs()
             pytest.fail(f"pydockerd did not shut down cleanly (exit {code})", pytrace=False)
         leftover = daemon.socket_path.exists()
+        # the leak check: nothing of the run may outlive a clean stop (conformance/leaks.py)
+        leaked = leftovers(witness, daemon.workdir, daemon.data_root, daemon.exec_root, daemon.settings.bridge)
         daemon.remove_dirs()
         if leftover:
             pytest.fail("pydockerd left its socket file behind after SIGTERM", pytrace=False)
+        if leaked:
+            pytest.fail(f"the run left {len(leaked)} thing(s) behind after a clean stop:\n"
+                        + "\n".join(leaked[:50]), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -208,6 +208,9 @@ def test_sigkill_and_restart_leaves_nothing_stale(engine: Engine, busybox_tar: P
             api.remove_container(cid, force=True)
         api.remove_network(net)
         assert not Path(f"/sys/class/net/{bridge}").exists()
+        # the re-adopted survivor's cgroups went with it, as the others' did
+        from conformance.leaks import _cgroup_leftovers
+        assert _cgroup_leftovers({survivor, victim, fresh}) == []
     finally:
         daemon.stop()
         _kill_processes_under(daemon.exec_root)

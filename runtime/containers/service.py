@@ -513,6 +513,27 @@ class ContainerService:
             return NoneDriver()
         return JsonFileDriver.from_options(container.log_path, config.config)
 
+    def _cgroup_of(self, container: Container) -> Any:
+        """The handle of the container's cgroup by its ID (it may exist or not)."""
+        handle_for = getattr(self.cgroups, "handle_for", None)
+        return handle_for(container.id, container.host_config.cgroup_parent) if handle_for else None
+
+    def _kill_cgroup_members(self, container: Container) -> None:
+        """No process outlives its record: kill whatever is still in the container's
+        cgroup (e.g. a process a crashed daemon started but never recorded), then remove
+        the cgroup."""
+        cgroup = self._cgroup_of(container)
+        kill_all = getattr(self.cgroups, "kill_all", None)
+        if cgroup is None or kill_all is None:
+            return
+        try:
+            if killed := kill_all(cgroup):
+                log.warning("container %s: killed %d process(es) left in its cgroup",
+                            container.id[:12], len(killed))
+        except OSError as exc:
+            log.warning("container %s: killing what is left in its cgroup: %s", container.id[:12], exc)
+        self._release_cgroup(cgroup)
+
     def _release_cgroup(self, cgroup: Any) -> None:
         if cgroup is not None and self.cgroups is not None:
             try:
@@ -565,12 +586,14 @@ class ContainerService:
         if live.fanout is not None:
             await live.fanout.drain()
         oom = False
-        if live.cgroup is not None and self.cgroups is not None:
+        # a container reattached after a daemon restart has no handle yet: derive it
+        cgroup = live.cgroup if live.cgroup is not None else self._cgroup_of(container)
+        if cgroup is not None and self.cgroups is not None:
             try:
-                oom = self.cgroups.oom_killed(live.cgroup)
+                oom = self.cgroups.oom_killed(cgroup)
             except OSError:
                 oom = False
-            self._release_cgroup(live.cgroup)
+            self._release_cgroup(cgroup)
         live.process = None
         live.fanout = None
         live.cgroup = None
@@ -803,6 +826,7 @@ class ContainerService:
         except BaseException:
             state.reset_removal_in_progress()
             raise
+        self._kill_cgroup_members(container)
         try:
             self.layers.remove(container.id)
         except OSError as exc:

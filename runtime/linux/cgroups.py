@@ -11,8 +11,10 @@ HostConfig (``--cpus`` -> ``cfs_quota_us`` over a 100000 us period, and so on).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -355,6 +357,32 @@ class CgroupManager:
             except FileNotFoundError:
                 continue
         return sorted(set(found))
+
+    def kill_all(self, handle: CgroupHandle, timeout: float = 5.0) -> list[int]:
+        """SIGKILL every process in the container's cgroup, none able to fork away
+        meanwhile (``cgroup.kill`` on v2; else freeze, kill, thaw), and wait until the
+        cgroup is empty. Returns the pids that were there (none for a cgroup that is gone)."""
+        found = self.pids(handle)
+        if not found:
+            return []
+        kill_file = Path(handle.dirs[0]) / "cgroup.kill"
+        if self.version == "2" and kill_file.exists():
+            _write(kill_file, "1")
+        else:
+            frozen = False
+            with contextlib.suppress(OSError):
+                self.freeze(handle, True)
+                frozen = True
+            for pid in self.pids(handle):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            if frozen:
+                with contextlib.suppress(OSError):
+                    self.freeze(handle, False)  # a frozen task dies only once thawed
+        deadline = time.monotonic() + timeout
+        while self.pids(handle) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return found
 
     # ---- v1 ---------------------------------------------------------------------------
 

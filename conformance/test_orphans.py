@@ -1,0 +1,50 @@
+"""No process outlives its container's record: ``docker rm -f`` kills whatever is still in
+the container's cgroup, even a process the engine never recorded (what a daemon killed in
+the middle of a start leaves), and removes the cgroup; a re-adopted container's cgroup goes
+with it too."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from conformance.cli import DockerCLI
+from conformance.conftest import Engine
+from conformance.tracker import ResourceTracker
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_rm_force_kills_an_unrecorded_process_in_the_container_cgroup(
+    engine: Engine, docker_cli: DockerCLI, tracker: ResourceTracker, busybox_image: str
+) -> None:
+    if not engine.is_pydockerd:
+        pytest.skip("plants a process in pydockerd's cgroup layout")
+    if "systemd" in docker_cli.ok("info", "--format", "{{.CgroupDriver}}"):
+        pytest.skip("the planted cgroup follows the cgroupfs driver's layout")
+    from runtime.linux.cgroups import CgroupManager, Resources
+
+    name = tracker.container(f"orphan-{os.urandom(4).hex()}")
+    cid = docker_cli.ok("create", "--network", "none", "--name", name, busybox_image, "true").strip()
+    manager = CgroupManager()
+    handle = manager.create(cid, Resources())
+    orphan = subprocess.Popen(["sleep", "300"])
+    try:
+        for directory in handle.dirs:
+            with open(os.path.join(directory, "cgroup.procs"), "w") as f:
+                f.write(str(orphan.pid))
+        assert manager.pids(handle) == [orphan.pid]
+        docker_cli.ok("rm", "-f", name)
+        deadline = time.monotonic() + 5
+        while orphan.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert orphan.poll() == -9, "the process in the container's cgroup survived rm -f"
+        assert not any(os.path.exists(d) for d in handle.dirs), "the container's cgroup stayed"
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+        orphan.wait()
+        manager.remove(handle)

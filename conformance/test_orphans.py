@@ -6,6 +6,7 @@ with it too."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import subprocess
 import time
 
@@ -48,3 +49,53 @@ def test_rm_force_kills_an_unrecorded_process_in_the_container_cgroup(
             orphan.kill()
         orphan.wait()
         manager.remove(handle)
+
+
+def test_daemon_start_kills_what_a_start_left_unrecorded(engine: Engine, busybox_tar: Path) -> None:
+    """A daemon killed between starting a container's process and recording it: the next
+    start finds the process in the cgroup of a container that is not running, and kills it."""
+    if not engine.is_pydockerd:
+        pytest.skip("needs a pydockerd of its own to kill")
+    import docker
+
+    from conformance.daemon import DaemonSettings, PydockerdProcess
+    from runtime.linux.cgroups import CgroupManager, Resources
+
+    settings = DaemonSettings.from_env()
+    settings.bridge, settings.bip = "pydto" + os.urandom(2).hex(), "10.213.185.1/24"
+    daemon = PydockerdProcess(settings)
+    daemon.start()
+    orphan = subprocess.Popen(["sleep", "300"])
+    manager = CgroupManager()
+    handle = None
+    try:
+        api = docker.APIClient(base_url=daemon.host, version="auto")
+        if api.info().get("CgroupDriver") == "systemd":
+            pytest.skip("the planted cgroup follows the cgroupfs driver's layout")
+        api.import_image_from_data(busybox_tar.read_bytes(), repository="busybox", tag="latest",
+                                   changes=['CMD ["sh"]'])
+        cid = api.create_container("busybox:latest", ["true"], host_config=api.create_host_config(network_mode="none"))["Id"]
+        handle = manager.create(cid, Resources())
+        for directory in handle.dirs:
+            with open(os.path.join(directory, "cgroup.procs"), "w") as f:
+                f.write(str(orphan.pid))
+        assert daemon.proc is not None
+        daemon.proc.kill()
+        daemon.proc.wait()
+        daemon.start()
+        deadline = time.monotonic() + 5
+        while orphan.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert orphan.poll() == -9, "the unrecorded process survived the daemon's start"
+        api = docker.APIClient(base_url=daemon.host, version="auto")
+        assert api.inspect_container(cid)["State"]["Status"] == "created"
+        api.remove_container(cid)
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+        orphan.wait()
+        if handle is not None:
+            manager.remove(handle)
+        daemon.stop()
+        daemon.remove_dirs()
+        subprocess.run(["ip", "link", "del", settings.bridge], capture_output=True)

@@ -215,6 +215,11 @@ class ContainerService:
                     container.id, None, container.state.pid, 255, time.time_ns())))
         for process in running.values():
             await self.runtime.signal(process.pid, _signal.SIGKILL)
+        for container in self.store:
+            if not container.state.running:
+                # a start the daemon died in the middle of: its process never became the
+                # container's, so it must not run on where no API call can see it
+                self._kill_cgroup_members(container)
         for container, report in ended:
             if self.live_of(container).exit_task is None:
                 await self._handle_exit(container, self.live_of(container), report)

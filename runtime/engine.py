@@ -108,6 +108,8 @@ class Engine:
         self._host: HostFacts | None = None
         self._init: InitBinary | None = None
         self._supervisor: SupervisorClient | None = None
+        self._closing = False
+        self._background: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, config: DaemonConfig, *, services: bool = True) -> Engine:
@@ -128,6 +130,7 @@ class Engine:
         self.images = ImageService(config.data_root, events)
         self.images.configure_registries(config.insecure_registries, config.registry_mirrors)
         self._supervisor = await connect_or_spawn(config.exec_root)
+        self._watch_supervisor(self._supervisor)
         networking = self.networking = await NetworkService.open(config, events)
         self.volumes = VolumeService.open(config.data_root, events)
         # the container service runs the networking steps of starts and exits itself
@@ -139,12 +142,37 @@ class Engine:
         networking.set_container_directory(ContainerDirectoryAdapter(containers))
         await containers.start_restart_policy_containers()
 
+    def _watch_supervisor(self, client: SupervisorClient) -> None:
+        def lost() -> None:
+            if self._closing:
+                return
+            task = asyncio.get_running_loop().create_task(self._replace_supervisor())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+        client.on_lost(lost)
+
+    async def _replace_supervisor(self) -> None:
+        """A supervisor died: start another at once (until it answers, starts and execs
+        fail fast with "supervisor connection lost"), account for what the old one ran,
+        and let restart policies take it from there."""
+        log.error("the supervisor exited unexpectedly; starting a new one (its containers "
+                  "are recorded as exited with 255)")
+        client = await connect_or_spawn(self.config.exec_root)
+        self._supervisor = client
+        self._watch_supervisor(client)
+        if self.containers is not None:
+            await self.containers.adopt_runtime(client)
+        if self.execs is not None:
+            self.execs.runtime_lost(time.time_ns())
+
     async def close(self) -> None:
         """Stop running containers, then the services.
 
         With live-restore, running containers are left to the supervisor (which keeps
         running, holding their stdio and exit reports) and keep their networking; the
         next :meth:`open` re-adopts them."""
+        self._closing = True
         live_restore = self.config.live_restore
         if self.containers is not None and not live_restore:
             await self.containers.shutdown(SHUTDOWN_STOP_TIMEOUT)

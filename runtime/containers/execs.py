@@ -162,6 +162,13 @@ class ExecService:
             console_size=size if config.tty and size and all(size) else None,
         )
 
+    def runtime_lost(self, finished_at_ns: int) -> None:
+        """The supervisor that ran the execs died (their processes die with their
+        containers): each running exec ends with 255."""
+        for record in list(self.execs.values()):
+            if record.running and record.pid:
+                self._on_exit(ExitReport(record.container.id, record.id, record.pid, 255, finished_at_ns))
+
     def _on_exit(self, report: ExitReport) -> None:
         record = self.execs.get(report.exec_id or "")
         if record is None:

@@ -546,6 +546,28 @@ class ContainerService:
             except OSError as exc:
                 log.warning("removing cgroup: %s", exc)
 
+    async def adopt_runtime(self, runtime: ProcessRuntime) -> None:
+        """``runtime`` replaces a supervisor that died. What the old one started is nobody's
+        child now, so no exit status can ever be had for it: each running container is
+        killed with everything in its cgroup and goes through the exit transition as
+        exited with 255 (what dockerd records when a container's process is lost), after
+        which restart policies apply as to any exit."""
+        self.runtime = runtime
+        runtime.on_exit(self._on_exit)
+        now = time.time_ns()
+        for container in list(self.store):
+            live = self.live.get(container.id)
+            if live is None or live.process is None or not container.state.running:
+                continue
+            cgroup = live.cgroup if live.cgroup is not None else self._cgroup_of(container)
+            kill_all = getattr(self.cgroups, "kill_all", None)
+            if cgroup is not None and kill_all is not None:
+                try:
+                    kill_all(cgroup)
+                except OSError as exc:
+                    log.warning("container %s: killing its processes: %s", container.id[:12], exc)
+            self._on_exit(ExitReport(container.id, None, live.process.pid, 255, now))
+
     # --- exit handling ----------------------------------------------------------------
 
     def _on_exit(self, report: ExitReport) -> None:

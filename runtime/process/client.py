@@ -37,6 +37,7 @@ class SupervisorClient:
         self._pending: dict[int, asyncio.Future[tuple[dict[str, Any], list[int]]]] = {}
         self._items: dict[int, list[tuple[dict[str, Any], list[int]]]] = {}
         self._callbacks: list[Callable[[ExitReport], None]] = []
+        self._lost_callbacks: list[Callable[[], None]] = []
         self._undelivered: list[ExitReport] = []
         self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -84,6 +85,11 @@ class SupervisorClient:
         held, self._undelivered = self._undelivered, []
         for report in held:
             self._loop.call_soon(self._deliver, report)
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        """Called (soon, once) when the supervisor goes away without being asked to: it
+        died, and the processes it started are nobody's children any more."""
+        self._lost_callbacks.append(callback)
 
     async def running(self) -> list[tuple[str, str | None, StartedProcess]]:
         req = next(self._ids)
@@ -171,6 +177,8 @@ class SupervisorClient:
                 self._loop.remove_reader(self._sock.fileno())
                 self._sock.close()
                 self._fail_pending(Unavailable("supervisor connection lost"))
+                for callback in self._lost_callbacks:
+                    self._loop.call_soon(callback)
                 return
             self._dispatch(json.loads(data), fds)
 

@@ -29,6 +29,7 @@ from builder.gofmt import go_duration, go_list, go_quote, go_quote_list, go_quot
 from builder.parser import parse as parse_dockerfile
 from builder.shell import ShellLex, env_map
 from builder.state import DispatchState, RunConfig, StageResults, same_config
+from runtime.faults import fault_point
 from runtime.errors import EngineError, NotFound
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
@@ -417,6 +418,7 @@ class Dispatcher:
         request = CommitRequest(config=state.run_config.to_doc(), container_config=container_config.to_doc(),
                                 author=state.maintainer)
         state.image_id = await self.runtime.commit_container(container_id, request)
+        fault_point("build.after-step")
 
     async def workdir(self, state: DispatchState, c: ins.WorkdirCommand) -> None:
         rc = state.run_config

@@ -57,6 +57,8 @@ class DaemonSettings:
     start_timeout: float = 30.0
     stop_timeout: float = 15.0
     keep_dirs: bool = False
+    # extra environment of the daemon process (e.g. the test-only PYDOCKERD_FAULT_AT)
+    env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> DaemonSettings:
@@ -118,6 +120,7 @@ class PydockerdProcess:
                 stdin=subprocess.DEVNULL,
                 cwd=self.cwd,
                 start_new_session=True,
+                env={**os.environ, **self.settings.env} if self.settings.env else None,
             )
         self._wait_ready()
 

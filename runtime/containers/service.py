@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from runtime.faults import fault_point
 from runtime.containers.attach import (
     DEFAULT_DETACH_KEYS, AttachOptions, Attachment, parse_detach_keys,
 )
@@ -362,8 +363,10 @@ class ContainerService:
                     m.type == "volume" for m in host.mounts or ()):
                 raise InvalidParameter("volumes are not available in this engine")
             write_etc_files(container)
+            fault_point("create.before-record")
             self.store.add(container)
             self.store.save(container, host_config=True)
+            fault_point("create.after-record")
         except BaseException:
             if volumes_prepared:
                 self.volumes.release(container, remove_anonymous=True)
@@ -421,6 +424,7 @@ class ContainerService:
             peers = self._peers(host)
             if self.cgroups is not None:
                 cgroup = self.cgroups.create(container.id, _resources(host), host.cgroup_parent)
+                fault_point("start.after-cgroup")
             dirs = tuple(getattr(cgroup, "dirs", ()) or ())
             write_etc_files(container)
             if self.volumes is not None:
@@ -434,6 +438,7 @@ class ContainerService:
             if steps is not None:
                 spec = await steps.prepare(spec)
             process = await self.runtime.start(spec)
+            fault_point("start.after-process")
             if cgroup is not None:
                 getattr(self.cgroups, "started", lambda _handle: None)(cgroup)
             if spec.pause_before_exec:
@@ -451,6 +456,7 @@ class ContainerService:
                 if host.auto_remove:
                     asyncio.get_running_loop().create_task(self._auto_remove(container))
             raise
+        fault_point("start.before-record")
         live.starting = False
         live.process = process
         live.cgroup = cgroup
@@ -854,6 +860,7 @@ class ContainerService:
             state.reset_removal_in_progress()
             raise
         self._kill_cgroup_members(container)
+        fault_point("remove.before-layer")
         try:
             self.layers.remove(container.id)
         except OSError as exc:
@@ -861,6 +868,7 @@ class ContainerService:
             state.set_dead()
             self.store.save(container)
             raise SystemError_(f"unable to remove filesystem for {container.id}: {exc}") from exc
+        fault_point("remove.after-layer")
         self.store.remove(container)
         self.live.pop(container.id, None)
         if self.volumes is not None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.faults import fault_point
 from runtime.archive.compression import MAGIC_LEN, decompressed_chunks
 from runtime.errors import (
     Forbidden,
@@ -521,6 +522,7 @@ class Puller:
                     resp.release()
                 _mark(self.emit, "Verifying Checksum", short)
                 await asyncio.to_thread(writer.commit, digest)
+                fault_point("pull.after-blob")
             except DigestMismatchError:
                 raise SystemError_(f"filesystem layer verification failed for digest {digest}") from None
             except BaseException:

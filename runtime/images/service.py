@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from runtime.faults import fault_point
 from runtime.archive.compression import Readable, decompressed_chunks
 from runtime.archive.writer import tar_directory
 from runtime.errors import Conflict, ImageNotFound, InvalidParameter, NotFound, Unavailable
@@ -391,6 +392,7 @@ class ImageService:
             self._pin(layer.chain_id)
             pinned.append(layer.chain_id)
             diff_id = layer.diff_id
+            fault_point("commit.after-layer")
             if diff_id == EMPTY_LAYER_DIFF_ID:
                 diff_id = None  # nothing changed: no layer, as moby's NewChildImage
         try:

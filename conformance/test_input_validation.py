@@ -136,3 +136,72 @@ def test_update_checks_types_and_ranges(
     # what the engine kept is still readable by a Go client: the values it started with
     inspect = raw.get(f"/containers/{name}/json").json()
     assert inspect["HostConfig"]["Memory"] == 0 and inspect["HostConfig"]["CpuQuota"] == 0
+
+
+@pytest.fixture
+def network_and_container(raw: RawHTTP, busybox_image: str, names: list[str]) -> Iterator[tuple[str, str]]:
+    net = unique("valnet")
+    assert raw.post("/networks/create", json_body={"Name": net}).status == 201
+    status, message = create(raw, json.dumps({"Image": busybox_image, "Cmd": ["sleep", "30"]}), names)
+    assert status == 201, message
+    yield net, names[-1]
+    raw.delete(f"/containers/{names[-1]}?force=1")
+    raw.delete(f"/networks/{net}")
+
+
+# (id, path template, body, stable parts); these bodies were 400 in 20.10 already
+OTHER_BODY_CASES = [
+    ("network-create-ipam", "/networks/create", '{"Name": "val-x1", "IPAM": "a"}',
+     ["json: cannot unmarshal string into Go struct field", ".IPAM of type network.IPAM"]),
+    ("network-create-internal", "/networks/create", '{"Name": "val-x2", "Internal": "yes"}',
+     ["json: cannot unmarshal string into Go struct field", ".Internal of type bool"]),
+    ("network-create-labels", "/networks/create", '{"Name": "val-x3", "Labels": 5}',
+     ["json: cannot unmarshal number into Go struct field", ".Labels of type map[string]string"]),
+    ("connect-driver-opts", "/networks/{net}/connect", '{"Container": "{ctr}", "EndpointConfig": {"DriverOpts": 5}}',
+     ["json: cannot unmarshal number into Go struct field EndpointSettings.EndpointConfig.DriverOpts of type map[string]string"]),
+    ("connect-ipam-config", "/networks/{net}/connect", '{"Container": "{ctr}", "EndpointConfig": {"IPAMConfig": "x"}}',
+     ["json: cannot unmarshal string into Go struct field EndpointSettings.EndpointConfig.IPAMConfig of type network.EndpointIPAMConfig"]),
+    ("connect-aliases", "/networks/{net}/connect", '{"Container": "{ctr}", "EndpointConfig": {"Aliases": "x"}}',
+     ["json: cannot unmarshal string into Go struct field EndpointSettings.EndpointConfig.Aliases of type []string"]),
+    ("volume-labels", "/volumes/create", '{"Name": "val-v1", "Labels": ["a"]}',
+     ["json: cannot unmarshal array into Go struct field", ".Labels of type map[string]string"]),
+    ("volume-driver-opts", "/volumes/create", '{"Name": "val-v2", "DriverOpts": {"a": 1}}',
+     ["json: cannot unmarshal number into Go struct field", ".DriverOpts of type string"]),
+    ("exec-cmd", "/containers/{ctr}/exec", '{"Cmd": 5}',
+     ["json: cannot unmarshal number into Go struct field", ".Cmd of type []string"]),
+    ("exec-env", "/containers/{ctr}/exec", '{"Cmd": ["true"], "Env": {"a": "b"}}',
+     ["json: cannot unmarshal object into Go struct field", ".Env of type []string"]),
+]
+
+
+@pytest.mark.parametrize("case", OTHER_BODY_CASES, ids=[c[0] for c in OTHER_BODY_CASES])
+def test_other_bodies_of_the_wrong_type_are_400_with_go_text(
+    raw: RawHTTP, network_and_container: tuple[str, str], case: tuple[str, str, str, list[str]],
+) -> None:
+    net, ctr = network_and_container
+    _, path, body, fragments = case
+    resp = raw.request("POST", path.replace("{net}", net).replace("{ctr}", ctr),
+                       body=body.replace("{ctr}", ctr), headers={"Content-Type": "application/json"})
+    if resp.status in (200, 201):  # refused nothing: clean up before failing
+        for name in ("val-x1", "val-x2", "val-x3"):
+            raw.delete(f"/networks/{name}")
+        for name in ("val-v1", "val-v2"):
+            raw.delete(f"/volumes/{name}")
+    message = resp.json()["message"] if resp.body.startswith(b"{") else resp.body.decode()
+    assert resp.status == 400, message
+    for fragment in fragments:
+        assert fragment in message
+
+
+@pytest.mark.parametrize("networking, fragments", [
+    ('"x"', ["json: cannot unmarshal string into Go struct field", ".NetworkingConfig of type network.NetworkingConfig"]),
+    ('{"EndpointsConfig": {"bridge": {"Aliases": "x"}}}',
+     ["json: cannot unmarshal string into Go struct field EndpointSettings.NetworkingConfig.EndpointsConfig.Aliases of type []string"]),
+], ids=["networking-config-string", "endpoint-aliases-string"])
+def test_networking_config_of_the_wrong_type_is_refused(
+    raw: RawHTTP, busybox_image: str, advertised: Advertised, names: list[str], networking: str, fragments: list[str],
+) -> None:
+    status, message = create(raw, f'{{"Image": "{busybox_image}", "NetworkingConfig": {networking}}}', names)
+    assert status == decode_status(advertised), message
+    for fragment in fragments:
+        assert fragment in message

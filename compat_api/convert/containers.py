@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from compat_api.versions import APIVersion
+from compat_api.wire.goshapes import EXEC_CREATE, check_body
 from compat_api.wire.containers import (
     ContainerCreateResponse, ContainerState, ContainerSummary, ContainerWaitResponse,
     ExecInspectResponse, MountPoint as WireMountPoint,
@@ -435,27 +436,14 @@ def go_json_keys(body: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, 
 
 
 def exec_config_from_wire(body: Mapping[str, Any], version: APIVersion) -> ExecConfig:
+    check_body(body, EXEC_CREATE)
     body = go_json_keys(body, _EXEC_FIELDS)
 
     def strs(key: str) -> tuple[str, ...]:
-        value = body.get(key)
-        if value is None:
-            return ()
-        if isinstance(value, str):
-            return (value,)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into Go "
-                                   f"struct field ExecOptions.{key} of type []string")
-        return tuple(value)
+        return tuple(body.get(key) or ())
 
     def flag(key: str) -> bool:
-        value = body.get(key)
-        if value is None:
-            return False
-        if not isinstance(value, bool):
-            raise InvalidParameter(f"json: cannot unmarshal {type(value).__name__} into Go "
-                                   f"struct field ExecOptions.{key} of type bool")
-        return value
+        return bool(body.get(key))
 
     size = body.get("ConsoleSize") if version >= APIVersion(1, 42) else None
     console: tuple[int, int] | None = None

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
+from compat_api.wire.goshapes import NETWORKING_CONFIG, check_body
 from compat_api.convert.containers import (
     config_from_wire, host_config_from_wire, render_create, render_inspect, render_summary,
     render_wait,
@@ -57,10 +58,8 @@ async def create(request: web.Request) -> web.Response:
                                if k not in ("HostConfig", "NetworkingConfig")})
     host = host_config_from_wire(body.get("HostConfig"), version)
     networking = body.get("NetworkingConfig") or {}
-    endpoints = networking.get("EndpointsConfig") if isinstance(networking, dict) else None
-    if endpoints is not None and not isinstance(endpoints, dict):
-        raise InvalidParameter("json: cannot unmarshal into Go struct field "
-                               "NetworkingConfig.EndpointsConfig of type map")
+    check_body(networking, NETWORKING_CONFIG, holder="CreateRequest", path="NetworkingConfig")
+    endpoints = networking.get("EndpointsConfig")
     # the one version check of the container-wide MacAddress rule (API < 1.44: migrated)
     mac = migrate_container_mac(config.mac_address, host.network_mode or "", endpoints or {},
                                 legacy=version < _V1_44)

@@ -7,6 +7,7 @@ import contextlib
 
 from aiohttp import web
 
+from compat_api.wire.goshapes import EXEC_START, check_body
 from compat_api.convert.containers import exec_config_from_wire, render_exec_inspect
 from compat_api.middleware import common_headers
 from compat_api.params import api_version, json_body
@@ -50,6 +51,7 @@ def _exec_error(exc: StartFailed) -> str:
 async def start(request: web.Request) -> web.StreamResponse:
     service = execs(request)
     body = await json_body(request)
+    check_body(body, EXEC_START)
     detach = body.get("Detach") is True
     tty = body.get("Tty") is True
     size = body.get("ConsoleSize") if api_version(request) >= APIVersion(1, 42) else None

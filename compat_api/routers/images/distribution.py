@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from compat_api.wire.goshapes import AUTH, check_body
 from compat_api.params import json_body
 from compat_api.render import json_response
 from compat_api.routers.images.backend import images
@@ -160,7 +161,9 @@ async def distribution(request: web.Request) -> web.Response:
 
 async def login_response(request: web.Request) -> web.Response:
     """``POST /auth`` (routed by the system area)."""
-    auth = AuthConfig.from_json(await json_body(request))
+    body = await json_body(request)
+    check_body(body, AUTH)
+    auth = AuthConfig.from_json(body)
     token = await images(request).login(auth)
     return json_response({"IdentityToken": token, "Status": "Login Succeeded"})
 

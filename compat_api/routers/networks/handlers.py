@@ -12,6 +12,7 @@ from compat_api.render import json_response
 from compat_api.routers.networks.backend import networking
 from compat_api.routers.networks.render import render_network
 from compat_api.versions import APIVersion
+from compat_api.wire.goshapes import NETWORK_CONNECT, NETWORK_CREATE, NETWORK_DISCONNECT, check_body
 from runtime.errors import InvalidParameter
 from runtime.network.contract import EndpointConfig
 from runtime.network.ipam import PoolConfig
@@ -96,6 +97,7 @@ def parse_create(body: Mapping[str, Any], version: APIVersion) -> NetworkCreate:
 
 async def create(request: web.Request) -> web.Response:
     body = await json_body(request, required=True)
+    check_body(body, NETWORK_CREATE)
     network_id = await networking(request).create(parse_create(body, api_version(request)))
     return json_response({"Id": network_id, "Warning": ""}, status=201)
 
@@ -107,6 +109,7 @@ async def remove(request: web.Request) -> web.Response:
 
 async def connect(request: web.Request) -> web.Response:
     body = await json_body(request, required=True)
+    check_body(body, NETWORK_CONNECT)
     endpoint = body.get("EndpointConfig")
     if endpoint is not None and not isinstance(endpoint, Mapping):
         raise InvalidParameter("invalid JSON: EndpointConfig must be an object")
@@ -118,6 +121,7 @@ async def connect(request: web.Request) -> web.Response:
 
 async def disconnect(request: web.Request) -> web.Response:
     body = await json_body(request, required=True)
+    check_body(body, NETWORK_DISCONNECT)
     await networking(request).disconnect(
         request.match_info["id"], str(body.get("Container") or ""), bool(body.get("Force"))
     )

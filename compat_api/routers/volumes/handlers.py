@@ -12,6 +12,7 @@ from compat_api.render import json_response
 from compat_api.routers.volumes.backend import volumes
 from compat_api.routers.volumes.render import render_list, render_prune, render_volume
 from compat_api.versions import APIVersion
+from compat_api.wire.goshapes import VOLUME_CREATE, check_body
 from runtime.errors import InvalidParameter, NoSwarm, Unavailable
 from runtime.filters import Filters
 
@@ -22,22 +23,7 @@ CLUSTER_VOLUMES = APIVersion(1, 42)
 
 def _str_map(body: Mapping[str, Any], key: str) -> dict[str, str] | None:
     value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
-        raise InvalidParameter(f"invalid JSON: json: cannot unmarshal {key} into Go struct "
-                               f"field CreateOptions.{key} of type map[string]string")
-    return {str(k): v for k, v in value.items()}
-
-
-def _str(body: Mapping[str, Any], key: str) -> str:
-    value = body.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidParameter(f"invalid JSON: json: cannot unmarshal {type(value).__name__} "
-                               f"into Go struct field CreateOptions.{key} of type string")
-    return value
+    return None if value is None else {str(k): str(v) for k, v in value.items()}
 
 
 async def list_volumes(request: web.Request) -> web.Response:
@@ -48,8 +34,9 @@ async def create(request: web.Request) -> web.Response:
     body = await json_body(request)
     if body.get("ClusterVolumeSpec") is not None and api_version(request) >= CLUSTER_VOLUMES:
         raise NoSwarm()
+    check_body(body, VOLUME_CREATE)
     volume = volumes(request).create(
-        name=_str(body, "Name"), driver=_str(body, "Driver"),
+        name=str(body.get("Name") or ""), driver=str(body.get("Driver") or ""),
         driver_opts=_str_map(body, "DriverOpts"), labels=_str_map(body, "Labels"),
     )
     return json_response(render_volume(volume), status=201)

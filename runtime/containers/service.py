@@ -171,6 +171,12 @@ class ContainerService:
         """Load records from disk and reattach to processes that are still running."""
         self.store.load()
         self._loaded = True
+        for container in self.store:
+            state = container.state
+            if state.restarting:
+                # the daemon stopped during a back-off: exited (the policy applies at boot)
+                state.set_stopped(state.exit_code, state.finished_at_ns, state.oom_killed)
+                self.store.save(container)
         if self.volumes is not None:
             # before exits seen while away are applied: their removal releases volumes
             self.volumes.restore(self.store)
@@ -191,12 +197,7 @@ class ContainerService:
         for container in self.store:
             found = running.pop(container.id, None)
             live = self.live_of(container)
-            if container.state.restarting:
-                # the daemon stopped during a back-off: exited (the policy applies at boot)
-                container.state.set_stopped(container.state.exit_code,
-                                            container.state.finished_at_ns)
-                self.store.save(container)
-            elif found is not None and container.state.running:
+            if found is not None and container.state.running:
                 process = found
                 live.process = process
                 live.fanout = StdioFanout(process, self._log_driver(container))

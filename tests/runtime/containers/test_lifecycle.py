@@ -226,3 +226,32 @@ def test_which_containers_get_the_init(tmp_path: Path) -> None:
     svc.init_path = str(tmp_path / "missing")
     with pytest.raises(SystemError_, match="executable file not found"):
         svc._init_path(HostConfig(init=True))
+
+
+async def test_exec_is_refused_while_restarting(svc: ContainerService) -> None:
+    from runtime.containers.execs import ExecConfig, ExecService
+
+    execs = ExecService(svc)
+    cid = (await svc.create(cfg("sh", "-c", "sleep 0.3; exit 3", host=always()))).id
+    waiter = svc.wait(cid, WaitCondition.NEXT_EXIT)
+    await svc.start(cid)
+    svc.live[cid].restart_delay = 30.0
+    exec_id = execs.create(cid, ExecConfig(cmd=("true",)))
+    assert (await waiter).exit_code == 3
+    with pytest.raises(Conflict, match="is restarting, wait until the container is running"):
+        await execs.start(exec_id, detach=True)
+    with pytest.raises(Conflict, match="is restarting"):
+        execs.create(cid, ExecConfig(cmd=("true",)))
+
+
+async def test_a_daemon_stopped_during_a_back_off_reloads_it_exited(
+        svc: ContainerService, tmp_path: Path) -> None:
+    cid = await _restarting(svc)
+    task = svc.live[cid].restart_task
+    assert task is not None
+    task.cancel()  # the first daemon is gone
+    again = ContainerService(tmp_path / "data", EventBus(), FakeImages(),
+                             FakeLayers(tmp_path / "layers"), HostRuntime())
+    await again.load()
+    state = again.get(cid).state
+    assert (state.status, state.exit_code, state.running) == (Status.EXITED, 3, False)

@@ -380,6 +380,7 @@ class ContainerService:
             raise NotModified("container already started")
         if state.removal_in_progress or state.dead:
             raise Conflict("container is marked for removal and cannot be started")
+        self.live_of(container).restart_delay = 0.0  # a new restart manager, as dockerd
         await self._start(container)
 
     async def _start(self, container: Container) -> None:

@@ -383,10 +383,12 @@ class ContainerService:
         self.live_of(container).restart_delay = 0.0  # a new restart manager, as dockerd
         await self._start(container)
 
-    async def _start(self, container: Container) -> None:
+    async def _start(self, container: Container, by_policy: bool = False) -> None:
         """Start the main process: (start paused -> attach networking -> resume) when a
         network namespace is set up, then record it running. An exit of the process
-        before that is handled here, after ``set_running``, never concurrently."""
+        before that is handled here, after ``set_running``, never concurrently.
+        ``by_policy``: a restart policy's start, which keeps a stop or kill made meanwhile
+        in force (dockerd's restart goroutine does not reset HasBeenManuallyStopped)."""
         while self.rootfs.busy(container.id):
             # its overlay is mounted privately for cp/export: never mount the upper dir twice
             await asyncio.sleep(0.05)
@@ -438,7 +440,8 @@ class ContainerService:
             callback(live.fanout)
         container.state.set_running(process.pid, time.time_ns())
         container.has_been_started = True
-        container.has_been_manually_stopped = False
+        if not by_policy:
+            container.has_been_manually_stopped = False
         self.store.save(container)
         self._event(container, "start")
         if self.health is not None:
@@ -617,7 +620,7 @@ class ContainerService:
                 or not container.state.restarting or self.store.find(container.id) is not container):
             return
         try:
-            await self._start(container)
+            await self._start(container, by_policy=True)
         except Exception as exc:  # noqa: BLE001 - recorded in State.Error
             log.warning("restarting %s failed: %s", container.id[:12], exc)
             if container.state.restarting:

@@ -255,3 +255,22 @@ async def test_a_daemon_stopped_during_a_back_off_reloads_it_exited(
     await again.load()
     state = again.get(cid).state
     assert (state.status, state.exit_code, state.running) == (Status.EXITED, 3, False)
+
+
+async def test_kill_during_a_policy_start_keeps_the_container_stopped(
+        stack: tuple[ContainerService, list[str], FakeSteps]) -> None:
+    svc, _, fake = stack
+    cid = (await svc.create(cfg("sleep", "30", host=always()))).id
+    await svc.start(cid)
+    fake.attach_delay = 0.5  # the policy's next start stays in progress a while
+    await svc.runtime.signal(svc.get(cid).state.pid, 15)  # exits by itself: restart policy
+    for _ in range(200):
+        live = svc.live[cid]
+        if live.starting and live.restart_task is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert svc.live[cid].starting, "the policy's start was never seen in progress"
+    await svc.kill(cid)
+    state = svc.get(cid).state
+    assert (state.status, state.exit_code) == (Status.EXITED, 137)
+    assert svc.live[cid].restart_task is None and not state.restarting

@@ -274,3 +274,19 @@ async def test_kill_during_a_policy_start_keeps_the_container_stopped(
     state = svc.get(cid).state
     assert (state.status, state.exit_code) == (Status.EXITED, 137)
     assert svc.live[cid].restart_task is None and not state.restarting
+
+
+async def test_concurrent_lifecycle_calls_run_one_at_a_time(svc: ContainerService) -> None:
+    from runtime.errors import NotModified
+
+    cid = (await svc.create(cfg("sleep", "30"))).id
+    await svc.start(cid)
+    results = await asyncio.gather(svc.restart(cid, timeout=1), svc.start(cid),
+                                   svc.restart(cid, timeout=1), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], NotModified) and results[2] is None
+    runtime: HostRuntime = svc.runtime  # type: ignore[assignment]
+    assert [p.container_id for p in runtime.procs.values()] == [cid]  # never two inits
+    results = await asyncio.gather(svc.remove(cid, force=True), svc.restart(cid, timeout=1),
+                                   return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], ContainerNotFound)
+    assert runtime.procs == {}

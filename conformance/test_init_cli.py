@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
+import docker
 import pytest
 
 from conformance.cli import DockerCLI
+from conformance.conftest import Engine
 from conformance.containerkit import Box
+from conformance.daemon import DaemonSettings, PydockerdProcess, free_test_bridge
 from conformance.tracker import ResourceTracker
 
 pytestmark = pytest.mark.timeout(90)
@@ -48,3 +53,33 @@ def test_init_in_host_config_and_info(box: Box) -> None:
     info = json.loads(box.ok("info", "--format", "{{json .}}"))
     assert info["InitBinary"] == "docker-init"
     assert set(info["InitCommit"]) >= {"ID"}
+
+
+def test_daemon_init_default_and_init_path(engine: Engine, busybox_tar: Path) -> None:
+    """Daemon ``--init`` makes it the default (``Init: false`` still opts out) and
+    ``--init-path`` names the binary (pydockerd-only: starts a daemon of its own)."""
+    if not engine.is_pydockerd:
+        pytest.skip("starts a pydockerd of its own")
+    tini = shutil.which("tini-static") or shutil.which("docker-init")
+    if tini is None:
+        pytest.skip("needs a static tini (Debian's tini package)")
+    settings = DaemonSettings.from_env()
+    settings.bridge, settings.bip = free_test_bridge()
+    settings.extra_args = [*settings.extra_args, "--init", "--init-path", tini]
+    daemon = PydockerdProcess(settings)
+    daemon.start()
+    try:
+        client = docker.DockerClient(base_url=daemon.host, version="auto")
+        with open(busybox_tar, "rb") as f:
+            client.api.import_image_from_data(f.read(), repository="busybox", tag="latest")
+        assert client.info()["InitBinary"] == tini
+        out = client.containers.run("busybox:latest", ["cat", "/proc/1/comm"], remove=True,
+                                    network_mode="none")
+        assert out == b"docker-init\n"
+        out = client.containers.run("busybox:latest", ["cat", "/proc/1/comm"], remove=True,
+                                    network_mode="none", init=False)
+        assert out == b"cat\n"
+        client.close()
+    finally:
+        daemon.stop()
+        daemon.remove_dirs()

@@ -102,6 +102,9 @@ class ExecService:
         container = record.container
         if not container.state.running:
             raise NotRunning(container.id)
+        if container.state.restarting:
+            raise Conflict(f"Container {container.id} is restarting, wait until the container "
+                           "is running")
         if container.state.paused:
             raise Conflict(f"Container {container.id} is paused, unpause the container before exec")
         config = record.config

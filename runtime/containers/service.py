@@ -39,7 +39,7 @@ from runtime.containers.stdio import Chunk, StdioFanout, Subscription
 from runtime.containers.store import ContainerStore
 from runtime.containers.validate import validate_host_config
 from runtime.errors import (
-    Conflict, InvalidParameter, NotFound, NotModified, SystemError_,
+    Conflict, ContainerNotFound, InvalidParameter, NotFound, NotModified, SystemError_,
 )
 from runtime.events import EventBus
 from runtime.volumes.mountspec import is_volume_bind
@@ -129,6 +129,8 @@ class Live:
     restart_task: asyncio.Task[None] | None = None
     backing_off: bool = False
     restart_delay: float = 0.0
+    # one lifecycle operation at a time (dockerd's container lock); exits never take it
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class ContainerService:
@@ -177,6 +179,12 @@ class ContainerService:
         """Load records from disk and reattach to processes that are still running."""
         self.store.load()
         self._loaded = True
+        for container in self.store:
+            state = container.state
+            if state.restarting:
+                # the daemon stopped during a back-off: exited (the policy applies at boot)
+                state.set_stopped(state.exit_code, state.finished_at_ns, state.oom_killed)
+                self.store.save(container)
         if self.volumes is not None:
             # before exits seen while away are applied: their removal releases volumes
             self.volumes.restore(self.store)
@@ -197,12 +205,7 @@ class ContainerService:
         for container in self.store:
             found = running.pop(container.id, None)
             live = self.live_of(container)
-            if container.state.restarting:
-                # the daemon stopped during a back-off: exited (the policy applies at boot)
-                container.state.set_stopped(container.state.exit_code,
-                                            container.state.finished_at_ns)
-                self.store.save(container)
-            elif found is not None and container.state.running:
+            if found is not None and container.state.running:
                 process = found
                 live.process = process
                 live.fanout = StdioFanout(process, self._log_driver(container))
@@ -239,7 +242,8 @@ class ContainerService:
                 policy == "unless-stopped" and not container.has_been_manually_stopped)
             if wanted and not container.state.running and not container.state.dead:
                 try:
-                    await self._start(container)
+                    async with self.live_of(container).lock:
+                        await self._start(container)
                 except Exception as exc:  # noqa: BLE001 - recorded in State.Error
                     log.warning("restarting %s at boot failed: %s", container.id[:12], exc)
 
@@ -388,21 +392,35 @@ class ContainerService:
 
     # --- start ------------------------------------------------------------------------
 
-    async def start(self, ref: str) -> None:
+    @contextlib.asynccontextmanager
+    async def _locked(self, ref: str) -> AsyncIterator[Container]:
+        """``ref``'s container for one lifecycle operation at a time (dockerd's container
+        lock), once an exit transition in progress is complete."""
         container = self.get(ref)
-        state = container.state
-        if state.paused:
-            raise Conflict("cannot start a paused container, try unpause instead")
-        if state.running:
-            raise NotModified("container already started")
-        if state.removal_in_progress or state.dead:
-            raise Conflict("container is marked for removal and cannot be started")
-        await self._start(container)
+        async with self.live_of(container).lock:
+            await self._settle(container)
+            if self.store.find(container.id) is not container:
+                raise ContainerNotFound(ref)  # removed meanwhile (rm, --rm)
+            yield container
 
-    async def _start(self, container: Container) -> None:
+    async def start(self, ref: str) -> None:
+        async with self._locked(ref) as container:
+            state = container.state
+            if state.paused:
+                raise Conflict("cannot start a paused container, try unpause instead")
+            if state.running:
+                raise NotModified("container already started")
+            if state.removal_in_progress or state.dead:
+                raise Conflict("container is marked for removal and cannot be started")
+            self.live_of(container).restart_delay = 0.0  # a new restart manager, as dockerd
+            await self._start(container)
+
+    async def _start(self, container: Container, by_policy: bool = False) -> None:
         """Start the main process: (start paused -> attach networking -> resume) when a
         network namespace is set up, then record it running. An exit of the process
-        before that is handled here, after ``set_running``, never concurrently."""
+        before that is handled here, after ``set_running``, never concurrently.
+        ``by_policy``: a restart policy's start, which keeps a stop or kill made meanwhile
+        in force (dockerd's restart goroutine does not reset HasBeenManuallyStopped)."""
         while self.rootfs.busy(container.id):
             # its overlay is mounted privately for cp/export: never mount the upper dir twice
             await asyncio.sleep(0.05)
@@ -467,7 +485,8 @@ class ContainerService:
             callback(live.fanout)
         container.state.set_running(process.pid, time.time_ns())
         container.has_been_started = True
-        container.has_been_manually_stopped = False
+        if not by_policy:
+            container.has_been_manually_stopped = False
         self.store.save(container)
         self._event(container, "start")
         if self.health is not None:
@@ -686,18 +705,20 @@ class ContainerService:
             live.restart_delay = 0.0
         live.restart_delay = 0.1 if live.restart_delay == 0 else min(live.restart_delay * 2, 60.0)
         await asyncio.sleep(live.restart_delay)
-        live.backing_off = False
-        if (container.has_been_manually_stopped or container.state.removal_in_progress
-                or not container.state.restarting or self.store.find(container.id) is not container):
-            return
-        try:
-            await self._start(container)
-        except Exception as exc:  # noqa: BLE001 - recorded in State.Error
-            log.warning("restarting %s failed: %s", container.id[:12], exc)
-            if container.state.restarting:
-                container.state.set_stopped(container.state.exit_code,
-                                            container.state.finished_at_ns)
-                self.store.save(container)
+        async with live.lock:  # still cancellable (backing off) while waiting for it
+            live.backing_off = False
+            if (container.has_been_manually_stopped or container.state.removal_in_progress
+                    or not container.state.restarting
+                    or self.store.find(container.id) is not container):
+                return
+            try:
+                await self._start(container, by_policy=True)
+            except Exception as exc:  # noqa: BLE001 - recorded in State.Error
+                log.warning("restarting %s failed: %s", container.id[:12], exc)
+                if container.state.restarting:
+                    container.state.set_stopped(container.state.exit_code,
+                                                container.state.finished_at_ns)
+                    self.store.save(container)
 
     async def _cancel_restart(self, container: Container) -> None:
         """Cancel a restart back-off: the container is exited with its last exit code (a
@@ -717,19 +738,18 @@ class ContainerService:
             self.store.save(container)
 
     async def _auto_remove(self, container: Container) -> None:
-        try:
-            await self.remove(container.id, force=True, volumes=True)
+        try:  # from the exit transition, which never takes the lifecycle lock
+            await self._remove(container, container.id, force=True, volumes=True)
         except Exception as exc:  # noqa: BLE001 - already removed by a client, or similar
             log.debug("auto-remove of %s: %s", container.id[:12], exc)
 
     # --- stop / kill / restart --------------------------------------------------------
 
     async def stop(self, ref: str, signal: str | None = None, timeout: int | None = None) -> None:
-        container = self.get(ref)
-        await self._settle(container)
-        if not container.state.running:
-            raise NotModified("container already stopped")
-        await self._stop(container, signal, timeout)
+        async with self._locked(ref) as container:
+            if not container.state.running:
+                raise NotModified("container already stopped")
+            await self._stop(container, signal, timeout)
 
     async def shutdown(self, timeout: int | None = None) -> None:
         """Daemon shutdown without live-restore: stop every running container like
@@ -737,8 +757,12 @@ class ContainerService:
         and ``always`` containers come back at the next start."""
         self._shutting_down = True
         running = [c for c in self.store if c.state.running]
-        results = await asyncio.gather(
-            *(self._stop(c, None, timeout, manual=False) for c in running), return_exceptions=True)
+
+        async def stop(container: Container) -> None:
+            async with self.live_of(container).lock:
+                await self._stop(container, None, timeout, manual=False)
+
+        results = await asyncio.gather(*(stop(c) for c in running), return_exceptions=True)
         for container, result in zip(running, results):
             if isinstance(result, Exception):
                 log.warning("stopping %s at shutdown: %s", container.id[:12], result)
@@ -761,7 +785,8 @@ class ContainerService:
                 if container.state.running:
                     await self._signal(container, _signal.SIGKILL)
                 await stopped
-        self.store.save(container)
+        if self.store.find(container.id) is container:  # not auto-removed meanwhile
+            self.store.save(container)
         self._event(container, "stop")
 
     async def _signal(self, container: Container, sig: int) -> None:
@@ -778,9 +803,11 @@ class ContainerService:
         """dockerd's kill: SIGKILL (the default) returns once the container has stopped;
         another signal returns once sent. A kill that ends the run (SIGKILL, the stop
         signal, or any signal when none is configured) cancels the restart policy."""
-        container = self.get(ref)
         sig = parse_signal(signal or "SIGKILL")
-        await self._settle(container)
+        async with self._locked(ref) as container:
+            await self._kill(container, ref, sig)
+
+    async def _kill(self, container: Container, ref: str, sig: int) -> None:
         state = container.state
         if not state.running:
             raise Conflict(f"Cannot kill container: {ref}: Container {container.id} is not running")
@@ -804,13 +831,15 @@ class ContainerService:
                         KILL_WAIT)
 
     async def restart(self, ref: str, signal: str | None = None, timeout: int | None = None) -> None:
-        container = self.get(ref)
-        await self._settle(container)
-        if container.state.running:
-            await self._stop(container, signal, timeout)
-        await self._settle(container)
-        await self._start(container)
-        self._event(container, "restart")
+        async with self._locked(ref) as container:
+            if container.state.running:
+                await self._stop(container, signal, timeout)
+            await self._settle(container)
+            if self.store.find(container.id) is not container:
+                raise ContainerNotFound(ref)  # --rm: removed when it stopped
+            self.live_of(container).restart_delay = 0.0
+            await self._start(container)
+            self._event(container, "restart")
 
     # --- wait -------------------------------------------------------------------------
 
@@ -837,9 +866,11 @@ class ContainerService:
         if link:
             self._remove_link(ref)
             return
-        container = self.get(ref)
-        await self._settle(container)  # e.g. kill, then rm: the exit is fully handled
-        container = self.get(ref)  # an auto-remove may have taken it meanwhile
+        # e.g. kill, then rm: the exit transition is complete first
+        async with self._locked(ref) as container:
+            await self._remove(container, ref, force, volumes)
+
+    async def _remove(self, container: Container, ref: str, force: bool, volumes: bool) -> None:
         state = container.state
         if state.running and not force:
             # dockerd 28 (daemon/delete.go): a restarting container counts as running

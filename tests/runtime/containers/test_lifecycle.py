@@ -226,3 +226,67 @@ def test_which_containers_get_the_init(tmp_path: Path) -> None:
     svc.init_path = str(tmp_path / "missing")
     with pytest.raises(SystemError_, match="executable file not found"):
         svc._init_path(HostConfig(init=True))
+
+
+async def test_exec_is_refused_while_restarting(svc: ContainerService) -> None:
+    from runtime.containers.execs import ExecConfig, ExecService
+
+    execs = ExecService(svc)
+    cid = (await svc.create(cfg("sh", "-c", "sleep 0.3; exit 3", host=always()))).id
+    waiter = svc.wait(cid, WaitCondition.NEXT_EXIT)
+    await svc.start(cid)
+    svc.live[cid].restart_delay = 30.0
+    exec_id = execs.create(cid, ExecConfig(cmd=("true",)))
+    assert (await waiter).exit_code == 3
+    with pytest.raises(Conflict, match="is restarting, wait until the container is running"):
+        await execs.start(exec_id, detach=True)
+    with pytest.raises(Conflict, match="is restarting"):
+        execs.create(cid, ExecConfig(cmd=("true",)))
+
+
+async def test_a_daemon_stopped_during_a_back_off_reloads_it_exited(
+        svc: ContainerService, tmp_path: Path) -> None:
+    cid = await _restarting(svc)
+    task = svc.live[cid].restart_task
+    assert task is not None
+    task.cancel()  # the first daemon is gone
+    again = ContainerService(tmp_path / "data", EventBus(), FakeImages(),
+                             FakeLayers(tmp_path / "layers"), HostRuntime())
+    await again.load()
+    state = again.get(cid).state
+    assert (state.status, state.exit_code, state.running) == (Status.EXITED, 3, False)
+
+
+async def test_kill_during_a_policy_start_keeps_the_container_stopped(
+        stack: tuple[ContainerService, list[str], FakeSteps]) -> None:
+    svc, _, fake = stack
+    cid = (await svc.create(cfg("sleep", "30", host=always()))).id
+    await svc.start(cid)
+    fake.attach_delay = 0.5  # the policy's next start stays in progress a while
+    await svc.runtime.signal(svc.get(cid).state.pid, 15)  # exits by itself: restart policy
+    for _ in range(200):
+        live = svc.live[cid]
+        if live.starting and live.restart_task is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert svc.live[cid].starting, "the policy's start was never seen in progress"
+    await svc.kill(cid)
+    state = svc.get(cid).state
+    assert (state.status, state.exit_code) == (Status.EXITED, 137)
+    assert svc.live[cid].restart_task is None and not state.restarting
+
+
+async def test_concurrent_lifecycle_calls_run_one_at_a_time(svc: ContainerService) -> None:
+    from runtime.errors import NotModified
+
+    cid = (await svc.create(cfg("sleep", "30"))).id
+    await svc.start(cid)
+    results = await asyncio.gather(svc.restart(cid, timeout=1), svc.start(cid),
+                                   svc.restart(cid, timeout=1), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], NotModified) and results[2] is None
+    runtime: HostRuntime = svc.runtime  # type: ignore[assignment]
+    assert [p.container_id for p in runtime.procs.values()] == [cid]  # never two inits
+    results = await asyncio.gather(svc.remove(cid, force=True), svc.restart(cid, timeout=1),
+                                   return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], ContainerNotFound)
+    assert runtime.procs == {}

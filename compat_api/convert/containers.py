@@ -12,8 +12,9 @@ import base64
 import shlex
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
+from compat_api.adjustments import adjust_response
 from compat_api.versions import APIVersion
 from compat_api.wire.containers import (
     ContainerCreateResponse, ContainerState, ContainerSummary, ContainerWaitResponse,
@@ -70,14 +71,11 @@ def config_from_wire(body: Mapping[str, Any]) -> ContainerConfig:
     return from_jsonable(ContainerConfig, data, wire_name)
 
 
-def host_config_from_wire(body: Mapping[str, Any] | None, version: APIVersion) -> HostConfig:
+def host_config_from_wire(body: Mapping[str, Any] | None) -> HostConfig:
+    """HostConfig as dockerd reads it (version differences: compat_api.adjustments)."""
     if not body:
         return HostConfig()
     data = dict(body)
-    if version < APIVersion(1, 42):
-        data.pop("ConsoleSize", None)
-    if version < APIVersion(1, 43):
-        data.pop("Annotations", None)
     ports = data.get("PortBindings")
     if isinstance(ports, Mapping):
         data["PortBindings"] = {k: v for k, v in ports.items()}
@@ -344,7 +342,7 @@ def render_summary(
     if size is not None:
         out["SizeRw"], out["SizeRootFs"] = size
     host: dict[str, Any] = {"NetworkMode": container.host_config.network_mode}
-    if version >= APIVersion(1, 46) and container.host_config.annotations:
+    if container.host_config.annotations:
         host["Annotations"] = dict(container.host_config.annotations)
     out.update({
         "Labels": dict(container.config.labels or {}),
@@ -354,7 +352,7 @@ def render_summary(
         "NetworkSettings": {"Networks": settings.get("Networks") or {}},
         "Mounts": [render_mount_point(m) for m in container.mount_points],
     })
-    return out
+    return cast(ContainerSummary, adjust_response("ContainerList", version, cast(dict[str, Any], out)))
 
 
 def render_create(container_id: str, warnings: tuple[str, ...]) -> ContainerCreateResponse:
@@ -386,7 +384,7 @@ def go_json_keys(body: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, 
     return out
 
 
-def exec_config_from_wire(body: Mapping[str, Any], version: APIVersion) -> ExecConfig:
+def exec_config_from_wire(body: Mapping[str, Any]) -> ExecConfig:
     body = go_json_keys(body, _EXEC_FIELDS)
 
     def strs(key: str) -> tuple[str, ...]:
@@ -409,7 +407,7 @@ def exec_config_from_wire(body: Mapping[str, Any], version: APIVersion) -> ExecC
                                    f"struct field ExecOptions.{key} of type bool")
         return value
 
-    size = body.get("ConsoleSize") if version >= APIVersion(1, 42) else None
+    size = body.get("ConsoleSize")
     console: tuple[int, int] | None = None
     if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size):
         console = (size[0], size[1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from compat_api.adjustments import adjust_request
 from compat_api.convert.containers import (
     config_from_wire, host_config_from_wire, render_create, render_inspect, render_summary,
     render_wait,
@@ -49,9 +50,10 @@ async def create(request: web.Request) -> web.Response:
     body = await json_body(request)
     if not body:
         raise InvalidParameter("config cannot be empty in order to create a container")
+    body = adjust_request("ContainerCreate", version, dict(body))
     config = config_from_wire({k: v for k, v in body.items()
                                if k not in ("HostConfig", "NetworkingConfig")})
-    host = host_config_from_wire(body.get("HostConfig"), version)
+    host = host_config_from_wire(body.get("HostConfig"))
     networking = body.get("NetworkingConfig") or {}
     endpoints = networking.get("EndpointsConfig") if isinstance(networking, dict) else None
     if endpoints is not None and not isinstance(endpoints, dict):

@@ -7,6 +7,7 @@ import contextlib
 
 from aiohttp import web
 
+from compat_api.adjustments import adjust_request
 from compat_api.convert.containers import exec_config_from_wire, render_exec_inspect
 from compat_api.middleware import common_headers
 from compat_api.params import api_version, json_body
@@ -15,7 +16,6 @@ from compat_api.routers.containers.backend import execs
 from compat_api.routers.containers.handlers import _dimension, _stream_content_type
 from compat_api.routers.containers.streaming import frame, pump
 from compat_api.streams.hijack import hijack
-from compat_api.versions import APIVersion
 from runtime.containers.execs import NotRunning
 from runtime.errors import Conflict, InvalidParameter
 from runtime.process.contract import StartFailed
@@ -27,7 +27,7 @@ EXIT_GRACE = 10.0
 
 async def create(request: web.Request) -> web.Response:
     body = await json_body(request)
-    config = exec_config_from_wire(body, api_version(request))
+    config = exec_config_from_wire(adjust_request("ContainerExec", api_version(request), dict(body)))
     exec_id = execs(request).create(request.match_info["id"], config)
     return json_response({"Id": exec_id}, status=201)
 
@@ -52,7 +52,8 @@ async def start(request: web.Request) -> web.StreamResponse:
     body = await json_body(request)
     detach = body.get("Detach") is True
     tty = body.get("Tty") is True
-    size = body.get("ConsoleSize") if api_version(request) >= APIVersion(1, 42) else None
+    body = adjust_request("ExecStart", api_version(request), dict(body))
+    size = body.get("ConsoleSize")
     console = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else None
     exec_id = request.match_info["id"]
     record = service.get(exec_id)

@@ -273,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if daemon is not None:
                 daemon.stop()
+                if not args.keep:
+                    daemon.remove_dirs()  # its leftovers, its bridge and its directories
     return 0
 
 

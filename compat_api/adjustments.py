@@ -85,6 +85,16 @@ def _drop_console_size(body: Body, _: Mapping[str, Any]) -> None:
     body.pop("ConsoleSize", None)
 
 
+def _dropping(*keys: str) -> ApplyFn:
+    """A request adjustment that ignores these fields (query parameters or body keys)."""
+
+    def drop(body: Body, _: Mapping[str, Any]) -> None:
+        for key in keys:
+            body.pop(key, None)
+
+    return drop
+
+
 def _untagged_placeholders(body: Body, _: Mapping[str, Any]) -> None:
     if not body.get("RepoTags") and not body.get("RepoDigests"):
         body["RepoTags"], body["RepoDigests"] = ["<none>:<none>"], ["<none>@<none>"]
@@ -161,6 +171,20 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
                _drop_console_size, {"Cmd": ["sh"], "ConsoleSize": [24, 80]}, {"Cmd": ["sh"]}),
     Adjustment("ExecStart", "request", V(1, 42), "`ConsoleSize` ignored",
                _drop_console_size, {"Tty": True, "ConsoleSize": [24, 80]}, {"Tty": True}),
+    Adjustment("ContainerStop", "request", V(1, 42), "`signal` ignored",
+               _dropping("signal"), {"signal": "SIGINT", "t": "3"}, {"t": "3"}),
+    Adjustment("ContainerRestart", "request", V(1, 42), "`signal` ignored",
+               _dropping("signal"), {"signal": "SIGINT", "t": "3"}, {"t": "3"}),
+    Adjustment("ContainerWait", "request", V(1, 30), "`condition` ignored (waits for not-running)",
+               _dropping("condition"), {"condition": "next-exit"}, {}),
+    Adjustment("ImageBuild", "request", V(1, 32), "`platform` ignored",
+               _dropping("platform"), {"platform": "linux/amd64"}, {}),
+    Adjustment("ImageBuild", "request", V(1, 40), "`outputs` ignored (not validated)",
+               _dropping("outputs"), {"outputs": "[]"}, {}),
+    Adjustment("ImageList", "request", V(1, 42), "`shared-size` ignored",
+               _dropping("shared-size"), {"shared-size": True}, {}),
+    Adjustment("SystemDataUsage", "request", V(1, 42), "`type` ignored (everything is reported)",
+               _dropping("type"), {"type": ["image"]}, {}),
     # -- responses
     Adjustment("ContainerList", "response", V(1, 46), "no `HostConfig.Annotations`",
                _no_summary_annotations, {"HostConfig": {"NetworkMode": "none", "Annotations": {"a": "b"}}},

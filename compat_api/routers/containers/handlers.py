@@ -100,10 +100,9 @@ async def list_(request: web.Request) -> web.Response:
 # --- lifecycle -----------------------------------------------------------------------------
 
 
-def _stop_params(request: web.Request) -> tuple[str | None, int | None]:
-    signal = request.query.get("signal") or None
-    if api_version(request) < _V1_42:
-        signal = None
+def _stop_params(request: web.Request, operation: str) -> tuple[str | None, int | None]:
+    query = adjust_request(operation, api_version(request), {"signal": request.query.get("signal", "")})
+    signal = str(query.get("signal") or "") or None
     raw = request.query.get("t", "")
     timeout = None
     if raw != "":
@@ -124,13 +123,13 @@ async def start(request: web.Request) -> web.Response:
 
 
 async def stop(request: web.Request) -> web.Response:
-    signal, timeout = _stop_params(request)
+    signal, timeout = _stop_params(request, "ContainerStop")
     await containers(request).stop(request.match_info["id"], signal, timeout)
     return no_content()
 
 
 async def restart(request: web.Request) -> web.Response:
-    signal, timeout = _stop_params(request)
+    signal, timeout = _stop_params(request, "ContainerRestart")
     await containers(request).restart(request.match_info["id"], signal, timeout)
     return no_content()
 
@@ -141,8 +140,9 @@ async def kill(request: web.Request) -> web.Response:
 
 
 async def wait(request: web.Request) -> web.StreamResponse:
-    legacy = api_version(request) < APIVersion(1, 30)  # no condition, no early headers
-    condition = WaitCondition.parse("" if legacy else request.query.get("condition", ""))
+    legacy = api_version(request) < APIVersion(1, 30)  # no early headers
+    query = adjust_request("ContainerWait", api_version(request), {"condition": request.query.get("condition", "")})
+    condition = WaitCondition.parse(str(query.get("condition") or ""))
     future = containers(request).wait(request.match_info["id"], condition)
     if legacy:
         return json_response(render_wait(await future))

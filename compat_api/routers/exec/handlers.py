@@ -39,7 +39,7 @@ async def inspect(request: web.Request) -> web.Response:
 async def resize(request: web.Request) -> web.Response:
     height = _dimension(request, "h", "height")
     width = _dimension(request, "w", "width")
-    execs(request).resize(request.match_info["id"], height, width)
+    await execs(request).resize(request.match_info["id"], height, width)
     return web.Response(status=200)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conformance.apiversion import APIVersion, negotiated
+from conformance.cli import CliDialect
 from conformance.daemon import DaemonSettings, DaemonStartError, PydockerdProcess
 from conformance.proxy import RecordingProxy
 
@@ -19,6 +20,16 @@ def test_api_version_order_and_neighbours() -> None:
     assert str(APIVersion.parse("1.50").next()) == "1.51"
     assert negotiated("1.41", "1.50") == "1.41"
     assert negotiated("1.52", "1.50") == "1.50"
+
+
+def test_cli_dialect_from_the_cli_version() -> None:
+    old, new = CliDialect.parse("20.10.24+dfsg1"), CliDialect.parse("28.2.2")
+    assert old.version == (20, 10) and old.legacy and not old.has_json_format
+    assert new.version == (28, 2) and not new.legacy and new.has_json_format
+    assert old.not_found("No such image: x:latest", "image", "x") == "Error: No such image: x"
+    assert new.not_found("No such image: x:latest", "image", "x") == "Error response from daemon: No such image: x:latest"
+    assert (old.host_port("::", "32768"), new.host_port("::", "32768")) == (":::32768", "[::]:32768")
+    assert new.host_port("0.0.0.0", "1") == old.host_port("0.0.0.0", "1") == "0.0.0.0:1"
 
 
 def _settings(tmp_path: Path, code: str, **kw: float) -> DaemonSettings:

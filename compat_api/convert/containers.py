@@ -12,8 +12,9 @@ import base64
 import shlex
 import time
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from compat_api.adjustments import adjust_response
 from compat_api.versions import APIVersion
 from compat_api.wire.goshapes import EXEC_CREATE, check_body
 from compat_api.wire.containers import (
@@ -115,18 +116,15 @@ def _snake(key: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in key).lstrip("_")
 
 
-def host_config_from_wire(body: Any, version: APIVersion, *, update: bool = False) -> HostConfig:
-    """``HostConfig`` of a create body, or (``update``) the body of a container update."""
+def host_config_from_wire(body: Any, *, update: bool = False) -> HostConfig:
+    """``HostConfig`` of a create body, or (``update``) the body of a container update, as
+    dockerd reads it (version differences: compat_api.adjustments)."""
     path, schema = ("", _UPDATE_SCHEMA) if update else ("HostConfig", _CREATE_SCHEMA)
     if not body:
         return HostConfig()
     if not isinstance(body, Mapping):
         return _decoded(HostConfig, body, path, schema)  # raises Go's text
     data = dict(body)
-    if version < APIVersion(1, 42):
-        data.pop("ConsoleSize", None)
-    if version < APIVersion(1, 43):
-        data.pop("Annotations", None)
     ports = data.get("PortBindings")
     if isinstance(ports, Mapping):
         data["PortBindings"] = {k: v for k, v in ports.items()}
@@ -393,7 +391,7 @@ def render_summary(
     if size is not None:
         out["SizeRw"], out["SizeRootFs"] = size
     host: dict[str, Any] = {"NetworkMode": container.host_config.network_mode}
-    if version >= APIVersion(1, 46) and container.host_config.annotations:
+    if container.host_config.annotations:
         host["Annotations"] = dict(container.host_config.annotations)
     out.update({
         "Labels": dict(container.config.labels or {}),
@@ -403,7 +401,7 @@ def render_summary(
         "NetworkSettings": {"Networks": settings.get("Networks") or {}},
         "Mounts": [render_mount_point(m) for m in container.mount_points],
     })
-    return out
+    return cast(ContainerSummary, adjust_response("ContainerList", version, cast(dict[str, Any], out)))
 
 
 def render_create(container_id: str, warnings: tuple[str, ...]) -> ContainerCreateResponse:
@@ -435,7 +433,7 @@ def go_json_keys(body: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, 
     return out
 
 
-def exec_config_from_wire(body: Mapping[str, Any], version: APIVersion) -> ExecConfig:
+def exec_config_from_wire(body: Mapping[str, Any]) -> ExecConfig:
     check_body(body, EXEC_CREATE)
     body = go_json_keys(body, _EXEC_FIELDS)
 
@@ -445,7 +443,7 @@ def exec_config_from_wire(body: Mapping[str, Any], version: APIVersion) -> ExecC
     def flag(key: str) -> bool:
         return bool(body.get(key))
 
-    size = body.get("ConsoleSize") if version >= APIVersion(1, 42) else None
+    size = body.get("ConsoleSize")
     console: tuple[int, int] | None = None
     if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size):
         console = (size[0], size[1])

@@ -30,6 +30,9 @@ class ExecConfig:
     console_size: tuple[int, int] | None = None
 
 
+RESIZE_WAIT = 10.0  # dockerd's ContainerExecResize
+
+
 class NotRunning(Conflict):
     def __init__(self, container_id: str) -> None:
         super().__init__(f"Container {container_id} is not running")
@@ -52,6 +55,7 @@ class ExecRecord:
     fanout: StdioFanout | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
     pending_exit: ExitReport | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)  # start finished, either way
 
     @property
     def can_remove(self) -> bool:
@@ -114,14 +118,17 @@ class ExecService:
         self.containers._event(container, f"exec_start: {_command(config)}", execID=exec_id)
         try:
             process = await self.containers.runtime.exec(spec)
-        except StartFailed:
-            record.exit_code = 126
-            record.done.set()
-            self._remove_later(record)
+        except BaseException as exc:
+            record.ready.set()
+            if isinstance(exc, StartFailed):
+                record.exit_code = 126
+                record.done.set()
+                self._remove_later(record)
             raise
         record.running = True
         record.pid = process.pid
         record.fanout = StdioFanout(process, None)
+        record.ready.set()
         attachment = None
         if not detach:
             attachment = self._attach(record, process, config)
@@ -204,9 +211,18 @@ class ExecService:
                 record.container.exec_ids.remove(record.id)
         asyncio.get_running_loop().call_later(delay, drop)
 
-    def resize(self, exec_id: str, height: int, width: int) -> None:
+    async def resize(self, exec_id: str, height: int, width: int) -> None:
+        """As dockerd: wait (up to RESIZE_WAIT) for the exec to have started; the CLI sends
+        the first resize while its start request is still on the way."""
         record = self.get(exec_id)
-        if record.fanout is None or not record.running:
+        try:
+            async with asyncio.timeout(RESIZE_WAIT):
+                await record.ready.wait()
+        except TimeoutError:
+            raise SystemError_("timeout waiting for exec session ready") from None
+        if record.fanout is None:
+            raise InvalidParameter("exec process is not started")
+        if not record.running:
             raise Conflict(f"Exec {exec_id} is not running")
         record.fanout.resize(height, width)
 

@@ -954,6 +954,8 @@ class ContainerService:
                 future.set_result((fanout, fanout.subscribe(options.stdout, options.stderr)))
 
         if options.logs and container.log_driver == "json-file":
+            if live.fanout is not None and not live.fanout.closed:
+                live.fanout.read_pending()
             history = _as_chunks(open_reader("json-file", container.log_path).read(ReadOptions()),
                                  options.stdout, options.stderr)
         if not options.stream:
@@ -976,6 +978,8 @@ class ContainerService:
             raise InvalidParameter("invalid since and until values: since must be before until")
         reader = open_reader(container.log_driver, container.log_path)
         live = self.live.get(container.id)
+        if live is not None and live.fanout is not None and not live.fanout.closed:
+            live.fanout.read_pending()
         follow_sub = None
         if options.follow and live is not None and live.fanout is not None and not live.fanout.closed:
             # subscribe and snapshot in one synchronous step: every line exactly once

@@ -124,22 +124,33 @@ class StdioFanout:
 
     # output --------------------------------------------------------------------------
 
-    def _on_readable(self, fd: int) -> None:
+    def _on_readable(self, fd: int) -> bool:
+        """Read once from ``fd``; True if output was taken in."""
         stream = self._readers.get(fd)
         if stream is None:
-            return
+            return False
         try:
             data = os.read(fd, READ_SIZE)
         except BlockingIOError:
-            return
+            return False
         except OSError as exc:
             if exc.errno != errno.EIO:  # EIO: the pty's last slave closed
                 log.warning("reading %s of %d: %s", stream, self.process.pid, exc)
             data = b""
         if not data:
             self._finish_reader(fd)
-            return
+            return False
         self._dispatch(stream, data)
+        return True
+
+    def read_pending(self, limit: int = 16) -> None:
+        """Take in output the process already wrote but the event loop has not read yet, so
+        that reading the log right now sees it (``logs`` right after ``start``, as docker-py's
+        tests do). At most ``limit`` reads per stream: a chatty process must not stall us."""
+        for fd in list(self._readers):
+            for _ in range(limit):
+                if not self._on_readable(fd):
+                    break
 
     def _finish_reader(self, fd: int) -> None:
         stream = self._readers.pop(fd, None)

@@ -20,6 +20,7 @@ from aiohttp import web
 from builder.backend import HostOptions
 from builder.builder import BuildRequest, build, prepare
 from builder.errors import CommandFailed
+from compat_api.adjustments import adjust_request
 from compat_api.appkeys import ENGINE
 from compat_api.params import api_version, bool_value
 from compat_api.render import json_response
@@ -33,8 +34,6 @@ from runtime.images.streams import BlockingReader
 log = logging.getLogger(__name__)
 
 V1_30 = APIVersion(1, 30)
-V1_32 = APIVersion(1, 32)
-V1_40 = APIVersion(1, 40)
 STDERR_START = "\x1b[91m"
 STDERR_END = "\x1b[0m"
 CLIENT_POLL = 0.5  # seconds between checks that the build's client is still connected
@@ -95,7 +94,9 @@ def parse_build_request(request: web.Request) -> tuple[BuildRequest, bool]:
     labels_raw = _json_param(request, "labels", "labels", dict) or {}
     cache_from = tuple(str(ref) for ref in _json_param(request, "cachefrom", "cache-from", list) or [])
     ulimits = _json_param(request, "ulimits", "ulimit settings", list) or []
-    if version >= V1_40 and query.get("outputs"):
+    versioned = adjust_request("ImageBuild", version, {"platform": query.get("platform", ""),
+                                                       "outputs": query.get("outputs", "")})
+    if versioned.get("outputs"):
         _json_param(request, "outputs", "outputs", list)
     remove = True
     if bool_value(request, "forcerm"):
@@ -126,7 +127,7 @@ def parse_build_request(request: web.Request) -> tuple[BuildRequest, bool]:
         build_args=build_args,
         labels={str(k): str(v) for k, v in labels_raw.items()},
         target=query.get("target", ""),
-        platform=query.get("platform", "") if version >= V1_32 else "",
+        platform=str(versioned.get("platform") or ""),
         host=host,
         cache_from=cache_from,
     )

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from compat_api.convert.containers import host_config_from_wire
 from compat_api.params import (
-    api_version, bool_value, bool_value_or_default, filters_value, json_body,
+    bool_value, bool_value_or_default, filters_value, json_body,
 )
 from compat_api.render import dumps, json_response, no_content
 from compat_api.routers.containers.backend import containers
@@ -62,7 +62,7 @@ async def top(request: web.Request) -> web.Response:
 
 async def update(request: web.Request) -> web.Response:
     body = await json_body(request)
-    host = host_config_from_wire(body, api_version(request), update=True)
+    host = host_config_from_wire(body, update=True)
     policy = body.get("RestartPolicy") if isinstance(body, dict) else None
     if not isinstance(policy, dict) or not policy.get("Name"):
         # absent or empty: unchanged (the wire default would read as "no")

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
+from compat_api.adjustments import adjust_request
 from compat_api.wire.goshapes import NETWORKING_CONFIG, check_body
 from compat_api.convert.containers import (
     config_from_wire, host_config_from_wire, render_create, render_inspect, render_summary,
@@ -54,9 +55,10 @@ async def create(request: web.Request) -> web.Response:
     body = await json_body(request)
     if not body:
         raise InvalidParameter("config cannot be empty in order to create a container")
+    body = adjust_request("ContainerCreate", version, dict(body))
     config = config_from_wire({k: v for k, v in body.items()
                                if k not in ("HostConfig", "NetworkingConfig")})
-    host = host_config_from_wire(body.get("HostConfig"), version)
+    host = host_config_from_wire(body.get("HostConfig"))
     networking = body.get("NetworkingConfig") or {}
     check_body(networking, NETWORKING_CONFIG, holder="CreateRequest", path="NetworkingConfig")
     endpoints = networking.get("EndpointsConfig")
@@ -107,10 +109,9 @@ async def list_(request: web.Request) -> web.Response:
 # --- lifecycle -----------------------------------------------------------------------------
 
 
-def _stop_params(request: web.Request) -> tuple[str | None, int | None]:
-    signal = request.query.get("signal") or None
-    if api_version(request) < _V1_42:
-        signal = None
+def _stop_params(request: web.Request, operation: str) -> tuple[str | None, int | None]:
+    query = adjust_request(operation, api_version(request), {"signal": request.query.get("signal", "")})
+    signal = str(query.get("signal") or "") or None
     raw = request.query.get("t", "")
     timeout = None
     if raw != "":
@@ -131,13 +132,13 @@ async def start(request: web.Request) -> web.Response:
 
 
 async def stop(request: web.Request) -> web.Response:
-    signal, timeout = _stop_params(request)
+    signal, timeout = _stop_params(request, "ContainerStop")
     await containers(request).stop(request.match_info["id"], signal, timeout)
     return no_content()
 
 
 async def restart(request: web.Request) -> web.Response:
-    signal, timeout = _stop_params(request)
+    signal, timeout = _stop_params(request, "ContainerRestart")
     await containers(request).restart(request.match_info["id"], signal, timeout)
     return no_content()
 
@@ -148,8 +149,9 @@ async def kill(request: web.Request) -> web.Response:
 
 
 async def wait(request: web.Request) -> web.StreamResponse:
-    legacy = api_version(request) < APIVersion(1, 30)  # no condition, no early headers
-    condition = WaitCondition.parse("" if legacy else request.query.get("condition", ""))
+    legacy = api_version(request) < APIVersion(1, 30)  # no early headers
+    query = adjust_request("ContainerWait", api_version(request), {"condition": request.query.get("condition", "")})
+    condition = WaitCondition.parse(str(query.get("condition") or ""))
     future = containers(request).wait(request.match_info["id"], condition)
     if legacy:
         return json_response(render_wait(await future))

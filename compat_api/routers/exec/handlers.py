@@ -7,6 +7,7 @@ import contextlib
 
 from aiohttp import web
 
+from compat_api.adjustments import adjust_request
 from compat_api.wire.goshapes import EXEC_START, check_body
 from compat_api.convert.containers import exec_config_from_wire, render_exec_inspect
 from compat_api.middleware import common_headers
@@ -16,7 +17,6 @@ from compat_api.routers.containers.backend import execs
 from compat_api.routers.containers.handlers import _dimension, _stream_content_type
 from compat_api.routers.containers.streaming import frame, pump
 from compat_api.streams.hijack import hijack
-from compat_api.versions import APIVersion
 from runtime.containers.execs import NotRunning
 from runtime.errors import Conflict, InvalidParameter
 from runtime.process.contract import StartFailed
@@ -28,7 +28,7 @@ EXIT_GRACE = 10.0
 
 async def create(request: web.Request) -> web.Response:
     body = await json_body(request)
-    config = exec_config_from_wire(body, api_version(request))
+    config = exec_config_from_wire(adjust_request("ContainerExec", api_version(request), dict(body)))
     exec_id = execs(request).create(request.match_info["id"], config)
     return json_response({"Id": exec_id}, status=201)
 
@@ -40,7 +40,7 @@ async def inspect(request: web.Request) -> web.Response:
 async def resize(request: web.Request) -> web.Response:
     height = _dimension(request, "h", "height")
     width = _dimension(request, "w", "width")
-    execs(request).resize(request.match_info["id"], height, width)
+    await execs(request).resize(request.match_info["id"], height, width)
     return web.Response(status=200)
 
 
@@ -54,7 +54,8 @@ async def start(request: web.Request) -> web.StreamResponse:
     check_body(body, EXEC_START)
     detach = body.get("Detach") is True
     tty = body.get("Tty") is True
-    size = body.get("ConsoleSize") if api_version(request) >= APIVersion(1, 42) else None
+    body = adjust_request("ExecStart", api_version(request), dict(body))
+    size = body.get("ConsoleSize")
     console = (int(size[0]), int(size[1])) if isinstance(size, list) and len(size) == 2 else None
     exec_id = request.match_info["id"]
     record = service.get(exec_id)

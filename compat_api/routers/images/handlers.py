@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from compat_api.adjustments import adjust_request
 from compat_api.params import api_version, bool_value, filters_value, int_value
 from compat_api.render import json_response
 from compat_api.routers.images import distribution, render
@@ -17,7 +18,6 @@ from compat_api.versions import APIVersion
 from runtime.errors import InvalidParameter, NotImplementedFeature
 from runtime.images.model import Progress
 
-V1_42 = APIVersion(1, 42)
 V1_51 = APIVersion(1, 51)
 
 
@@ -57,7 +57,8 @@ async def list_(request: web.Request) -> web.Response:
     rows = service.list_images(
         filters=filters,
         all=bool_value(request, "all"),
-        shared_size=bool_value(request, "shared-size") and version >= V1_42,
+        shared_size=bool(adjust_request("ImageList", version, {"shared-size": bool_value(request, "shared-size")})
+                         .get("shared-size")),
         container_count=version >= V1_51,
     )
     return json_response([render.summary(row, version) for row in rows])

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from compat_api.adjustments import adjust_response
 from compat_api.versions import APIVersion
 from runtime.images.config import normalize_runtime_config
 from runtime.images.model import HistoryItem, Image, ImageSummary
-
-V1_43 = APIVersion(1, 43)
-V1_44 = APIVersion(1, 44)
-V1_45 = APIVersion(1, 45)
-V1_50 = APIVersion(1, 50)
-V1_51 = APIVersion(1, 51)
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -26,14 +21,6 @@ _OCI_CONFIG_FIELDS = (
 
 def summary(item: ImageSummary, version: APIVersion) -> dict[str, Any]:
     image = item.image
-    tags: list[str] | None = list(image.repo_tags) or None
-    digests: list[str] | None = list(image.repo_digests) or None
-    if version < V1_43:
-        # dockerd's pre-1.43 placeholders for untagged images
-        if tags is None and digests is None:
-            tags, digests = ["<none>:<none>"], ["<none>@<none>"]
-    else:
-        tags, digests = tags or [], digests or []
     labels = dict(image.labels) if image.labels else None
     body: dict[str, Any] = {
         "Containers": item.containers,
@@ -41,14 +28,12 @@ def summary(item: ImageSummary, version: APIVersion) -> dict[str, Any]:
         "Id": image.id,
         "Labels": labels,
         "ParentId": image.parent,
-        "RepoDigests": digests,
-        "RepoTags": tags,
+        "RepoDigests": list(image.repo_digests),
+        "RepoTags": list(image.repo_tags),
         "SharedSize": item.shared_size,
         "Size": image.size,
     }
-    if version < V1_44:
-        body["VirtualSize"] = image.size
-    return body
+    return adjust_response("ImageList", version, body)
 
 
 def _oci_config(runtime: Any) -> dict[str, Any]:
@@ -76,17 +61,11 @@ def inspect(image: Image, graph_driver: dict[str, Any], version: APIVersion) -> 
         "Parent": image.parent,
         "Comment": comment,
     }
-    if created or version < V1_44:
-        body["Created"] = created or ZERO_TIME
-    if version < V1_45:
-        body["Container"] = cfg.get("container") or ""
-        body["ContainerConfig"] = normalize_runtime_config(cfg.get("container_config"))
+    if created:
+        body["Created"] = created
     body["DockerVersion"] = cfg.get("docker_version") or ""
     body["Author"] = cfg.get("author") or ""
-    if version < V1_50:
-        body["Config"] = normalize_runtime_config(image.runtime_config)
-    else:
-        body["Config"] = _oci_config(image.runtime_config)
+    body["Config"] = _oci_config(image.runtime_config)
     body["Architecture"] = cfg.get("architecture") or ""
     if cfg.get("variant"):
         body["Variant"] = cfg["variant"]
@@ -94,15 +73,18 @@ def inspect(image: Image, graph_driver: dict[str, Any], version: APIVersion) -> 
     if cfg.get("os.version"):
         body["OsVersion"] = cfg["os.version"]
     body["Size"] = image.size
-    if version < V1_44:
-        body["VirtualSize"] = image.size
     body["GraphDriver"] = graph_driver
     rootfs: dict[str, Any] = {"Type": (cfg.get("rootfs") or {}).get("type") or "layers"}
     if image.diff_ids:
         rootfs["Layers"] = image.diff_ids
     body["RootFS"] = rootfs
     body["Metadata"] = {"LastTagTime": image.last_tag_time or ZERO_TIME}
-    return body
+    legacy = {
+        "Container": cfg.get("container") or "",
+        "ContainerConfig": normalize_runtime_config(cfg.get("container_config")),
+        "FullConfig": normalize_runtime_config(image.runtime_config),
+    }
+    return adjust_response("ImageInspect", version, body, legacy)
 
 
 def history_item(item: HistoryItem) -> dict[str, Any]:

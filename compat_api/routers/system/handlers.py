@@ -8,6 +8,7 @@ import time
 
 from aiohttp import web
 
+from compat_api.adjustments import adjust_request
 from compat_api.appkeys import ENGINE
 from compat_api.convert.containers import render_summary
 from compat_api.routers.images.render import summary as image_summary
@@ -56,10 +57,9 @@ async def info(request: web.Request) -> web.Response:
 
 async def system_df(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
-    wanted = set(request.query.getall("type", []))
+    query = adjust_request("SystemDataUsage", api_version(request), {"type": request.query.getall("type", [])})
+    wanted = set(query.get("type") or ())
     valid = {"container", "image", "volume", "build-cache"}
-    if api_version(request) < APIVersion(1, 42):
-        wanted = set()
     for kind in wanted:
         if kind not in valid:
             raise InvalidParameter(f"unknown object type: {kind}")

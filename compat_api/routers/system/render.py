@@ -6,6 +6,7 @@ import platform
 import time
 from typing import Any
 
+from compat_api.adjustments import adjust_response
 from compat_api.versions import ENGINE_VERSION, MAX_API_VERSION, MIN_API_VERSION, APIVersion
 from runtime.engine import Engine
 from runtime.timefmt import rfc3339_nano
@@ -161,17 +162,6 @@ def render_info(engine: Engine, version: APIVersion, *, open_fds: int, listeners
         "CDISpecDirs": [],
         "Warnings": None,
     }
-    if version < APIVersion(1, 44):
-        info["Runtimes"] = {name: {"path": rt["path"]} for name, rt in info["Runtimes"].items()}
-    if version < APIVersion(1, 49):
-        for key in ("ContainerdCommit", "RuncCommit", "InitCommit"):
-            info[key]["Expected"] = ""
-    if version < APIVersion(1, 50):
-        info["BridgeNfIptables"] = False
-        info["BridgeNfIp6tables"] = False
-    if version >= APIVersion(1, 49) and engine.networking is not None:
+    if engine.networking is not None:
         info["FirewallBackend"] = {"Driver": engine.networking.firewall.backend}
-    if version < APIVersion(1, 47):
-        info["RegistryConfig"]["AllowNondistributableArtifactsCIDRs"] = None
-        info["RegistryConfig"]["AllowNondistributableArtifactsHostnames"] = None
-    return info
+    return adjust_response("SystemInfo", version, info)

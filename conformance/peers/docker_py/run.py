@@ -19,6 +19,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -191,7 +192,13 @@ def deselect_args(tests_dir: Path) -> list[str]:
 
 
 def run_suite(root: Path, host: str, api: str, junit: Path, extra: list[str]) -> dict[str, str]:
-    env = dict(os.environ, DOCKER_HOST=host, DOCKER_TEST_API_VERSION=api)
+    # A config dir of its own (docker-py reads detachKeys and auth from config.json) and no
+    # contexts left by the previous run: with no config.json docker-py keeps its contexts in
+    # the current directory, and its context tests do not all remove theirs.
+    config_dir = root / f"docker-config-{api}"
+    config_dir.mkdir(exist_ok=True)
+    shutil.rmtree(root / "contexts", ignore_errors=True)
+    env = dict(os.environ, DOCKER_HOST=host, DOCKER_TEST_API_VERSION=api, DOCKER_CONFIG=str(config_dir))
     for var in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONTEXT", "DOCKER_API_VERSION"):
         env.pop(var, None)
     cmd = [
@@ -216,6 +223,19 @@ def outcomes(junit: Path) -> dict[str, str]:
     return result
 
 
+def regressions(res: dict[str, str], reference_dir: Path, api: str) -> list[str]:
+    """Tests that pass on the reference run (its results-<api>.json, else the newest it has)
+    and not here."""
+    files = sorted(reference_dir.glob("results-*.json"))
+    wanted = reference_dir / f"results-{api}.json"
+    source = wanted if wanted.exists() else (files[-1] if files else None)
+    if source is None:
+        return [f"  no reference results in {reference_dir}"]
+    reference = json.loads(source.read_text())
+    lost = sorted(k for k, v in reference.items() if v == "passed" and res.get(k) in ("failed", "error"))
+    return [f"  passing on the reference ({source.name}) but not here: {len(lost)}", *[f"    {k}" for k in lost]]
+
+
 def summary(res: dict[str, str]) -> str:
     counts = {k: sum(1 for v in res.values() if v == k) for k in ("passed", "failed", "error", "skipped")}
     return " ".join(f"{v} {k}" for k, v in counts.items())
@@ -233,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bip", default="10.214.171.1/24", help="its bridge address (with --start-pydockerd)")
     parser.add_argument("--api", action="append", help=f"API versions (default {', '.join(API_VERSIONS)})")
     parser.add_argument("--out", default=None, help="directory for junit XML and results JSON")
+    parser.add_argument("--reference-results", default=None,
+                        help="--out directory of a run against the reference: list what passes there only")
     parser.add_argument("--keep", action="store_true", help="keep what the run left on the engine")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
@@ -266,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
                 bad = sorted(k for k, v in res.items() if v in ("failed", "error"))
                 lines.append(f"API {api}: {summary(res)}")
                 lines += [f"    {k}" for k in bad]
+                if args.reference_results:
+                    lines += regressions(res, Path(args.reference_results), api)
             print(f"\n=== docker-py {TAG} on {host} (results in {out})")
             print("\n".join(lines))
             if not args.keep:
@@ -273,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if daemon is not None:
                 daemon.stop()
+                if not args.keep:
+                    daemon.remove_dirs()  # its leftovers, its bridge and its directories
     return 0
 
 

@@ -125,3 +125,21 @@ async def test_pty_resize_and_output() -> None:
     assert b"(33, 101)" in out
     await fan.drain(1)
     proc.wait()
+
+
+async def test_read_pending_takes_in_output_the_loop_has_not_read_yet() -> None:
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    driver = RecordingDriver()
+    fan = StdioFanout(StartedProcess(os.getpid(), None, out_r, err_r, False), driver)
+    os.write(out_w, b"written before anyone looked\n")
+    os.write(err_w, b"e1\ne2\n")
+    assert driver.messages == []  # the event loop has not run: nothing read yet
+    fan.read_pending()
+    assert [(m.stream, m.line) for m in driver.messages] == [
+        ("stdout", b"written before anyone looked\n"), ("stderr", b"e1\n"), ("stderr", b"e2\n")]
+    fan.read_pending()  # nothing more: no blocking, no duplicates
+    assert len(driver.messages) == 3
+    os.close(out_w)
+    os.close(err_w)
+    await fan.drain(1)

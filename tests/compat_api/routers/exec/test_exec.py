@@ -91,3 +91,18 @@ async def test_exec_create_reads_keys_case_insensitively_as_go(client: TestClien
     assert inspect["DetachKeys"] == "AQ=="
     bad = await client.post(f"/v1.50/containers/{cid}/exec", json={"Cmd": ["true"], "detachKeys": "ctrl-"})
     assert bad.status == 500 and (await bad.json())["message"] == "Invalid escape keys (ctrl-) provided"
+
+
+async def test_exec_resize_waits_for_the_start_as_dockerd(client: TestClient) -> None:
+    cid = await running(client)
+    resp = await client.post(f"/v1.50/containers/{cid}/exec", json={"Cmd": ["sleep", "5"], "Tty": True})
+    exec_id = (await resp.json())["Id"]
+    # the CLI's first resize can arrive before its start request: it waits, not 409
+    resize = asyncio.ensure_future(client.post(f"/v1.50/exec/{exec_id}/resize?h=10&w=20"))
+    await asyncio.sleep(0.2)
+    assert not resize.done()
+    start = await client.post(f"/v1.50/exec/{exec_id}/start", json={"Detach": True, "Tty": True})
+    assert start.status == 200
+    assert (await asyncio.wait_for(resize, 10)).status == 200
+    missing = await client.post("/v1.50/exec/nosuch/resize?h=10&w=20")
+    assert missing.status == 404

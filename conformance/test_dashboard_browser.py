@@ -207,6 +207,28 @@ def test_pull_from_the_local_registry_with_progress(page: Page, api_client: dock
         remove_repository(api_client, repo)
 
 
+def test_build_from_an_uploaded_dockerfile(page: Page, api_client: docker.APIClient, busybox_image: str,
+                                           tmp_path: Path) -> None:
+    tag = f"{unique('dash-build')}:1"
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"FROM {busybox_image}\nRUN echo built-by-the-dashboard > /built\n")
+    try:
+        page.go("#/images", "Images")
+        page.css("form[aria-label='Build an image'] input[type=file]").send_keys(str(dockerfile))
+        page.fill("form[aria-label='Build an image'] input[name=tag]", tag)
+        page.css("form[aria-label='Build an image'] button[data-action='build']").click()
+        wait_for(lambda: f"Successfully tagged {tag}" in page.css("#build-log").text, 120, "the build log")
+        assert "Step 2/2 : RUN echo built-by-the-dashboard" in page.css("#build-log").text
+        wait_for(lambda: page.has_row(tag), 20, "the built image in the list")
+        page.shot("09b-images-built")
+        assert tag in api_client.inspect_image(tag)["RepoTags"]
+    finally:
+        try:
+            api_client.remove_image(tag)
+        except docker.errors.APIError:
+            pass
+
+
 def test_network_and_volume_create_and_remove(page: Page, api_client: docker.APIClient,
                                               tracker: ResourceTracker) -> None:
     net = tracker.network(unique("dash-net"))

@@ -159,6 +159,11 @@ def test_container_from_run_to_remove(page: Page, api_client: docker.APIClient, 
     screen_js = ("const b = window.__term.buffer.active; const out = [];"
                  "for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true)); return out;")
     wait_for(lambda: "hi" in [line.strip() for line in page.d.execute_script(screen_js)], 20, "`hi` in the terminal")
+    # the exec's TTY has the terminal's size (resize reached the engine)
+    rows, cols = page.d.execute_script("return [window.__term.rows, window.__term.cols]")
+    ActionChains(page.d).send_keys("stty size" + Keys.ENTER).perform()
+    wait_for(lambda: f"{rows} {cols}" in [line.strip() for line in page.d.execute_script(screen_js)], 20,
+             f"`{rows} {cols}` from stty size")
     page.shot("06-terminal")
 
     # stop, then remove, from the list; "copy as CLI" beside Stop names the same command

@@ -264,11 +264,14 @@ def test_network_and_volume_create_and_remove(page: Page, api_client: docker.API
 
 
 def test_events_system_and_compat_pages(page: Page, api_client: docker.APIClient, tracker: ResourceTracker) -> None:
+    before = tracker.volume(unique("dash-ev"))
+    api_client.create_volume(before)
     page.go("#/events", "Events")
     wait_for(lambda: page.css("main .page-header .muted").text == "live", 20, "the events stream")
+    wait_for(lambda: before in page.css("#events").text, 20, "an event from before the page opened")
     vol = tracker.volume(unique("dash-ev"))
     api_client.create_volume(vol)
-    wait_for(lambda: vol in page.css("#events").text, 20, "the volume's create event")
+    wait_for(lambda: vol in page.css("#events").text, 20, "the volume's create event, live")
     page.shot("12-events")
     page.go("#/system", "System")
     wait_for(lambda: "Disk usage" in page.css("figure.bars").text, 20, "the disk usage chart")

@@ -59,10 +59,13 @@ async def _pump(ws: web.WebSocketResponse, producer: asyncio.Task[None]) -> None
 
 @routes.get("/api/ws/events")
 async def events(request: web.Request) -> web.WebSocketResponse:
+    """The engine's events, from ``since`` (unix seconds) if given, then live."""
+    since = request.query.get("since", "")
+    params = {"since": since} if since.isdigit() else {}
     ws = await _open(request)
 
     async def produce() -> None:
-        async with request.app[ENGINE].stream("GET", "/events") as resp:
+        async with request.app[ENGINE].stream("GET", "/events", params) as resp:
             async for line in resp.content:
                 if line.strip():
                     await ws.send_str(line.decode(errors="replace").strip())

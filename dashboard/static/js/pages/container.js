@@ -55,7 +55,8 @@ function logs(panel, c, name) {
   let lines = [];
   const show = () => {
     const q = search.value.toLowerCase();
-    out.textContent = (q ? lines.filter((l) => l.text.toLowerCase().includes(q)) : lines).map((l) => l.text).join('');
+    const shown = q ? lines.filter((l) => l.text.toLowerCase().includes(q)) : lines;
+    clear(out).append(...shown.map((l) => (l.stream === 'stderr' ? h('span', { class: 'stderr' }, l.text) : l.text)));
     if (follow.checked) out.scrollTop = out.scrollHeight;
   };
   const connect = () => {

@@ -166,6 +166,16 @@ def test_container_from_run_to_remove(page: Page, api_client: docker.APIClient, 
              f"`{rows} {cols}` from stty size")
     page.shot("06-terminal")
 
+    # processes (docker top) and a file downloaded as a tar (docker cp)
+    page.go(f"#/containers/{cid}/top", name)
+    wait_for(lambda: "sh -c i=0;" in page.css("#tab-panel table").text, 20, "the container's shell in the process table")
+    page.go(f"#/containers/{cid}/files", name)
+    status, kind, size = page.d.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(document.querySelector('main a[download]').href)"
+        ".then((r) => r.arrayBuffer().then((b) => done([r.status, r.headers.get('content-type'), b.byteLength])));")
+    assert (status, kind) == (200, "application/x-tar") and size >= 1024
+
     # stop, then remove, from the list; "copy as CLI" beside Stop names the same command
     page.go("#/containers", "Containers")
     wait_for(lambda: page.row(name).find_element(page.by.XPATH, ".//button[@data-action='stop']/../button[@class='cli']"),

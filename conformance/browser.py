@@ -106,6 +106,11 @@ class _Forwarder:
         self._ready.set()
         self._loop.run_forever()
         server.close()
+        pending = asyncio.all_tasks(self._loop)
+        for task in pending:
+            task.cancel()
+        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self._loop.close()
 
     def stop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -146,8 +151,12 @@ class IsolatedStack:
     def browser(self) -> Any:
         from selenium import webdriver
 
+        from selenium.webdriver.remote.file_detector import UselessFileDetector
+
         assert self.forwarder is not None
-        return webdriver.Remote(command_executor=f"http://127.0.0.1:{self.forwarder.port}", options=_options())
+        driver = webdriver.Remote(command_executor=f"http://127.0.0.1:{self.forwarder.port}", options=_options())
+        driver.file_detector = UselessFileDetector()  # same filesystem: upload by path, no Grid upload
+        return driver
 
     def stop(self) -> None:
         if self.forwarder is not None:

@@ -159,7 +159,22 @@ def test_container_from_run_to_remove(page: Page, api_client: docker.APIClient, 
     screen_js = ("const b = window.__term.buffer.active; const out = [];"
                  "for (let i = 0; i < b.length; i++) out.push(b.getLine(i).translateToString(true)); return out;")
     wait_for(lambda: "hi" in [line.strip() for line in page.d.execute_script(screen_js)], 20, "`hi` in the terminal")
+    # the exec's TTY has the terminal's size (resize reached the engine)
+    rows, cols = page.d.execute_script("return [window.__term.rows, window.__term.cols]")
+    ActionChains(page.d).send_keys("stty size" + Keys.ENTER).perform()
+    wait_for(lambda: f"{rows} {cols}" in [line.strip() for line in page.d.execute_script(screen_js)], 20,
+             f"`{rows} {cols}` from stty size")
     page.shot("06-terminal")
+
+    # processes (docker top) and a file downloaded as a tar (docker cp)
+    page.go(f"#/containers/{cid}/top", name)
+    wait_for(lambda: "sh -c i=0;" in page.css("#tab-panel table").text, 20, "the container's shell in the process table")
+    page.go(f"#/containers/{cid}/files", name)
+    status, kind, size = page.d.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(document.querySelector('main a[download]').href)"
+        ".then((r) => r.arrayBuffer().then((b) => done([r.status, r.headers.get('content-type'), b.byteLength])));")
+    assert (status, kind) == (200, "application/x-tar") and size >= 1024
 
     # stop, then remove, from the list; "copy as CLI" beside Stop names the same command
     page.go("#/containers", "Containers")
@@ -207,6 +222,28 @@ def test_pull_from_the_local_registry_with_progress(page: Page, api_client: dock
         remove_repository(api_client, repo)
 
 
+def test_build_from_an_uploaded_dockerfile(page: Page, api_client: docker.APIClient, busybox_image: str,
+                                           tmp_path: Path) -> None:
+    tag = f"{unique('dash-build')}:1"
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"FROM {busybox_image}\nRUN echo built-by-the-dashboard > /built\n")
+    try:
+        page.go("#/images", "Images")
+        page.css("form[aria-label='Build an image'] input[type=file]").send_keys(str(dockerfile))
+        page.fill("form[aria-label='Build an image'] input[name=tag]", tag)
+        page.css("form[aria-label='Build an image'] button[data-action='build']").click()
+        wait_for(lambda: f"Successfully tagged {tag}" in page.css("#build-log").text, 120, "the build log")
+        assert "Step 2/2 : RUN echo built-by-the-dashboard" in page.css("#build-log").text
+        wait_for(lambda: page.has_row(tag), 20, "the built image in the list")
+        page.shot("09b-images-built")
+        assert tag in api_client.inspect_image(tag)["RepoTags"]
+    finally:
+        try:
+            api_client.remove_image(tag)
+        except docker.errors.APIError:
+            pass
+
+
 def test_network_and_volume_create_and_remove(page: Page, api_client: docker.APIClient,
                                               tracker: ResourceTracker) -> None:
     net = tracker.network(unique("dash-net"))
@@ -237,11 +274,14 @@ def test_network_and_volume_create_and_remove(page: Page, api_client: docker.API
 
 
 def test_events_system_and_compat_pages(page: Page, api_client: docker.APIClient, tracker: ResourceTracker) -> None:
+    before = tracker.volume(unique("dash-ev"))
+    api_client.create_volume(before)
     page.go("#/events", "Events")
     wait_for(lambda: page.css("main .page-header .muted").text == "live", 20, "the events stream")
+    wait_for(lambda: before in page.css("#events").text, 20, "an event from before the page opened")
     vol = tracker.volume(unique("dash-ev"))
     api_client.create_volume(vol)
-    wait_for(lambda: vol in page.css("#events").text, 20, "the volume's create event")
+    wait_for(lambda: vol in page.css("#events").text, 20, "the volume's create event, live")
     page.shot("12-events")
     page.go("#/system", "System")
     wait_for(lambda: "Disk usage" in page.css("figure.bars").text, 20, "the disk usage chart")

@@ -241,10 +241,11 @@ async def pull_image(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/api/images/build")
 async def build_image(request: web.Request) -> web.StreamResponse:
-    """``docker build``: the body is a Dockerfile or a tar of the context (query ``kind``)."""
-    data = await request.read()
+    """``docker build``: the body is a Dockerfile or a tar of the context (query ``kind``);
+    a context is passed on to the engine as it arrives."""
+    data: bytes | aiohttp.StreamReader = request.content
     if request.query.get("kind") == "dockerfile":
-        data = _single_file_tar("Dockerfile", data)
+        data = _single_file_tar("Dockerfile", await request.read())
     params = {"t": request.query["t"]} if request.query.get("t") else {}
     async with _engine(request).stream("POST", "/build", params, data=data,
                                        headers={"Content-Type": "application/x-tar"}) as resp:
@@ -266,9 +267,9 @@ def _single_file_tar(name: str, data: bytes) -> bytes:
 
 @routes.post("/api/images/load")
 async def load_images(request: web.Request) -> web.StreamResponse:
-    """``docker load``: the body is an image archive (as ``docker save`` writes)."""
-    data = await request.read()
-    async with _engine(request).stream("POST", "/images/load", {"quiet": "0"}, data=data,
+    """``docker load``: the body is an image archive (as ``docker save`` writes), passed on as
+    it arrives."""
+    async with _engine(request).stream("POST", "/images/load", {"quiet": "0"}, data=request.content,
                                        headers={"Content-Type": "application/x-tar"}) as resp:
         return await _pass_stream(request, resp)
 

@@ -33,7 +33,7 @@ def create_app(engine_host: str, token: str, *, secure: bool = False, loopback_o
     """
     sessions = Sessions(token=token)
     app = web.Application(middlewares=[make_security_middleware(sessions, loopback_only), api.errors_middleware],
-                          client_max_size=1024 ** 3)
+                          client_max_size=64 * 1024 ** 2)  # JSON forms and Dockerfiles; contexts and archives stream
     app[SESSIONS] = sessions
     app[SECURE] = secure
 

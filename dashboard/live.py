@@ -59,10 +59,13 @@ async def _pump(ws: web.WebSocketResponse, producer: asyncio.Task[None]) -> None
 
 @routes.get("/api/ws/events")
 async def events(request: web.Request) -> web.WebSocketResponse:
+    """The engine's events, from ``since`` (unix seconds) if given, then live."""
+    since = request.query.get("since", "")
+    params = {"since": since} if since.isdigit() else {}
     ws = await _open(request)
 
     async def produce() -> None:
-        async with request.app[ENGINE].stream("GET", "/events") as resp:
+        async with request.app[ENGINE].stream("GET", "/events", params) as resp:
             async for line in resp.content:
                 if line.strip():
                     await ws.send_str(line.decode(errors="replace").strip())
@@ -132,14 +135,21 @@ async def terminal(request: web.Request) -> web.StreamResponse:
         await ws.close()
         return ws
 
+    size: list[int] = []  # the browser's last size, applied once the process runs
+    started = asyncio.Event()
+
+    async def resize() -> None:
+        if size and started.is_set():
+            with contextlib.suppress(EngineError):
+                await engine.json("POST", f"/exec/{exec_id}/resize", {"h": str(size[1]), "w": str(size[0])})
+
     async def output() -> None:
         while data := await reader.read(65536):
+            if not started.is_set():  # the first output: the process runs, it can be resized
+                started.set()
+                await resize()
             await ws.send_bytes(data)
         await ws.close()  # the shell exited: ends the loop below
-
-    async def resize(cols: int, rows: int) -> None:
-        with contextlib.suppress(EngineError):
-            await engine.json("POST", f"/exec/{exec_id}/resize", {"h": str(rows), "w": str(cols)})
 
     out_task = asyncio.ensure_future(output())
     try:
@@ -154,7 +164,8 @@ async def terminal(request: web.Request) -> web.StreamResponse:
                 writer.write(data["input"].encode())
                 await writer.drain()
             elif isinstance(data.get("resize"), list) and len(data["resize"]) == 2:
-                await resize(int(data["resize"][0]), int(data["resize"][1]))
+                size[:] = [int(data["resize"][0]), int(data["resize"][1])]
+                await resize()
             if out_task.done():
                 break
     except _CLOSED:

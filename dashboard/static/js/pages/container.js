@@ -17,8 +17,18 @@ export async function containerPage(main, id, tab) {
   const summary = { Id: c.Id, Names: [c.Name], State: c.State.Status };
   const tabs = h('div', { role: 'tablist', class: 'tabs', 'aria-label': 'Container views' },
     TABS.map(([key, label]) => h('a', { role: 'tab', href: `#/containers/${encodeURIComponent(id)}/${key}`,
-      'aria-selected': key === tab ? 'true' : 'false', id: `tab-${key}` }, label)));
-  const panel = h('section', { role: 'tabpanel', 'aria-labelledby': `tab-${tab}`, class: 'panel' });
+      'aria-selected': key === tab ? 'true' : 'false', 'aria-controls': 'tab-panel', id: `tab-${key}`,
+      tabindex: key === tab ? '0' : '-1' }, label)));
+  // keyboard: arrows move between the tabs (WAI-ARIA tabs pattern), Enter opens one
+  tabs.addEventListener('keydown', (ev) => {
+    const links = [...tabs.querySelectorAll('[role=tab]')];
+    const i = links.indexOf(document.activeElement);
+    const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: links.length - 1 }[ev.key];
+    if (i < 0 || next === undefined) return;
+    ev.preventDefault();
+    links[(next + links.length) % links.length].focus();
+  });
+  const panel = h('section', { role: 'tabpanel', 'aria-labelledby': `tab-${tab}`, class: 'panel', id: 'tab-panel' });
   clear(main).append(
     h('p', { class: 'crumbs' }, h('a', { href: '#/containers' }, 'Containers'), ' / ', name),
     pageHeader(name, badge(c.State.Status), lifecycleActions(summary, async (removed) => {
@@ -55,7 +65,8 @@ function logs(panel, c, name) {
   let lines = [];
   const show = () => {
     const q = search.value.toLowerCase();
-    out.textContent = (q ? lines.filter((l) => l.text.toLowerCase().includes(q)) : lines).map((l) => l.text).join('');
+    const shown = q ? lines.filter((l) => l.text.toLowerCase().includes(q)) : lines;
+    clear(out).append(...shown.map((l) => (l.stream === 'stderr' ? h('span', { class: 'stderr' }, l.text) : l.text)));
     if (follow.checked) out.scrollTop = out.scrollHeight;
   };
   const connect = () => {

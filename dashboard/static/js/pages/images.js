@@ -45,8 +45,8 @@ function pullForm(refresh) {
 
 function buildForm(refresh) {
   const file = h('input', { type: 'file', required: true, accept: '.tar,application/x-tar,*' });
-  const tag = h('input', { placeholder: 'myapp:latest' });
-  const out = h('pre', { class: 'logs short', role: 'log', 'aria-live': 'polite', 'aria-label': 'Build log' });
+  const tag = h('input', { name: 'tag', placeholder: 'myapp:latest' });
+  const out = h('pre', { class: 'logs short', role: 'log', 'aria-live': 'polite', 'aria-label': 'Build log', id: 'build-log' });
   const form = h('form', { class: 'card inline-form', 'aria-label': 'Build an image', onsubmit: (ev) => {
     ev.preventDefault();
     const f = file.files[0];

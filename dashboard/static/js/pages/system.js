@@ -12,7 +12,8 @@ export async function eventsPage(main) {
   const status = h('span', { class: 'muted' }, 'connecting…');
   clear(main).append(pageHeader('Events', filter, cliButton(() => docker('events', filter.value !== 'all' ? ['--filter', `type=${filter.value}`] : []), 'events'), status),
     h('p', { class: 'muted' }, 'What the engine does, as it happens (its /events stream).'), list, cliLine());
-  const ws = liveSocket('/api/ws/events', {}, { onState: (s) => { status.textContent = s; }, onMessage: (ev) => {
+  // the last hour from the engine's own event log, then live
+  const ws = liveSocket('/api/ws/events', { since: String(Math.floor(Date.now() / 1000) - 3600) }, { onOpen: () => clear(list), onState: (s) => { status.textContent = s; }, onMessage: (ev) => {
     const e = JSON.parse(ev.data);
     if (e.error) { status.textContent = e.error; return; }
     if (filter.value !== 'all' && e.Type !== filter.value) return;

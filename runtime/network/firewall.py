@@ -8,6 +8,12 @@ all of them from the service's state and loads them with one ``iptables-restore
 the same operation as any update. Only the jumps from the built-in chains are added one
 by one, once, and removed at a clean stop together with the chains.
 
+The administrators' chain ``DOCKER-USER`` (filter table) follows dockerd's convention: it
+is created if missing, never flushed or deleted, and ``FORWARD`` jumps to it *first*
+(re-asserted at every start), so rules put there are evaluated before the engine's and
+survive daemon restarts. When dockerd runs on the same host the chain and the jump are
+shared: both engines only ever move that one jump back to the top.
+
 Like dockerd we run the host's ``iptables`` by absolute path, whatever backend
 (nf_tables or legacy) the distribution selected: mixing backends would let the other
 backend's FORWARD DROP policy win over our ACCEPTs.
@@ -25,6 +31,8 @@ from pathlib import Path
 from runtime.errors import SystemError_
 
 IPTABLES_CANDIDATES = ("/usr/sbin/iptables", "/sbin/iptables", "/usr/bin/iptables")
+USER_CHAIN = "DOCKER-USER"
+USER_JUMP = f"-A FORWARD -j {USER_CHAIN}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +197,21 @@ class Firewall:
                 code, _ = await self._run("-w", "-t", table, "-C", chain, *spec, check=False)
                 if code != 0:
                     await self._run("-w", "-t", table, "-I", chain, "1", *spec)
+            await self._ensure_user_chain()
             self._last = None
+
+    async def _ensure_user_chain(self) -> None:
+        """``DOCKER-USER`` exists (its rules untouched) and is ``FORWARD``'s first rule."""
+        code, _ = await self._run("-w", "-t", "filter", "-S", USER_CHAIN, check=False)
+        if code != 0:
+            await self._run("-w", "-t", "filter", "-N", USER_CHAIN, check=False)
+        _, out = await self._run("-w", "-t", "filter", "-S", "FORWARD", check=False)
+        rules = [line for line in out.splitlines() if line.startswith("-A FORWARD")]
+        if rules and rules[0] == USER_JUMP:
+            return
+        while (await self._run("-w", "-t", "filter", "-D", "FORWARD", "-j", USER_CHAIN, check=False))[0] == 0:
+            pass
+        await self._run("-w", "-t", "filter", "-I", "FORWARD", "1", "-j", USER_CHAIN)
 
     async def sync(self, bridges: Sequence[BridgeRules], ports: Iterable[PortRule]) -> None:
         """Make our chains contain exactly the rules for ``bridges`` and ``ports``."""
@@ -203,7 +225,7 @@ class Firewall:
             self._last = text
 
     async def teardown(self) -> None:
-        """Remove the jumps and our chains (clean stop)."""
+        """Remove the jumps and our chains (clean stop); ``DOCKER-USER`` and its jump stay."""
         if not self.available:
             return
         async with self._lock:
@@ -229,4 +251,4 @@ class Firewall:
         return [line for line in out.splitlines() if any(n in line for n in names)]
 
 
-__all__ = ["BridgeRules", "PortRule", "daemon_tag", "find_iptables", "Chains", "render_rules", "Firewall"]
+__all__ = ["USER_CHAIN", "BridgeRules", "PortRule", "daemon_tag", "find_iptables", "Chains", "render_rules", "Firewall"]

@@ -104,3 +104,22 @@ async def test_dnat_reaches_a_namespace(firewall: Firewall, bridge_name: str, su
     writer.close()
     conn.close()
     server.close()
+
+
+async def test_docker_user_chain_first_and_never_flushed(firewall: Firewall) -> None:
+    """An administrator's DOCKER-USER rule stays, and FORWARD jumps to DOCKER-USER before
+    our chain, across teardown and a new setup (a daemon restart)."""
+    marker = ["-s", "192.0.2.77/32", "-m", "comment", "--comment", f"pydt-{firewall.chains.forward}", "-j", "RETURN"]
+    subprocess.run(["iptables", "-w", "-I", "DOCKER-USER", "1", *marker], check=True)
+    try:
+        for _ in range(2):
+            forward = [r for r in _iptables_s("filter").splitlines() if r.startswith("-A FORWARD")]
+            assert forward[0] == "-A FORWARD -j DOCKER-USER"
+            assert forward.count("-A FORWARD -j DOCKER-USER") == 1
+            assert forward.index(f"-A FORWARD -j {firewall.chains.forward}") > 0
+            await firewall.teardown()
+            assert "192.0.2.77/32" in _iptables_s("filter")
+            assert "-A FORWARD -j DOCKER-USER" in _iptables_s("filter")
+            await firewall.setup()
+    finally:
+        subprocess.run(["iptables", "-w", "-D", "DOCKER-USER", *marker], check=False)

@@ -54,6 +54,8 @@ class Network:
     ip_range: str = ""
     gateway: str = ""
     bridge: str = ""
+    subnet6: str = ""  # EnableIPv6: the IPv6 subnet and gateway
+    gateway6: str = ""
 
     @property
     def predefined(self) -> bool:
@@ -122,6 +124,9 @@ class Endpoint:
     prefixlen: int = 0
     gateway: str = ""
     mac: str = ""
+    ip6: str = ""
+    prefixlen6: int = 0
+    gateway6: str = ""
     config: EndpointConfig = field(default_factory=EndpointConfig)
     dns_names: list[str] = field(default_factory=list)
 

@@ -63,6 +63,7 @@ from runtime.network.etcfiles import (
 from runtime.network.firewall import BridgeRules, Firewall, PortRule, daemon_tag
 from runtime.network.hostnet import reserved_networks
 from runtime.network.ipam import Ipam, NoAvailableAddresses, PoolConfig, validate_ipam
+from runtime.network.ipam6 import ERR_NO_IPV6, Ipam6, host_has_ipv6, random_ula
 from runtime.network.model import (
     OPT_BRIDGE_NAME,
     OPT_DEFAULT_BRIDGE,
@@ -147,6 +148,7 @@ class AttachedContainer:
     endpoint_id: str
     mac: str
     ipv4: str  # "10.0.0.2/24" or ""
+    ipv6: str = ""  # "fd42::2/64" or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +204,7 @@ class NetworkService:
         self._background: set[asyncio.Task[None]] = set()
         self._setup_error: str | None = None
         self._ipam = Ipam(reserved=reserved)
+        self._ipam6 = Ipam6()
         self._ports = PortAllocator()
         self._dns = EmbeddedDns(self)
         self.firewall = firewall if firewall is not None else Firewall(daemon_tag(config.data_root))
@@ -243,6 +246,8 @@ class NetworkService:
             for net in self._networks.values():
                 if net.is_bridge:
                     await asyncio.to_thread(br.ensure_bridge, net.bridge, f"{net.gateway}/{net.prefixlen}", net.mtu)
+                    if net.subnet6:
+                        await asyncio.to_thread(br.add_bridge_address6, net.bridge, _cidr6(net))
         except Exception as exc:
             # keep the daemon (and host/none networking) usable where the host refuses
             # bridges or iptables (no CAP_NET_ADMIN...); bridge attachments report why
@@ -279,7 +284,9 @@ class NetworkService:
         if net.name == "bridge":
             self._ipam.request_pool(net.id, PoolConfig(subnet=net.subnet), gateway_ip=net.gateway)
             return
-        cfg = net.ipam_config[0] if net.ipam_config else PoolConfig()
+        cfg = next((c for c in net.ipam_config if c.subnet and ":" not in c.subnet), PoolConfig())
+        if net.subnet6:
+            self._ipam6.request_pool(net.id, net.subnet6, net.gateway6)
         self._ipam.request_pool(
             net.id, PoolConfig(subnet=net.subnet, ip_range=net.ip_range, gateway=net.gateway,
                                aux_addresses=cfg.aux_addresses),
@@ -308,6 +315,9 @@ class NetworkService:
             if ep.ip and ep.network_id in self._networks:
                 with contextlib.suppress(Exception):
                     self._ipam.request_address(ep.network_id, ep.ip)
+                if ep.ip6:
+                    with contextlib.suppress(Exception):
+                        self._ipam6.request_address(ep.network_id, ep.ip6)
         self._sandboxes[sandbox.container_id] = sandbox
         if sandbox.dns and sandbox.pid is not None:
             host_text = self._read_host_resolv()
@@ -387,6 +397,17 @@ class NetworkService:
     def default_bridge(self) -> Network:
         return next(n for n in self._networks.values() if n.name == "bridge")
 
+    def _request_ip6(self, net: Network, cfg: EndpointConfig) -> str:
+        """The endpoint's IPv6 address on an IPv6 network ("" otherwise)."""
+        if not net.subnet6 or not self._ipam6.has_pool(net.id):
+            return ""
+        try:
+            return str(self._ipam6.request_address(net.id, cfg.ipv6_address))
+        except NoAvailableAddresses:
+            raise SystemError_(
+                f"no available IPv6 addresses on this network's address pools: {net.name} ({net.id})"
+            ) from None
+
     def host_gateway_ips(self) -> list[str]:
         return [self.default_bridge.gateway]
 
@@ -396,7 +417,8 @@ class NetworkService:
             ep = sb.endpoints.get(net.id)
             if ep is not None:
                 ipv4 = f"{ep.ip}/{ep.prefixlen}" if ep.ip else ""
-                result.append(AttachedContainer(sb.container_id, sb.request.name, ep.endpoint_id, ep.mac, ipv4))
+                ipv6 = f"{ep.ip6}/{ep.prefixlen6}" if ep.ip6 else ""
+                result.append(AttachedContainer(sb.container_id, sb.request.name, ep.endpoint_id, ep.mac, ipv4, ipv6))
         return tuple(result)
 
     def view(self, ref: str, scope: str = "") -> NetworkView:
@@ -459,8 +481,8 @@ class NetworkService:
             raise NotFound(f'plugin "{req.ipam_driver}" not found')
         enable_ipv6 = bool(req.enable_ipv6) or req.options.get("com.docker.network.enable_ipv6", "") in ("1", "true")
         validate_ipam(req.ipam_config, enable_ipv6)
-        if enable_ipv6:
-            raise NotImplementedFeature("IPv6 networks are not supported by pydockerd")
+        if enable_ipv6 and not host_has_ipv6():
+            raise InvalidParameter(ERR_NO_IPV6)
         if req.enable_ipv4 is False:
             raise NotImplementedFeature("IPv6-only networks are not supported by pydockerd")
         if not req.name.strip():
@@ -468,6 +490,9 @@ class NetworkService:
         v4 = [c for c in req.ipam_config if ipaddress.ip_network(c.subnet, strict=False).version == 4]
         if len(v4) > 1:
             raise NotImplementedFeature("pydockerd supports one IPv4 subnet per network")
+        v6 = [c for c in req.ipam_config if ipaddress.ip_network(c.subnet, strict=False).version == 6]
+        if len(v6) > 1:
+            raise NotImplementedFeature("pydockerd supports one IPv6 subnet per network")
         for opt in (OPT_ICC, OPT_MASQUERADE):
             if opt in req.options and req.options[opt].strip().lower() not in ("1", "0", "t", "f", "true", "false"):
                 raise InvalidParameter(f"invalid value for {opt}: {req.options[opt]}")
@@ -481,6 +506,14 @@ class NetworkService:
             if any(n.bridge == bridge_name for n in self._networks.values() if n.is_bridge):
                 raise Conflict(f"bridge name {bridge_name} already in use by another network")
             pool = self._ipam.request_pool(net_id, v4[0] if v4 else None)
+            pool6 = None
+            if enable_ipv6:
+                try:
+                    pool6 = self._ipam6.request_pool(net_id, v6[0].subnet if v6 else random_ula(),
+                                                     v6[0].gateway if v6 else "")
+                except BaseException:
+                    self._ipam.release_pool(net_id)
+                    raise
             net = Network(
                 id=net_id, name=req.name, driver=driver, created=rfc3339_nano(time.time_ns()),
                 internal=req.internal, attachable=req.attachable, ingress=req.ingress,
@@ -489,16 +522,20 @@ class NetworkService:
                 ipam_options=req.ipam_options, ipam_config=list(req.ipam_config),
                 options=dict(req.options), labels=dict(req.labels),
                 subnet=str(pool.subnet), ip_range=str(pool.ip_range or ""), gateway=str(pool.gateway or ""),
-                bridge=bridge_name,
+                bridge=bridge_name, enable_ipv6=enable_ipv6,
+                subnet6=str(pool6.subnet) if pool6 else "", gateway6=str(pool6.gateway) if pool6 else "",
             )
             try:
                 await asyncio.to_thread(br.ensure_bridge, bridge_name, pool.gateway_cidr, net.mtu)
+                if pool6 is not None:
+                    await asyncio.to_thread(br.add_bridge_address6, bridge_name, pool6.gateway_cidr)
                 self._networks[net_id] = net
                 self._save_network(net)
                 await self._sync_firewall()
             except BaseException:
                 self._networks.pop(net_id, None)
                 self._ipam.release_pool(net_id)
+                self._ipam6.release_pool(net_id)
                 (self._root / "networks" / f"{net_id}.json").unlink(missing_ok=True)
                 await asyncio.to_thread(br.delete_link, bridge_name)
                 raise
@@ -516,6 +553,7 @@ class NetworkService:
                 raise Forbidden(f"error while removing network: network {net.name} has active endpoints ({eps})")
             self._networks.pop(net.id, None)
             self._ipam.release_pool(net.id)
+            self._ipam6.release_pool(net.id)
             (self._root / "networks" / f"{net.id}.json").unlink(missing_ok=True)
             await asyncio.to_thread(br.delete_link, net.bridge)
             await self._sync_firewall()
@@ -699,17 +737,21 @@ class NetworkService:
                 raise SystemError_(
                     f"no available IPv4 addresses on this network's address pools: {net.name} ({net.id})"
                 ) from None
+            ip6 = self._request_ip6(net, cfg)
             ep = Endpoint(
                 network_id=net.id, endpoint_id=_new_id(), ifname=f"eth{index}",
                 host_veth=br.random_veth_name(), ip=str(ip), prefixlen=net.prefixlen,
                 gateway=net.gateway if net.id == gateway_net else "",
                 mac=_mac(cfg) or br.mac_for_ipv4(ip),
                 config=cfg, dns_names=dns_names(req, cfg) if net.user_defined else [],
+                ip6=ip6, prefixlen6=_prefixlen6(net) if ip6 else 0,
+                gateway6=net.gateway6 if ip6 and net.id == gateway_net else "",
             )
             sandbox.endpoints[net.id] = ep
             plans.append(br.VethPlan(ep.host_veth, ep.ifname, net.bridge, ep.mac, net.mtu,
                                      f"{ep.ip}/{ep.prefixlen}", net.gateway if net.id == gateway_net else "",
-                                     link_local_cidrs(cfg)))
+                                     link_local_cidrs(cfg), f"{ip6}/{ep.prefixlen6}" if ip6 else "",
+                                     ep.gateway6))
         sandbox.dns = any(n.user_defined for n, _ in nets)
         self._sandboxes[sandbox.container_id] = sandbox
         self._save_sandbox(sandbox)  # before any veth exists: a crash from here on is reconciled
@@ -764,6 +806,7 @@ class NetworkService:
         else:
             links = self._link_records(req)
             own = [ep.ip for ep in sandbox.endpoints.values() if ep.ip]
+            own += [ep.ip6 for ep in sandbox.endpoints.values() if ep.ip6]
             ipv6 = self._ipv6_in.get(sandbox.container_id, True)
             hosts = hosts_content(extra + links, own, req.hostname, req.domainname, ipv6=ipv6)
             resolv_mode = "internal" if sandbox.dns else ("legacy" if sandbox.endpoints and own else "none")
@@ -837,6 +880,7 @@ class NetworkService:
             for ep in sandbox.endpoints.values():
                 if ep.ip:
                     self._ipam.release_address(ep.network_id, ep.ip)
+                self._ipam6.release_address(ep.network_id, ep.ip6)
             if had_ports or sandbox.ports:
                 sandbox.ports = []
                 await self._sync_firewall()
@@ -931,11 +975,17 @@ class NetworkService:
             ) from None
         has_gateway = any(ep.gateway for ep in sandbox.endpoints.values())
         gateway = net.gateway if not has_gateway and not net.internal else ""
+        try:
+            ip6 = self._request_ip6(net, cfg)
+        except BaseException:
+            self._ipam.release_address(net.id, ip)
+            raise
         ep = Endpoint(net.id, _new_id(), ifname, br.random_veth_name(), str(ip), net.prefixlen, gateway,
-                      _mac(cfg) or br.mac_for_ipv4(ip), cfg,
+                      _mac(cfg) or br.mac_for_ipv4(ip), ip6, _prefixlen6(net) if ip6 else 0,
+                      net.gateway6 if ip6 and gateway else "", cfg,
                       dns_names(req, cfg) if net.user_defined else [])
         plan = br.VethPlan(ep.host_veth, ifname, net.bridge, ep.mac, net.mtu, f"{ep.ip}/{ep.prefixlen}", gateway,
-                           link_local_cidrs(cfg))
+                           link_local_cidrs(cfg), f"{ip6}/{ep.prefixlen6}" if ip6 else "", ep.gateway6)
         sandbox.endpoints[net.id] = ep
         sandbox.request = replace(req, endpoints={**req.endpoints, net.name: cfg})
         self._save_sandbox(sandbox)
@@ -960,6 +1010,7 @@ class NetworkService:
         except BaseException:
             sandbox.endpoints.pop(net.id, None)
             self._ipam.release_address(net.id, ip)
+            self._ipam6.release_address(net.id, ip6)
             await asyncio.to_thread(br.delete_link, ep.host_veth)
             self._save_sandbox(sandbox)
             raise
@@ -1002,6 +1053,7 @@ class NetworkService:
             await run_in_netns(f"/proc/{sandbox.pid}/ns/net", lambda: br.remove_peer(ep.ifname))
         await asyncio.to_thread(br.delete_link, ep.host_veth)
         self._ipam.release_address(net.id, ep.ip)
+        self._ipam6.release_address(net.id, ep.ip6)
         if ep.gateway and self._bindings.get(sandbox.container_id):
             await close_all(self._bindings.pop(sandbox.container_id), self._ports)
             sandbox.ports = []
@@ -1016,6 +1068,14 @@ class NetworkService:
         )
         await self._write_files(sandbox)
         self._save_sandbox(sandbox)
+
+
+def _cidr6(net: Network) -> str:
+    return f"{net.gateway6}/{_prefixlen6(net)}"
+
+
+def _prefixlen6(net: Network) -> int:
+    return int(net.subnet6.split("/")[1]) if net.subnet6 else 0
 
 
 def _mac(cfg: EndpointConfig) -> str:

@@ -31,6 +31,7 @@ from pathlib import Path
 from runtime.errors import SystemError_
 
 IPTABLES_CANDIDATES = ("/usr/sbin/iptables", "/sbin/iptables", "/usr/bin/iptables")
+IP6TABLES_CANDIDATES = ("/usr/sbin/ip6tables", "/sbin/ip6tables", "/usr/bin/ip6tables")
 USER_CHAIN = "DOCKER-USER"
 USER_JUMP = f"-A FORWARD -j {USER_CHAIN}"
 
@@ -63,17 +64,19 @@ def daemon_tag(data_root: Path | str) -> str:
     return hashlib.sha256(str(data_root).encode()).hexdigest()[:8]
 
 
-def find_iptables() -> str | None:
-    for path in IPTABLES_CANDIDATES:
+def find_iptables(family: int = 4) -> str | None:
+    """``iptables`` (family 4) or ``ip6tables`` (family 6) by absolute path."""
+    for path in IPTABLES_CANDIDATES if family == 4 else IP6TABLES_CANDIDATES:
         if Path(path).exists():
             return path
-    return shutil.which("iptables")
+    return shutil.which("iptables" if family == 4 else "ip6tables")
 
 
 class Chains:
     """The names of one daemon's chains."""
 
-    def __init__(self, tag: str) -> None:
+    def __init__(self, tag: str, family: int = 4) -> None:
+        self.family = family
         self.forward = f"PYDOCKER-FWD-{tag}"
         self.iso1 = f"PYDOCKER-ISO1-{tag}"
         self.iso2 = f"PYDOCKER-ISO2-{tag}"
@@ -86,7 +89,8 @@ class Chains:
             ("filter", "FORWARD", ["-j", self.forward]),
             ("nat", "POSTROUTING", ["-j", self.post]),
             ("nat", "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", self.dnat]),
-            ("nat", "OUTPUT", ["!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", self.dnat]),
+            ("nat", "OUTPUT", ["!", "-d", "127.0.0.0/8" if self.family == 4 else "::1/128",
+                               "-m", "addrtype", "--dst-type", "LOCAL", "-j", self.dnat]),
         ]
 
 
@@ -140,9 +144,10 @@ class Firewall:
     """One daemon's iptables state. Methods serialise on a lock; each is one or a few
     short ``iptables`` invocations."""
 
-    def __init__(self, tag: str, iptables: str | None = None) -> None:
-        self.chains = Chains(tag)
-        self._iptables = iptables if iptables is not None else find_iptables()
+    def __init__(self, tag: str, iptables: str | None = None, family: int = 4) -> None:
+        """``family`` 6 drives ``ip6tables`` (same chain names, in the IPv6 tables)."""
+        self.chains = Chains(tag, family)
+        self._iptables = iptables if iptables is not None else find_iptables(family)
         self._lock = asyncio.Lock()
         self._variant = ""
         self._last: str | None = None

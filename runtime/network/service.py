@@ -189,6 +189,7 @@ class NetworkService:
         events: EventBus,
         *,
         firewall: Firewall | None = None,
+        firewall6: Firewall | None = None,
         reserved: Callable[[], Iterable[IPv4Network]] = reserved_networks,
         host_resolv_conf: Path = Path("/etc/resolv.conf"),
         host_hosts: Path = Path("/etc/hosts"),
@@ -208,6 +209,9 @@ class NetworkService:
         self._ports = PortAllocator()
         self._dns = EmbeddedDns(self)
         self.firewall = firewall if firewall is not None else Firewall(daemon_tag(config.data_root))
+        # ip6tables: set up with the first IPv6 network; a failure leaves IPv6 without NAT
+        self.firewall6 = firewall6 if firewall6 is not None else Firewall(daemon_tag(config.data_root), family=6)
+        self._fw6_state = ""  # "" not set up, "ready", or the setup error
         self._lock = asyncio.Lock()
         self._directory: ContainerDirectory | None = None
         self._host_resolv = host_resolv_conf
@@ -353,6 +357,8 @@ class NetworkService:
                 return
             if self._setup_error is None:
                 await self.firewall.teardown()
+                if self._fw6_state == "ready":
+                    await self.firewall6.teardown()
             used = {ep.network_id for sb in self._sandboxes.values() for ep in sb.endpoints.values()}
             for net in self._networks.values():
                 if net.user_defined and net.id not in used:
@@ -603,6 +609,19 @@ class NetworkService:
             if ":" not in p.host_ip and not p.host_ip.startswith("127.")
         ]
         await self.firewall.sync(rules, ports)
+        rules6 = [
+            BridgeRules(n.bridge, n.subnet6, n.internal, n.masquerade, n.icc)
+            for n in sorted(self._networks.values(), key=lambda n: n.created) if n.is_bridge and n.subnet6
+        ]
+        if rules6 and not self._fw6_state:
+            try:
+                await self.firewall6.setup()
+                self._fw6_state = "ready"
+            except SystemError_ as exc:
+                self._fw6_state = str(exc)
+                log.warning("ip6tables unavailable, IPv6 networks get no NAT or isolation rules: %s", exc)
+        if self._fw6_state == "ready":
+            await self.firewall6.sync(rules6, [])
 
     # -- container hooks (ContainerNetworking) ----------------------------------------
 

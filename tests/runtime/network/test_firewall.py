@@ -123,3 +123,21 @@ async def test_docker_user_chain_first_and_never_flushed(firewall: Firewall) -> 
             await firewall.setup()
     finally:
         subprocess.run(["iptables", "-w", "-D", "DOCKER-USER", *marker], check=False)
+
+
+async def test_ip6tables_rules_for_ipv6_networks() -> None:
+    fw = Firewall("t" + secrets.token_hex(3) + "y", family=6)
+    if not fw.available:
+        pytest.skip("no ip6tables")
+    await fw.setup()
+    try:
+        await fw.sync([BridgeRules("pydt-x6", "fd42:99::/64")], [])
+        nat = subprocess.run(["ip6tables", "-w", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+        assert f"-A {fw.chains.post} -s fd42:99::/64 ! -o pydt-x6 -j MASQUERADE" in nat
+        assert f"! -d ::1/128 -m addrtype --dst-type LOCAL -j {fw.chains.dnat}" in nat
+        filt = subprocess.run(["ip6tables", "-w", "-S", "FORWARD"], capture_output=True, text=True).stdout
+        assert filt.splitlines()[1] == "-A FORWARD -j DOCKER-USER"
+    finally:
+        await fw.teardown()
+    nat = subprocess.run(["ip6tables", "-w", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+    assert fw.chains.post not in nat

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conformance.cli import DockerCLI
+from conformance.conftest import Engine
 from conformance.containerkit import Box, unique
 from conformance.tracker import ResourceTracker
 
@@ -83,3 +84,38 @@ def test_static_ipv6_address(box: Box) -> None:
     assert ep["IPAMConfig"]["IPv6Address"] == wanted
     proc = box.run("--rm", box.image, "ping", "-6", "-c", "1", "-W", "3", wanted, network=net, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_default_bridge_ipv6_daemon_options(engine: Engine, busybox_tar: Path, docker_binary: str,
+                                            tmp_path: Path) -> None:
+    """``--ipv6 --fixed-cidr-v6`` (pydockerd only: the test starts a daemon of its own)."""
+    if not engine.is_pydockerd:
+        pytest.skip("needs a pydockerd of its own, started with --ipv6")
+    if not Path("/proc/net/if_inet6").exists():
+        pytest.skip("the host has no IPv6")
+    from conformance.daemon import DaemonSettings, PydockerdProcess, free_test_bridge
+
+    subnet = _free_ula()
+    settings = DaemonSettings.from_env()
+    settings.bridge, settings.bip = free_test_bridge()
+    settings.extra_args = [*settings.extra_args, "--ipv6", "--fixed-cidr-v6", subnet]
+    daemon = PydockerdProcess(settings)
+    daemon.start()
+    try:
+        cli = DockerCLI(docker_binary, daemon.host, tmp_path / "cli")
+        cli.ok("import", "-c", 'CMD ["sh"]', str(busybox_tar), "busybox:latest", timeout=120)
+        info = json.loads(cli.ok("network", "inspect", "bridge"))[0]
+        assert info["EnableIPv6"] is True
+        gateway = str(ipaddress.IPv6Network(subnet).network_address + 1)
+        assert {"Subnet": subnet, "Gateway": gateway} in info["IPAM"]["Config"]
+        cli.ok("run", "-d", "--name", "v6web", "busybox:latest", "sh", "-c", WWW)
+        settings_ = json.loads(cli.ok("inspect", "v6web"))[0]["NetworkSettings"]
+        addr = settings_["Networks"]["bridge"]["GlobalIPv6Address"]
+        assert ipaddress.IPv6Address(addr) in ipaddress.IPv6Network(subnet)
+        assert settings_["GlobalIPv6Address"] == addr and settings_["IPv6Gateway"] == gateway
+        proc = cli("run", "--rm", "busybox:latest", "wget", "-qO-", f"http://[{addr}]:8000/", timeout=60)
+        assert str(proc.stdout).strip() == "hello-over-ipv6", proc.stderr
+        cli.ok("rm", "-f", "v6web")
+    finally:
+        daemon.stop()
+        daemon.remove_dirs()

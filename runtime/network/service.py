@@ -269,9 +269,19 @@ class NetworkService:
             OPT_HOST_BINDING: "0.0.0.0", OPT_BRIDGE_NAME: self.config.bridge, OPT_MTU: "1500",
         }
         now = rfc3339_nano(time.time_ns())
+        subnet6 = gateway6 = ""
+        if self.config.ipv6:
+            if not host_has_ipv6():
+                log.error("--ipv6: %s; the default bridge stays IPv4 only", ERR_NO_IPV6)
+            else:
+                previous = by_name.get("bridge")
+                kept = previous.subnet6 if previous is not None and previous.subnet6 else random_ula()
+                six = ipaddress.IPv6Network(self.config.fixed_cidr_v6 or kept)
+                subnet6, gateway6 = str(six), str(six.network_address + 1)
         wanted: dict[str, dict[str, Any]] = {
             "bridge": dict(driver="bridge", options=bridge_opts, subnet=str(bip.network), gateway=str(bip.ip),
-                           bridge=self.config.bridge, ip_range=""),
+                           bridge=self.config.bridge, ip_range="", enable_ipv6=bool(subnet6),
+                           subnet6=subnet6, gateway6=gateway6),
             "host": dict(driver="host"),
             "none": dict(driver="null"),
         }
@@ -287,6 +297,8 @@ class NetworkService:
     def _request_pool(self, net: Network) -> None:
         if net.name == "bridge":
             self._ipam.request_pool(net.id, PoolConfig(subnet=net.subnet), gateway_ip=net.gateway)
+            if net.subnet6:
+                self._ipam6.request_pool(net.id, net.subnet6, net.gateway6)
             return
         cfg = next((c for c in net.ipam_config if c.subnet and ":" not in c.subnet), PoolConfig())
         if net.subnet6:

@@ -63,3 +63,13 @@ def test_live_restore_flag_and_file_key(tmp_path: Path) -> None:
         parse_options(["--config-file", _cfg(tmp_path, {"live-restore": True}), "--live-restore"])
     with pytest.raises(OptionsError, match="invalid value for live-restore"):
         parse_options(["--config-file", _cfg(tmp_path, {"live-restore": "yes"})])
+
+
+def test_default_bridge_ipv6_options(tmp_path: Path) -> None:
+    opts = parse_options(["--config-file", _cfg(tmp_path, {}), "--ipv6", "--fixed-cidr-v6", "fd42:1:2::5/64"])
+    assert opts.ipv6 is True and opts.fixed_cidr_v6 == "fd42:1:2::/64"
+    opts = parse_options(["--config-file", _cfg(tmp_path, {"ipv6": True, "fixed-cidr-v6": "fd42::/64"})])
+    assert opts.ipv6 is True and opts.fixed_cidr_v6 == "fd42::/64"
+    assert parse_options(["--config-file", _cfg(tmp_path, {})]).ipv6 is False
+    with pytest.raises(OptionsError, match="invalid fixed-cidr-v6: nope"):
+        parse_options(["--config-file", _cfg(tmp_path, {}), "--fixed-cidr-v6", "nope"])

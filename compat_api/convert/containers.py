@@ -21,6 +21,7 @@ from compat_api.wire.containers import (
 from runtime.containers.codec import from_jsonable, to_jsonable
 from runtime.containers.execs import ExecConfig, ExecRecord
 from runtime.containers.health import Health
+from runtime.containers.links import canonical_link
 from runtime.containers.model import (
     Container, ContainerConfig, HostConfig, MountPoint,
 )
@@ -119,6 +120,12 @@ def render_host_config(host: HostConfig) -> dict[str, Any]:
     if host.init is not None:
         raw["Init"] = host.init
     return raw
+
+
+def _with_canonical_links(host: dict[str, Any], name: str) -> dict[str, Any]:
+    if host.get("Links"):
+        host["Links"] = [canonical_link(entry, name) for entry in host["Links"]]
+    return host
 
 
 def _render_mount_request(m: dict[str, Any]) -> dict[str, Any]:
@@ -231,7 +238,7 @@ def render_inspect(
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": list(container.exec_ids) or None,
-        "HostConfig": render_host_config(container.host_config),
+        "HostConfig": _with_canonical_links(render_host_config(container.host_config), container.name),
         "GraphDriver": graph,
     }
     if size is not None:

@@ -11,7 +11,7 @@ import dns.message
 import dns.query
 import pytest
 
-from runtime.containers.links import link_alias, without_link
+from runtime.containers.links import canonical_link, link_alias, without_link
 from runtime.errors import InvalidParameter
 from runtime.network.contract import PRIMARY_LEFT, ConnectTarget, EndpointConfig, Link, SandboxRequest
 from runtime.network.versioned import (
@@ -115,6 +115,8 @@ def test_without_link() -> None:
     assert without_link(("web:db", "cache"), "db") == ("cache",)
     assert without_link(("web:db",), "nope") is None
     assert without_link(None, "db") is None
+    assert canonical_link("web:db", "/app") == canonical_link("/web:/app/db", "app") == "/web:/app/db"
+    assert canonical_link("web", "app") == "/web:/app/web"
 
 
 def _query(name: str) -> dns.message.Message:

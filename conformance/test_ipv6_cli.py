@@ -30,7 +30,8 @@ WWW = "mkdir -p /www && echo hello-over-ipv6 > /www/index.html && exec httpd -f 
 def _free_ula() -> str:
     used = subprocess.run(["ip", "-o", "-6", "addr"], capture_output=True, text=True).stdout
     while True:
-        subnet = f"fd42:{secrets.token_hex(2)}:{secrets.token_hex(2)}::/64"
+        # normalised (no leading zeros), as engines print it
+        subnet = str(ipaddress.IPv6Network(f"fd42:{secrets.token_hex(2)}:{secrets.token_hex(2)}::/64"))
         if subnet.split("::")[0] + ":" not in used:
             return subnet
 

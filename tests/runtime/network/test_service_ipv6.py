@@ -3,6 +3,7 @@ on a host without IPv6."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 import subprocess
@@ -22,7 +23,7 @@ from tests.runtime.network.conftest import NetnsFactory, container_request, nsex
 
 
 def _subnet() -> str:
-    return f"fd42:{secrets.token_hex(2)}:{secrets.token_hex(2)}::/64"
+    return str(ipaddress.IPv6Network(f"fd42:{secrets.token_hex(2)}:{secrets.token_hex(2)}::/64"))
 
 
 async def test_ipv6_network_addresses_and_aaaa(service: NetworkService, netns_factory: NetnsFactory,

@@ -122,9 +122,11 @@ def render_host_config(host: HostConfig) -> dict[str, Any]:
     return raw
 
 
-def _with_canonical_links(host: dict[str, Any], name: str) -> dict[str, Any]:
+def _with_links(host: dict[str, Any], name: str, network_mode: str | None) -> dict[str, Any]:
+    """``Links`` in dockerd's stored form; none on a user-defined network (dockerd ignores them)."""
     if host.get("Links"):
-        host["Links"] = [canonical_link(entry, name) for entry in host["Links"]]
+        legacy = (network_mode or "default") in ("default", "bridge")
+        host["Links"] = [canonical_link(entry, name) for entry in host["Links"]] if legacy else None
     return host
 
 
@@ -238,7 +240,8 @@ def render_inspect(
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": list(container.exec_ids) or None,
-        "HostConfig": _with_canonical_links(render_host_config(container.host_config), container.name),
+        "HostConfig": _with_links(render_host_config(container.host_config), container.name,
+                                  container.host_config.network_mode),
         "GraphDriver": graph,
     }
     if size is not None:

@@ -182,7 +182,7 @@ def resolve_name(
         suffix = "." + net.name.lower()
         if name.endswith(suffix):
             base = name[: -len(suffix)]
-        base = link_aliases(asker, ep, others).get(base, base)
+        base = link_aliases(ep).get(base, base)
         found: list[str] = []
         for sb in others:
             other = sb.endpoints.get(net.id)
@@ -197,20 +197,15 @@ def resolve_name(
     return [], False
 
 
-def link_aliases(asker: Sandbox, ep: Endpoint, sandboxes: Iterable[Sandbox]) -> dict[str, str]:
-    """alias -> target name of the asker's links on one user-defined network: the
-    endpoint's ``Links`` (``target:alias``) and, on the ``NetworkMode`` network, the
-    container's ``--link`` entries (libnetwork's per-endpoint alias table)."""
+def link_aliases(ep: Endpoint) -> dict[str, str]:
+    """alias -> target name of an endpoint's ``Links`` (``target:alias``) on a
+    user-defined network: libnetwork's per-endpoint alias table, seen only by the
+    linking container (``HostConfig.Links`` do not apply there, as in dockerd)."""
     table: dict[str, str] = {}
     for entry in ep.config.links:
         target, _, alias = entry.partition(":")
         target = target.strip("/")
         table[(alias.rsplit("/", 1)[-1] or target).lower()] = target.lower()
-    if asker.request.links and next(iter(asker.endpoints.values()), None) is ep:
-        names = {sb.container_id: sb.request.name for sb in sandboxes}
-        for link in asker.request.links:
-            if link.target_id in names:
-                table[link.alias.lower()] = names[link.target_id].lower()
     return table
 
 

@@ -36,6 +36,8 @@ def _engine_config(options: DaemonOptions) -> DaemonConfig:
         exec_root=options.exec_root,
         bridge=options.bridge,
         bip=options.bip,
+        ipv6=options.ipv6,
+        fixed_cidr_v6=options.fixed_cidr_v6,
         cgroup_parent=options.cgroup_parent,
         debug=options.debug,
         experimental=options.experimental,

@@ -58,7 +58,7 @@ def test_remove_link(api_client: docker.APIClient, tracker: ResourceTracker, bus
     api_client.start(target)
     parent = api_client.create_container(busybox_image, "cat", stdin_open=True, name=parent_name,
                                          host_config=api_client.create_host_config(links={target_name: "mylink"}))
-    assert api_client.inspect_container(parent)["HostConfig"]["Links"]
+    assert api_client.inspect_container(parent)["HostConfig"]["Links"] == [f"/{target_name}:/{parent_name}/mylink"]
     api_client.remove_container(f"{parent_name}/mylink", link=True)
     assert not api_client.inspect_container(parent)["HostConfig"]["Links"]
     assert api_client.inspect_container(target)["State"]["Running"]  # only the link went

@@ -17,6 +17,9 @@ class DaemonConfig:
     exec_root: Path = DEFAULT_EXEC_ROOT
     bridge: str = DEFAULT_BRIDGE
     bip: str = DEFAULT_BIP
+    # default bridge IPv6 (dockerd's --ipv6 / --fixed-cidr-v6)
+    ipv6: bool = False
+    fixed_cidr_v6: str = ""
     cgroup_parent: str = "pydockerd"
     debug: bool = False
     experimental: bool = False

@@ -25,6 +25,7 @@ from runtime.containers.attach import parse_detach_keys
 from runtime.containers.codec import GoSchema, from_jsonable, json_kind, to_jsonable
 from runtime.containers.execs import ExecConfig, ExecRecord
 from runtime.containers.health import Health
+from runtime.containers.links import canonical_link
 from runtime.containers.model import (
     BindOptions, Container, ContainerConfig, DeviceMapping, HealthConfig, HostConfig, LogConfig,
     MountPoint, MountRequest, PortBinding, RestartPolicy, TmpfsOptions, Ulimit,
@@ -170,6 +171,14 @@ def render_host_config(host: HostConfig) -> dict[str, Any]:
     return raw
 
 
+def _with_links(host: dict[str, Any], name: str, network_mode: str | None) -> dict[str, Any]:
+    """``Links`` in dockerd's stored form; none on a user-defined network (dockerd ignores them)."""
+    if host.get("Links"):
+        legacy = (network_mode or "default") in ("default", "bridge")
+        host["Links"] = [canonical_link(entry, name) for entry in host["Links"]] if legacy else None
+    return host
+
+
 def _render_mount_request(m: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in m.items() if v not in (None, "", False) or k in ("Target", "Type")}
 
@@ -280,7 +289,8 @@ def render_inspect(
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": list(container.exec_ids) or None,
-        "HostConfig": render_host_config(container.host_config),
+        "HostConfig": _with_links(render_host_config(container.host_config), container.name,
+                                  container.host_config.network_mode),
         "GraphDriver": graph,
     }
     if size is not None:

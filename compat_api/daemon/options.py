@@ -7,6 +7,7 @@ unknown key in the file is an error, and flags otherwise win over built-in defau
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ _FILE_KEYS: dict[str, str] = {
     "tlskey": "tlskey",
     "bridge": "bridge",
     "bip": "bip",
+    "ipv6": "ipv6",
+    "fixed-cidr-v6": "fixed_cidr_v6",
     "experimental": "experimental",
     "labels": "labels",
     "insecure-registries": "insecure_registries",
@@ -63,6 +66,8 @@ _DEFAULTS: dict[str, Any] = {
     "tlskey": None,
     "bridge": DEFAULT_BRIDGE,
     "bip": DEFAULT_BIP,
+    "ipv6": False,
+    "fixed_cidr_v6": "",
     "experimental": False,
     "labels": [],
     "insecure_registries": [],
@@ -79,6 +84,15 @@ _DEFAULTS: dict[str, Any] = {
 
 class OptionsError(Exception):
     """Invalid flags or configuration file; the daemon exits with this message."""
+
+
+def _fixed_cidr_v6(value: str) -> str:
+    if not value:
+        return ""
+    try:
+        return str(ipaddress.IPv6Network(value, strict=False))
+    except ValueError:
+        raise OptionsError(f"invalid fixed-cidr-v6: {value}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +122,8 @@ class DaemonOptions:
     init: bool = False
     init_path: str = ""
     dashboard: str | None = None  # HOST:PORT of the web dashboard, served by the daemon
+    ipv6: bool = False
+    fixed_cidr_v6: str = ""
 
 
 def _bool_flag(text: str) -> bool:
@@ -156,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tlskey", dest="tlskey", help="path to TLS key file")
     p.add_argument("-b", "--bridge", dest="bridge", help=f"default bridge name (default {DEFAULT_BRIDGE})")
     p.add_argument("--bip", dest="bip", help=f"default bridge address, CIDR (default {DEFAULT_BIP})")
+    p.add_argument("--ipv6", dest="ipv6", nargs="?", const=True, type=_bool_flag,
+                   help="enable IPv6 on the default bridge")
+    p.add_argument("--fixed-cidr-v6", dest="fixed_cidr_v6",
+                   help="IPv6 subnet of the default bridge (with --ipv6; a random ULA /64 otherwise)")
     p.add_argument("--experimental", dest="experimental", action="store_const", const=True,
                    help="enable experimental features")
     p.add_argument("--label", dest="labels", action="append", help="engine label key=value (repeatable)")
@@ -246,6 +266,8 @@ def parse_options(argv: Sequence[str]) -> DaemonOptions:
         tlskey=merged["tlskey"],
         bridge=merged["bridge"],
         bip=merged["bip"],
+        ipv6=_file_bool("ipv6", merged["ipv6"]),
+        fixed_cidr_v6=_fixed_cidr_v6(merged["fixed_cidr_v6"] or ""),
         experimental=bool(merged["experimental"]),
         labels=tuple(merged["labels"]),
         insecure_registries=tuple(merged["insecure_registries"]),

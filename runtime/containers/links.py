@@ -10,6 +10,12 @@ def link_alias(entry: str) -> str:
     return (alias or target).rsplit("/", 1)[-1]
 
 
+def canonical_link(entry: str, parent_name: str) -> str:
+    """dockerd's stored form of a ``--link``: ``/target:/parent/alias``."""
+    target = entry.partition(":")[0].strip("/")
+    return f"/{target}:/{parent_name.strip('/')}/{link_alias(entry)}"
+
+
 def without_link(links: tuple[str, ...] | None, alias: str) -> tuple[str, ...] | None:
     """``links`` without the entry for ``alias``; None when there is no such link."""
     kept = tuple(entry for entry in links or () if link_alias(entry) != alias)
@@ -18,4 +24,4 @@ def without_link(links: tuple[str, ...] | None, alias: str) -> tuple[str, ...] |
     return kept
 
 
-__all__ = ["link_alias", "without_link"]
+__all__ = ["link_alias", "canonical_link", "without_link"]

@@ -852,8 +852,9 @@ class ContainerService:
     def _remove_link(self, ref: str) -> None:
         """``DELETE /containers/<parent>/<alias>?link=1``: drop the parent's ``--link``."""
         parent_ref, sep, alias = ref.strip("/").rpartition("/")
-        if not sep:
-            raise InvalidParameter("Conflict, cannot remove the default link name of the container")
+        if not sep:  # dockerd answers this with a plain (500) error, for an existing container
+            self.get(ref)
+            raise SystemError_("Conflict, cannot remove the default link name of the container")
         parent = self.get(parent_ref)
         links = without_link(parent.host_config.links, alias)
         if links is None:

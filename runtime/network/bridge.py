@@ -9,10 +9,12 @@ under a millisecond), so nothing is shared between threads or namespaces.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import os
 import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from runtime.errors import SystemError_
 from runtime.network.model import BridgeClaim
 
 VETH_PREFIX = "veth"
+IFA_F_NODAD = 0x02
 RTPROT_BOOT = 3  # what `ip route add` uses; shows as a plain route in `ip route`
 
 
@@ -176,6 +179,14 @@ def release_bridge(name: str, claim: BridgeClaim) -> None:
         for cidr in claim.displaced:
             with _ignoring(errno.EEXIST):
                 _add_ipv4(ipr, index, cidr)
+        if claim.added6:
+            iface6 = ipaddress.IPv6Interface(claim.added6)
+            with _ignoring(errno.EADDRNOTAVAIL):
+                ipr.addr("del", index=index, address=str(iface6.ip), prefixlen=iface6.network.prefixlen,
+                         family=socket.AF_INET6)
+        if claim.enabled_ipv6:
+            with contextlib.suppress(OSError):
+                write_sysctl(f"net.ipv6.conf.{name}.disable_ipv6", "1")
         if claim.brought_up:
             ipr.link("set", index=index, state="down")
 
@@ -230,6 +241,8 @@ class VethPlan:
     address_cidr: str  # "10.213.0.2/24"
     gateway: str  # "" = no default route through this endpoint
     extra_cidrs: tuple[str, ...] = ()  # link-local addresses ("169.254.8.8/16")
+    address6_cidr: str = ""  # IPv6 networks: "fd42::2/64"
+    gateway6: str = ""
 
 
 def create_veth(plan: VethPlan, netns_fd: int) -> None:
@@ -305,9 +318,9 @@ def _configure_peer(ipr: IPRoute, plan: VethPlan, disable_ipv6: bool) -> None:
     index = _index(ipr, plan.peer_name)
     if index is None:
         raise SystemError_(f"interface {plan.peer_name} not found in the container's namespace")
-    if disable_ipv6:
+    if disable_ipv6 or plan.address6_cidr:
         try:
-            write_sysctl(f"net.ipv6.conf.{plan.peer_name}.disable_ipv6", "1")
+            write_sysctl(f"net.ipv6.conf.{plan.peer_name}.disable_ipv6", "0" if plan.address6_cidr else "1")
         except OSError:
             pass  # kernel without IPv6
     iface = ipaddress.IPv4Interface(plan.address_cidr)
@@ -315,9 +328,14 @@ def _configure_peer(ipr: IPRoute, plan: VethPlan, disable_ipv6: bool) -> None:
         "add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
         broadcast=str(iface.network.broadcast_address),
     )
+    if plan.address6_cidr:
+        iface6 = ipaddress.IPv6Interface(plan.address6_cidr)
+        # no duplicate address detection: the address is usable at once (as dockerd does)
+        ipr.addr("add", index=index, address=str(iface6.ip), prefixlen=iface6.network.prefixlen,
+                 family=socket.AF_INET6, flags=IFA_F_NODAD)
     for cidr in plan.extra_cidrs:
         extra = ipaddress.ip_interface(cidr)
-        if extra.version == 4 or not disable_ipv6:
+        if extra.version == 4 or not disable_ipv6 or plan.address6_cidr:
             ipr.addr("add", index=index, address=str(extra.ip), prefixlen=extra.network.prefixlen)
     ipr.link("set", index=index, state="up")
     lo = _index(ipr, "lo")
@@ -325,6 +343,31 @@ def _configure_peer(ipr: IPRoute, plan: VethPlan, disable_ipv6: bool) -> None:
         ipr.link("set", index=lo, state="up")
     if plan.gateway:
         ipr.route("replace", dst="0.0.0.0/0", gateway=plan.gateway, oif=index, proto=RTPROT_BOOT)
+    if plan.gateway6:
+        ipr.route("replace", dst="::/0", gateway=plan.gateway6, oif=index, proto=RTPROT_BOOT,
+                  family=socket.AF_INET6)
+
+
+def add_bridge_address6(name: str, cidr: str) -> tuple[bool, bool]:
+    """Give a bridge its IPv6 gateway address (IPv6 networks), enabling IPv6 on it.
+    Returns (IPv6 had to be enabled, the address had to be added)."""
+    sysctl = Path(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6")
+    try:
+        enabled = sysctl.read_text().strip() == "1"
+        if enabled:
+            write_sysctl(f"net.ipv6.conf.{name}.disable_ipv6", "0")
+    except OSError as exc:
+        raise SystemError_(f"cannot enable IPv6 on {name}: {exc}") from exc
+    iface = ipaddress.IPv6Interface(cidr)
+    with _iproute() as ipr:
+        index = _index(ipr, name)
+        if index is None:
+            raise SystemError_(f"bridge {name} not found")
+        if any(a.get_attr("IFA_ADDRESS") == str(iface.ip) for a in ipr.get_addr(index=index, family=socket.AF_INET6)):
+            return enabled, False
+        ipr.addr("add", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen,
+                 family=socket.AF_INET6, flags=IFA_F_NODAD)
+    return enabled, True
 
 
 def remove_peer(peer_name: str) -> None:
@@ -369,7 +412,7 @@ def enable_ip_forward() -> None:
 
 __all__ = [
     "mac_for_ipv4", "random_veth_name", "link_exists", "delete_link", "BridgeState",
-    "bridge_state", "link_kind", "claim_bridge", "release_bridge", "delete_veth", "links_with_master", "VethPlan", "create_veth",
-    "create_veths", "write_sysctl", "configure_peer", "configure_peers", "remove_peer", "set_default_route", "netns_interfaces",
-    "loopback_has_ipv6", "enable_ip_forward",
+    "bridge_state", "link_kind", "claim_bridge", "release_bridge", "delete_veth", "links_with_master", "VethPlan",
+    "create_veth", "create_veths", "write_sysctl", "add_bridge_address6", "configure_peer", "configure_peers",
+    "remove_peer", "set_default_route", "netns_interfaces", "loopback_has_ipv6", "enable_ip_forward",
 ]

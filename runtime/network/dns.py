@@ -153,10 +153,11 @@ class EmbeddedDns:
             if not known:
                 return None
             resp = _reply(query)
-            if qtype == dns.rdatatype.A and addrs:
-                addrs = random.sample(addrs, len(addrs))
+            wanted = [a for a in addrs if (":" in a) == (qtype == dns.rdatatype.AAAA)]
+            if qtype in (dns.rdatatype.A, dns.rdatatype.AAAA) and wanted:
+                wanted = random.sample(wanted, len(wanted))
                 resp.answer.append(
-                    dns.rrset.from_text_list(question.name, RESP_TTL, dns.rdataclass.IN, dns.rdatatype.A, addrs)
+                    dns.rrset.from_text_list(question.name, RESP_TTL, dns.rdataclass.IN, qtype, wanted)
                 )
             return resp
         if qtype == dns.rdatatype.PTR and qname.endswith(PTR_V4_SUFFIX):

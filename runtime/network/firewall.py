@@ -8,6 +8,12 @@ all of them from the service's state and loads them with one ``iptables-restore
 the same operation as any update. Only the jumps from the built-in chains are added one
 by one, once, and removed at a clean stop together with the chains.
 
+The administrators' chain ``DOCKER-USER`` (filter table) follows dockerd's convention: it
+is created if missing, never flushed or deleted, and ``FORWARD`` jumps to it *first*
+(re-asserted at every start), so rules put there are evaluated before the engine's and
+survive daemon restarts. When dockerd runs on the same host the chain and the jump are
+shared: both engines only ever move that one jump back to the top.
+
 Like dockerd we run the host's ``iptables`` by absolute path, whatever backend
 (nf_tables or legacy) the distribution selected: mixing backends would let the other
 backend's FORWARD DROP policy win over our ACCEPTs.
@@ -25,6 +31,9 @@ from pathlib import Path
 from runtime.errors import SystemError_
 
 IPTABLES_CANDIDATES = ("/usr/sbin/iptables", "/sbin/iptables", "/usr/bin/iptables")
+IP6TABLES_CANDIDATES = ("/usr/sbin/ip6tables", "/sbin/ip6tables", "/usr/bin/ip6tables")
+USER_CHAIN = "DOCKER-USER"
+USER_JUMP = f"-A FORWARD -j {USER_CHAIN}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +64,19 @@ def daemon_tag(data_root: Path | str) -> str:
     return hashlib.sha256(str(data_root).encode()).hexdigest()[:8]
 
 
-def find_iptables() -> str | None:
-    for path in IPTABLES_CANDIDATES:
+def find_iptables(family: int = 4) -> str | None:
+    """``iptables`` (family 4) or ``ip6tables`` (family 6) by absolute path."""
+    for path in IPTABLES_CANDIDATES if family == 4 else IP6TABLES_CANDIDATES:
         if Path(path).exists():
             return path
-    return shutil.which("iptables")
+    return shutil.which("iptables" if family == 4 else "ip6tables")
 
 
 class Chains:
     """The names of one daemon's chains."""
 
-    def __init__(self, tag: str) -> None:
+    def __init__(self, tag: str, family: int = 4) -> None:
+        self.family = family
         self.forward = f"PYDOCKER-FWD-{tag}"
         self.iso1 = f"PYDOCKER-ISO1-{tag}"
         self.iso2 = f"PYDOCKER-ISO2-{tag}"
@@ -78,7 +89,8 @@ class Chains:
             ("filter", "FORWARD", ["-j", self.forward]),
             ("nat", "POSTROUTING", ["-j", self.post]),
             ("nat", "PREROUTING", ["-m", "addrtype", "--dst-type", "LOCAL", "-j", self.dnat]),
-            ("nat", "OUTPUT", ["!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL", "-j", self.dnat]),
+            ("nat", "OUTPUT", ["!", "-d", "127.0.0.0/8" if self.family == 4 else "::1/128",
+                               "-m", "addrtype", "--dst-type", "LOCAL", "-j", self.dnat]),
         ]
 
 
@@ -132,9 +144,10 @@ class Firewall:
     """One daemon's iptables state. Methods serialise on a lock; each is one or a few
     short ``iptables`` invocations."""
 
-    def __init__(self, tag: str, iptables: str | None = None) -> None:
-        self.chains = Chains(tag)
-        self._iptables = iptables if iptables is not None else find_iptables()
+    def __init__(self, tag: str, iptables: str | None = None, family: int = 4) -> None:
+        """``family`` 6 drives ``ip6tables`` (same chain names, in the IPv6 tables)."""
+        self.chains = Chains(tag, family)
+        self._iptables = iptables if iptables is not None else find_iptables(family)
         self._lock = asyncio.Lock()
         self._variant = ""
         self._last: str | None = None
@@ -189,7 +202,21 @@ class Firewall:
                 code, _ = await self._run("-w", "-t", table, "-C", chain, *spec, check=False)
                 if code != 0:
                     await self._run("-w", "-t", table, "-I", chain, "1", *spec)
+            await self._ensure_user_chain()
             self._last = None
+
+    async def _ensure_user_chain(self) -> None:
+        """``DOCKER-USER`` exists (its rules untouched) and is ``FORWARD``'s first rule."""
+        code, _ = await self._run("-w", "-t", "filter", "-S", USER_CHAIN, check=False)
+        if code != 0:
+            await self._run("-w", "-t", "filter", "-N", USER_CHAIN, check=False)
+        _, out = await self._run("-w", "-t", "filter", "-S", "FORWARD", check=False)
+        rules = [line for line in out.splitlines() if line.startswith("-A FORWARD")]
+        if rules and rules[0] == USER_JUMP:
+            return
+        while (await self._run("-w", "-t", "filter", "-D", "FORWARD", "-j", USER_CHAIN, check=False))[0] == 0:
+            pass
+        await self._run("-w", "-t", "filter", "-I", "FORWARD", "1", "-j", USER_CHAIN)
 
     async def sync(self, bridges: Sequence[BridgeRules], ports: Iterable[PortRule]) -> None:
         """Make our chains contain exactly the rules for ``bridges`` and ``ports``."""
@@ -203,7 +230,7 @@ class Firewall:
             self._last = text
 
     async def teardown(self) -> None:
-        """Remove the jumps and our chains (clean stop)."""
+        """Remove the jumps and our chains (clean stop); ``DOCKER-USER`` and its jump stay."""
         if not self.available:
             return
         async with self._lock:
@@ -229,4 +256,4 @@ class Firewall:
         return [line for line in out.splitlines() if any(n in line for n in names)]
 
 
-__all__ = ["BridgeRules", "PortRule", "daemon_tag", "find_iptables", "Chains", "render_rules", "Firewall"]
+__all__ = ["USER_CHAIN", "BridgeRules", "PortRule", "daemon_tag", "find_iptables", "Chains", "render_rules", "Firewall"]

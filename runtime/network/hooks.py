@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from runtime.errors import InvalidParameter
 from runtime.network.contract import (
+    DEFAULT_MODES,
     ConnectTarget,
     EndpointConfig,
     Link,
@@ -77,7 +78,9 @@ def sandbox_request_for(
             PortBindingSpec(getattr(b, "host_ip", ""), getattr(b, "host_port", "")) for b in items
         )
     links: list[Link] = []
-    for entry in host.links or ():
+    # dockerd ignores HostConfig.Links of a container on a user-defined network
+    legacy = (host.network_mode or "default") in DEFAULT_MODES
+    for entry in host.links or () if legacy else ():
         target, _, alias = entry.partition(":")
         alias = alias or target
         if lookup is not None:

@@ -43,6 +43,8 @@ class BridgeClaim:
     added: str = ""  # "a.b.c.d/len"
     displaced: tuple[str, ...] = ()
     brought_up: bool = False
+    added6: str = ""  # the IPv6 gateway put on an adopted bridge
+    enabled_ipv6: bool = False  # its disable_ipv6 sysctl was 1
 
     def merged_with(self, earlier: BridgeClaim | None) -> BridgeClaim:
         """This claim, made again over a bridge that ``earlier`` had already claimed (a
@@ -54,16 +56,19 @@ class BridgeClaim:
             added=self.added or earlier.added,
             displaced=tuple(dict.fromkeys(earlier.displaced + self.displaced)),
             brought_up=self.brought_up or earlier.brought_up,
+            added6=self.added6 or earlier.added6,
+            enabled_ipv6=self.enabled_ipv6 or earlier.enabled_ipv6,
         )
 
     def to_json(self) -> dict[str, Any]:
         return {"created": self.created, "added": self.added, "displaced": list(self.displaced),
-                "brought_up": self.brought_up}
+                "brought_up": self.brought_up, "added6": self.added6, "enabled_ipv6": self.enabled_ipv6}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BridgeClaim:
         return cls(bool(data.get("created")), str(data.get("added") or ""),
-                   tuple(str(a) for a in data.get("displaced") or ()), bool(data.get("brought_up")))
+                   tuple(str(a) for a in data.get("displaced") or ()), bool(data.get("brought_up")),
+                   str(data.get("added6") or ""), bool(data.get("enabled_ipv6")))
 
 
 @dataclass(slots=True)
@@ -92,6 +97,8 @@ class Network:
     ip_range: str = ""
     gateway: str = ""
     bridge: str = ""
+    subnet6: str = ""  # EnableIPv6: the IPv6 subnet and gateway
+    gateway6: str = ""
     # None: not claimed yet, or a record written before claims were kept
     bridge_claim: BridgeClaim | None = None
 
@@ -179,6 +186,9 @@ class Endpoint:
     prefixlen: int = 0
     gateway: str = ""
     mac: str = ""
+    ip6: str = ""
+    prefixlen6: int = 0
+    gateway6: str = ""
     config: EndpointConfig = field(default_factory=EndpointConfig)
     dns_names: list[str] = field(default_factory=list)
 

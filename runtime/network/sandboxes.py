@@ -91,6 +91,15 @@ def check_endpoint(network: Network, config: EndpointConfig) -> None:
         pools = [c.ip_range or c.subnet for c in network.ipam_config if c.subnet]
         if not any(addr in ipaddress.ip_network(p, strict=False) for p in pools):
             raise InvalidParameter(f"no configured subnet or ip-range contain the IP address {config.ipv4_address}")
+    if config.ipv6_address:
+        if not network.subnet6 or not any(":" in c.subnet for c in network.ipam_config):
+            raise InvalidParameter(ERR_IP_NO_SUBNET)
+        try:
+            addr6 = ipaddress.IPv6Address(config.ipv6_address)
+        except ValueError:
+            raise InvalidParameter(f"invalid IPv6 address: {config.ipv6_address}") from None
+        if addr6 not in ipaddress.IPv6Network(network.subnet6):
+            raise InvalidParameter(f"no configured subnet or ip-range contain the IP address {config.ipv6_address}")
 
 
 def endpoint_settings(network: Network, ep: Endpoint | None, config: EndpointConfig) -> dict[str, Any]:
@@ -109,9 +118,9 @@ def endpoint_settings(network: Network, ep: Endpoint | None, config: EndpointCon
         "Gateway": ep.gateway if ep else "",
         "IPAddress": ep.ip if ep else "",
         "IPPrefixLen": ep.prefixlen if ep else 0,
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
+        "IPv6Gateway": ep.gateway6 if ep else "",
+        "GlobalIPv6Address": ep.ip6 if ep else "",
+        "GlobalIPv6PrefixLen": ep.prefixlen6 if ep else 0,
         "DNSNames": (ep.dns_names or None) if running and ep else None,
     }
 
@@ -138,11 +147,11 @@ def settings_shape(
         "SecondaryIPv6Addresses": None,
         "EndpointID": br.get("EndpointID", ""),
         "Gateway": br.get("Gateway", ""),
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
+        "GlobalIPv6Address": br.get("GlobalIPv6Address", ""),
+        "GlobalIPv6PrefixLen": br.get("GlobalIPv6PrefixLen", 0),
         "IPAddress": br.get("IPAddress", ""),
         "IPPrefixLen": br.get("IPPrefixLen", 0),
-        "IPv6Gateway": "",
+        "IPv6Gateway": br.get("IPv6Gateway", ""),
         "MacAddress": br.get("MacAddress", ""),
         "Networks": dict(networks),
     }
@@ -161,8 +170,8 @@ def pick_gateway(candidates: Sequence[tuple[Network, EndpointConfig]]) -> str | 
 def resolve_name(
     sandboxes: Iterable[Sandbox], networks: Mapping[str, Network], asker: Sandbox, name: str
 ) -> tuple[list[str], bool]:
-    """IPv4 addresses for ``name`` on the asking container's user-defined networks
-    (``name`` or ``name.<network>``), first network with a match wins."""
+    """IPv4 (and IPv6) addresses for ``name`` on the asking container's user-defined
+    networks (``name`` or ``name.<network>``), first network with a match wins."""
     name = name.lower()
     others = list(sandboxes)
     for ep in asker.endpoints.values():
@@ -173,7 +182,7 @@ def resolve_name(
         suffix = "." + net.name.lower()
         if name.endswith(suffix):
             base = name[: -len(suffix)]
-        base = link_aliases(asker, ep, others).get(base, base)
+        base = link_aliases(ep).get(base, base)
         found: list[str] = []
         for sb in others:
             other = sb.endpoints.get(net.id)
@@ -181,25 +190,22 @@ def resolve_name(
                 continue
             if base in (n.lower() for n in other.dns_names):
                 found.append(other.ip)
+                if other.ip6:
+                    found.append(other.ip6)
         if found:
             return found, True
     return [], False
 
 
-def link_aliases(asker: Sandbox, ep: Endpoint, sandboxes: Iterable[Sandbox]) -> dict[str, str]:
-    """alias -> target name of the asker's links on one user-defined network: the
-    endpoint's ``Links`` (``target:alias``) and, on the ``NetworkMode`` network, the
-    container's ``--link`` entries (libnetwork's per-endpoint alias table)."""
+def link_aliases(ep: Endpoint) -> dict[str, str]:
+    """alias -> target name of an endpoint's ``Links`` (``target:alias``) on a
+    user-defined network: libnetwork's per-endpoint alias table, seen only by the
+    linking container (``HostConfig.Links`` do not apply there, as in dockerd)."""
     table: dict[str, str] = {}
     for entry in ep.config.links:
         target, _, alias = entry.partition(":")
         target = target.strip("/")
         table[(alias.rsplit("/", 1)[-1] or target).lower()] = target.lower()
-    if asker.request.links and next(iter(asker.endpoints.values()), None) is ep:
-        names = {sb.container_id: sb.request.name for sb in sandboxes}
-        for link in asker.request.links:
-            if link.target_id in names:
-                table[link.alias.lower()] = names[link.target_id].lower()
     return table
 
 

@@ -69,6 +69,7 @@ from runtime.network.etcfiles import (
 from runtime.network.firewall import BridgeRules, Firewall, PortRule, daemon_tag
 from runtime.network.hostnet import reserved_networks
 from runtime.network.ipam import Ipam, NoAvailableAddresses, PoolConfig, validate_ipam
+from runtime.network.ipam6 import ERR_NO_IPV6, Ipam6, host_has_ipv6, random_ula
 from runtime.network.model import (
     OPT_BRIDGE_NAME,
     OPT_DEFAULT_BRIDGE,
@@ -154,6 +155,7 @@ class AttachedContainer:
     endpoint_id: str
     mac: str
     ipv4: str  # "10.0.0.2/24" or ""
+    ipv6: str = ""  # "fd42::2/64" or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +196,7 @@ class NetworkService:
         events: EventBus,
         *,
         firewall: Firewall | None = None,
+        firewall6: Firewall | None = None,
         reserved: Callable[[], Iterable[IPv4Network]] = reserved_networks,
         host_resolv_conf: Path = Path("/etc/resolv.conf"),
         host_hosts: Path = Path("/etc/hosts"),
@@ -210,9 +213,13 @@ class NetworkService:
         self._background: set[asyncio.Task[None]] = set()
         self._setup_error: str | None = None
         self._ipam = Ipam(reserved=reserved)
+        self._ipam6 = Ipam6()
         self._ports = PortAllocator()
         self._dns = EmbeddedDns(self)
         self.firewall = firewall if firewall is not None else Firewall(daemon_tag(config.data_root))
+        # ip6tables: set up with the first IPv6 network; a failure leaves IPv6 without NAT
+        self.firewall6 = firewall6 if firewall6 is not None else Firewall(daemon_tag(config.data_root), family=6)
+        self._fw6_state = ""  # "" not set up, "ready", or the setup error
         self._lock = asyncio.Lock()
         self._directory: ContainerDirectory | None = None
         self._host_resolv = host_resolv_conf
@@ -266,8 +273,7 @@ class NetworkService:
             await self._sync_firewall()
 
     async def _claim_bridge(self, net: Network) -> None:
-        net.bridge_claim = await asyncio.to_thread(
-            br.claim_bridge, net.bridge, f"{net.gateway}/{net.prefixlen}", net.mtu, net.bridge_claim)
+        net.bridge_claim = await asyncio.to_thread(_claim, net)
         self._save_network(net)
 
     def _ensure_predefined(self) -> None:
@@ -278,9 +284,19 @@ class NetworkService:
             OPT_HOST_BINDING: "0.0.0.0", OPT_BRIDGE_NAME: self.config.bridge, OPT_MTU: "1500",
         }
         now = rfc3339_nano(time.time_ns())
+        subnet6 = gateway6 = ""
+        if self.config.ipv6:
+            if not host_has_ipv6():
+                log.error("--ipv6: %s; the default bridge stays IPv4 only", ERR_NO_IPV6)
+            else:
+                previous = by_name.get("bridge")
+                kept = previous.subnet6 if previous is not None and previous.subnet6 else random_ula()
+                six = ipaddress.IPv6Network(self.config.fixed_cidr_v6 or kept)
+                subnet6, gateway6 = str(six), str(six.network_address + 1)
         wanted: dict[str, dict[str, Any]] = {
             "bridge": dict(driver="bridge", options=bridge_opts, subnet=str(bip.network), gateway=str(bip.ip),
-                           bridge=self.config.bridge, ip_range=""),
+                           bridge=self.config.bridge, ip_range="", enable_ipv6=bool(subnet6),
+                           subnet6=subnet6, gateway6=gateway6),
             "host": dict(driver="host"),
             "none": dict(driver="null"),
         }
@@ -298,8 +314,12 @@ class NetworkService:
     def _request_pool(self, net: Network) -> None:
         if net.name == "bridge":
             self._ipam.request_pool(net.id, PoolConfig(subnet=net.subnet), gateway_ip=net.gateway)
+            if net.subnet6:
+                self._ipam6.request_pool(net.id, net.subnet6, net.gateway6)
             return
-        cfg = net.ipam_config[0] if net.ipam_config else PoolConfig()
+        cfg = next((c for c in net.ipam_config if c.subnet and ":" not in c.subnet), PoolConfig())
+        if net.subnet6:
+            self._ipam6.request_pool(net.id, net.subnet6, net.gateway6)
         self._ipam.request_pool(
             net.id, PoolConfig(subnet=net.subnet, ip_range=net.ip_range, gateway=net.gateway,
                                aux_addresses=cfg.aux_addresses),
@@ -333,6 +353,9 @@ class NetworkService:
             if ep.ip and ep.network_id in self._networks:
                 with contextlib.suppress(Exception):
                     self._ipam.request_address(ep.network_id, ep.ip)
+                if ep.ip6:
+                    with contextlib.suppress(Exception):
+                        self._ipam6.request_address(ep.network_id, ep.ip6)
         self._sandboxes[sandbox.container_id] = sandbox
         if sandbox.dns and sandbox.pid is not None:
             host_text = self._read_host_resolv()
@@ -368,6 +391,8 @@ class NetworkService:
                 return
             if self._setup_error is None:
                 await self.firewall.teardown()
+                if self._fw6_state == "ready":
+                    await self.firewall6.teardown()
             used = {ep.network_id for sb in self._sandboxes.values() for ep in sb.endpoints.values()}
             for net in self._networks.values():
                 claim = net.bridge_claim
@@ -419,6 +444,17 @@ class NetworkService:
     def default_bridge(self) -> Network:
         return next(n for n in self._networks.values() if n.name == "bridge")
 
+    def _request_ip6(self, net: Network, cfg: EndpointConfig) -> str:
+        """The endpoint's IPv6 address on an IPv6 network ("" otherwise)."""
+        if not net.subnet6 or not self._ipam6.has_pool(net.id):
+            return ""
+        try:
+            return str(self._ipam6.request_address(net.id, cfg.ipv6_address))
+        except NoAvailableAddresses:
+            raise SystemError_(
+                f"no available IPv6 addresses on this network's address pools: {net.name} ({net.id})"
+            ) from None
+
     def host_gateway_ips(self) -> list[str]:
         return [self.default_bridge.gateway]
 
@@ -428,7 +464,8 @@ class NetworkService:
             ep = sb.endpoints.get(net.id)
             if ep is not None:
                 ipv4 = f"{ep.ip}/{ep.prefixlen}" if ep.ip else ""
-                result.append(AttachedContainer(sb.container_id, sb.request.name, ep.endpoint_id, ep.mac, ipv4))
+                ipv6 = f"{ep.ip6}/{ep.prefixlen6}" if ep.ip6 else ""
+                result.append(AttachedContainer(sb.container_id, sb.request.name, ep.endpoint_id, ep.mac, ipv4, ipv6))
         return tuple(result)
 
     def view(self, ref: str, scope: str = "") -> NetworkView:
@@ -491,8 +528,8 @@ class NetworkService:
             raise NotFound(f'plugin "{req.ipam_driver}" not found')
         enable_ipv6 = bool(req.enable_ipv6) or req.options.get("com.docker.network.enable_ipv6", "") in ("1", "true")
         validate_ipam(req.ipam_config, enable_ipv6)
-        if enable_ipv6:
-            raise NotImplementedFeature("IPv6 networks are not supported by pydockerd")
+        if enable_ipv6 and not host_has_ipv6():
+            raise InvalidParameter(ERR_NO_IPV6)
         if req.enable_ipv4 is False:
             raise NotImplementedFeature("IPv6-only networks are not supported by pydockerd")
         if not req.name.strip():
@@ -500,6 +537,9 @@ class NetworkService:
         v4 = [c for c in req.ipam_config if ipaddress.ip_network(c.subnet, strict=False).version == 4]
         if len(v4) > 1:
             raise NotImplementedFeature("pydockerd supports one IPv4 subnet per network")
+        v6 = [c for c in req.ipam_config if ipaddress.ip_network(c.subnet, strict=False).version == 6]
+        if len(v6) > 1:
+            raise NotImplementedFeature("pydockerd supports one IPv6 subnet per network")
         for opt in (OPT_ICC, OPT_MASQUERADE):
             if opt in req.options and req.options[opt].strip().lower() not in ("1", "0", "t", "f", "true", "false"):
                 raise InvalidParameter(f"invalid value for {opt}: {req.options[opt]}")
@@ -513,6 +553,14 @@ class NetworkService:
             if any(n.bridge == bridge_name for n in self._networks.values() if n.is_bridge):
                 raise Conflict(f"bridge name {bridge_name} already in use by another network")
             pool = self._ipam.request_pool(net_id, v4[0] if v4 else None)
+            pool6 = None
+            if enable_ipv6:
+                try:
+                    pool6 = self._ipam6.request_pool(net_id, v6[0].subnet if v6 else random_ula(),
+                                                     v6[0].gateway if v6 else "")
+                except BaseException:
+                    self._ipam.release_pool(net_id)
+                    raise
             net = Network(
                 id=net_id, name=req.name, driver=driver, created=rfc3339_nano(time.time_ns()),
                 internal=req.internal, attachable=req.attachable, ingress=req.ingress,
@@ -521,16 +569,18 @@ class NetworkService:
                 ipam_options=req.ipam_options, ipam_config=list(req.ipam_config),
                 options=dict(req.options), labels=dict(req.labels),
                 subnet=str(pool.subnet), ip_range=str(pool.ip_range or ""), gateway=str(pool.gateway or ""),
-                bridge=bridge_name,
+                bridge=bridge_name, enable_ipv6=enable_ipv6,
+                subnet6=str(pool6.subnet) if pool6 else "", gateway6=str(pool6.gateway) if pool6 else "",
             )
             try:
-                net.bridge_claim = await asyncio.to_thread(br.claim_bridge, bridge_name, pool.gateway_cidr, net.mtu)
+                net.bridge_claim = await asyncio.to_thread(_claim, net)
                 self._networks[net_id] = net
                 self._save_network(net)
                 await self._sync_firewall()
             except BaseException:
                 self._networks.pop(net_id, None)
                 self._ipam.release_pool(net_id)
+                self._ipam6.release_pool(net_id)
                 (self._root / "networks" / f"{net_id}.json").unlink(missing_ok=True)
                 if net.bridge_claim is not None:
                     await asyncio.to_thread(br.release_bridge, bridge_name, net.bridge_claim)
@@ -549,6 +599,7 @@ class NetworkService:
                 raise Forbidden(f"error while removing network: network {net.name} has active endpoints ({eps})")
             self._networks.pop(net.id, None)
             self._ipam.release_pool(net.id)
+            self._ipam6.release_pool(net.id)
             (self._root / "networks" / f"{net.id}.json").unlink(missing_ok=True)
             if net.bridge_claim is not None:
                 await asyncio.to_thread(br.release_bridge, net.bridge, net.bridge_claim)
@@ -599,6 +650,19 @@ class NetworkService:
             if ":" not in p.host_ip and not p.host_ip.startswith("127.")
         ]
         await self.firewall.sync(rules, ports)
+        rules6 = [
+            BridgeRules(n.bridge, n.subnet6, n.internal, n.masquerade, n.icc)
+            for n in sorted(self._networks.values(), key=lambda n: n.created) if n.is_bridge and n.subnet6
+        ]
+        if rules6 and not self._fw6_state:
+            try:
+                await self.firewall6.setup()
+                self._fw6_state = "ready"
+            except SystemError_ as exc:
+                self._fw6_state = str(exc)
+                log.warning("ip6tables unavailable, IPv6 networks get no NAT or isolation rules: %s", exc)
+        if self._fw6_state == "ready":
+            await self.firewall6.sync(rules6, [])
 
     # -- container hooks (ContainerNetworking) ----------------------------------------
 
@@ -739,17 +803,21 @@ class NetworkService:
                 raise SystemError_(
                     f"no available IPv4 addresses on this network's address pools: {net.name} ({net.id})"
                 ) from None
+            ip6 = self._request_ip6(net, cfg)
             ep = Endpoint(
                 network_id=net.id, endpoint_id=_new_id(), ifname=f"eth{index}",
                 host_veth=br.random_veth_name(), ip=str(ip), prefixlen=net.prefixlen,
                 gateway=net.gateway if net.id == gateway_net else "",
                 mac=_mac(cfg) or br.mac_for_ipv4(ip),
                 config=cfg, dns_names=dns_names(req, cfg) if net.user_defined else [],
+                ip6=ip6, prefixlen6=_prefixlen6(net) if ip6 else 0,
+                gateway6=net.gateway6 if ip6 and net.id == gateway_net else "",
             )
             sandbox.endpoints[net.id] = ep
             plans.append(br.VethPlan(ep.host_veth, ep.ifname, net.bridge, ep.mac, net.mtu,
                                      f"{ep.ip}/{ep.prefixlen}", net.gateway if net.id == gateway_net else "",
-                                     link_local_cidrs(cfg)))
+                                     link_local_cidrs(cfg), f"{ip6}/{ep.prefixlen6}" if ip6 else "",
+                                     ep.gateway6))
         sandbox.dns = any(n.user_defined for n, _ in nets)
         self._sandboxes[sandbox.container_id] = sandbox
         self._save_sandbox(sandbox)  # before any veth exists: a crash from here on is reconciled
@@ -803,6 +871,7 @@ class NetworkService:
         else:
             links = self._link_records(req)
             own = [ep.ip for ep in sandbox.endpoints.values() if ep.ip]
+            own += [ep.ip6 for ep in sandbox.endpoints.values() if ep.ip6]
             ipv6 = self._ipv6_in.get(sandbox.container_id, True)
             hosts = hosts_content(extra + links, own, req.hostname, req.domainname, ipv6=ipv6)
             resolv_mode = "internal" if sandbox.dns else ("legacy" if sandbox.endpoints and own else "none")
@@ -879,6 +948,7 @@ class NetworkService:
             for ep in sandbox.endpoints.values():
                 if ep.ip:
                     self._ipam.release_address(ep.network_id, ep.ip)
+                self._ipam6.release_address(ep.network_id, ep.ip6)
             if had_ports or sandbox.ports:
                 sandbox.ports = []
                 await self._sync_firewall()
@@ -986,11 +1056,17 @@ class NetworkService:
             ) from None
         has_gateway = any(ep.gateway for ep in sandbox.endpoints.values())
         gateway = net.gateway if not has_gateway and not net.internal else ""
+        try:
+            ip6 = self._request_ip6(net, cfg)
+        except BaseException:
+            self._ipam.release_address(net.id, ip)
+            raise
         ep = Endpoint(net.id, _new_id(), ifname, br.random_veth_name(), str(ip), net.prefixlen, gateway,
-                      _mac(cfg) or br.mac_for_ipv4(ip), cfg,
+                      _mac(cfg) or br.mac_for_ipv4(ip), ip6, _prefixlen6(net) if ip6 else 0,
+                      net.gateway6 if ip6 and gateway else "", cfg,
                       dns_names(req, cfg) if net.user_defined else [])
         plan = br.VethPlan(ep.host_veth, ifname, net.bridge, ep.mac, net.mtu, f"{ep.ip}/{ep.prefixlen}", gateway,
-                           link_local_cidrs(cfg))
+                           link_local_cidrs(cfg), f"{ip6}/{ep.prefixlen6}" if ip6 else "", ep.gateway6)
         sandbox.endpoints[net.id] = ep
         sandbox.request = replace(req, endpoints={**req.endpoints, net.name: cfg})
         self._save_sandbox(sandbox)
@@ -1011,6 +1087,7 @@ class NetworkService:
         except BaseException:
             sandbox.endpoints.pop(net.id, None)
             self._ipam.release_address(net.id, ip)
+            self._ipam6.release_address(net.id, ip6)
             await asyncio.to_thread(br.delete_veth, ep.host_veth, net.bridge)
             self._save_sandbox(sandbox)
             raise
@@ -1054,6 +1131,7 @@ class NetworkService:
                 await run_in_netns(handle, lambda: br.remove_peer(ep.ifname))
         await asyncio.to_thread(br.delete_veth, ep.host_veth, net.bridge)
         self._ipam.release_address(net.id, ep.ip)
+        self._ipam6.release_address(net.id, ep.ip6)
         if ep.gateway and self._bindings.get(sandbox.container_id):
             await close_all(self._bindings.pop(sandbox.container_id), self._ports)
             sandbox.ports = []
@@ -1068,6 +1146,26 @@ class NetworkService:
         )
         await self._write_files(sandbox)
         self._save_sandbox(sandbox)
+
+
+def _claim(net: Network) -> BridgeClaim:
+    """Claim the network's bridge (created or adopted) with its IPv4 gateway and, for an
+    IPv6 network, its IPv6 gateway, remembering what was done to an adopted one."""
+    claim = br.claim_bridge(net.bridge, f"{net.gateway}/{net.prefixlen}", net.mtu, net.bridge_claim)
+    if net.subnet6:
+        enabled, added = br.add_bridge_address6(net.bridge, _cidr6(net))
+        if not claim.created:
+            claim = replace(claim, added6=_cidr6(net) if added else claim.added6,
+                            enabled_ipv6=claim.enabled_ipv6 or enabled)
+    return claim
+
+
+def _cidr6(net: Network) -> str:
+    return f"{net.gateway6}/{_prefixlen6(net)}"
+
+
+def _prefixlen6(net: Network) -> int:
+    return int(net.subnet6.split("/")[1]) if net.subnet6 else 0
 
 
 def _mac(cfg: EndpointConfig) -> str:

@@ -24,20 +24,25 @@ def render_network(view: NetworkView, detailed: bool) -> dict[str, Any]:
     net = view.network
     config: list[dict[str, Any]] | None = None
     if net.is_bridge:
-        given = [c for c in net.ipam_config if c.subnet]
-        if given:
-            config = [_ipam_entry(c) for c in given]
+        given4 = [c for c in net.ipam_config if c.subnet and ":" not in c.subnet]
+        given6 = [c for c in net.ipam_config if c.subnet and ":" in c.subnet]
+        if given4:
+            config = [_ipam_entry(c) for c in given4]
         else:
             entry: dict[str, Any] = {"Subnet": net.subnet}
             if net.gateway:
                 entry["Gateway"] = net.gateway
             config = [entry]
+        if given6:
+            config += [_ipam_entry(c) for c in given6]
+        elif net.subnet6:
+            config.append({"Subnet": net.subnet6, "Gateway": net.gateway6})
     containers: dict[str, Any] = {}
     if detailed:
         for c in view.containers:
             containers[c.container_id] = {
                 "Name": c.name, "EndpointID": c.endpoint_id, "MacAddress": c.mac,
-                "IPv4Address": c.ipv4, "IPv6Address": "",
+                "IPv4Address": c.ipv4, "IPv6Address": c.ipv6,
             }
     return {
         "Name": net.name,

@@ -107,3 +107,13 @@ def test_dashboard_flag_and_file_key(tmp_path: Path) -> None:
     assert parse_options(["--config-file", empty]).dashboard is None
     assert parse_options(["--config-file", empty, "--dashboard", "127.0.0.1:2380"]).dashboard == "127.0.0.1:2380"
     assert parse_options(["--config-file", _cfg(tmp_path, {"dashboard": "[::1]:2380"})]).dashboard == "[::1]:2380"
+
+
+def test_default_bridge_ipv6_options(tmp_path: Path) -> None:
+    opts = parse_options(["--config-file", _cfg(tmp_path, {}), "--ipv6", "--fixed-cidr-v6", "fd42:1:2::5/64"])
+    assert opts.ipv6 is True and opts.fixed_cidr_v6 == "fd42:1:2::/64"
+    opts = parse_options(["--config-file", _cfg(tmp_path, {"ipv6": True, "fixed-cidr-v6": "fd42::/64"})])
+    assert opts.ipv6 is True and opts.fixed_cidr_v6 == "fd42::/64"
+    assert parse_options(["--config-file", _cfg(tmp_path, {})]).ipv6 is False
+    with pytest.raises(OptionsError, match="invalid fixed-cidr-v6: nope"):
+        parse_options(["--config-file", _cfg(tmp_path, {}), "--fixed-cidr-v6", "nope"])

@@ -55,6 +55,16 @@ async def test_aaaa_for_a_known_v4_name_is_empty_noerror() -> None:
     assert resp.rcode() == dns.rcode.NOERROR and resp.answer == []
 
 
+async def test_aaaa_and_a_split_a_dual_stack_name() -> None:
+    backend = FakeBackend()
+    backend.names["v6"] = ["10.213.5.9", "fd42::9"]
+    server = EmbeddedDns(backend)
+    resp = dns.message.from_wire(await server.answer("c1", q("v6", "AAAA"), tcp=False))  # type: ignore[arg-type]
+    assert resp.answer[0].rdtype == dns.rdatatype.AAAA and [r.to_text() for r in resp.answer[0]] == ["fd42::9"]
+    resp = dns.message.from_wire(await server.answer("c1", q("v6", "A"), tcp=False))  # type: ignore[arg-type]
+    assert [r.to_text() for r in resp.answer[0]] == ["10.213.5.9"]
+
+
 async def test_ptr() -> None:
     resp = dns.message.from_wire(
         await EmbeddedDns(FakeBackend()).answer("c1", q("2.5.213.10.in-addr.arpa", "PTR"), tcp=False)  # type: ignore[arg-type]

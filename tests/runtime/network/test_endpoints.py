@@ -11,9 +11,9 @@ import dns.message
 import dns.query
 import pytest
 
-from runtime.containers.links import link_alias, without_link
+from runtime.containers.links import canonical_link, link_alias, without_link
 from runtime.errors import InvalidParameter
-from runtime.network.contract import PRIMARY_LEFT, ConnectTarget, EndpointConfig, Link, SandboxRequest
+from runtime.network.contract import PRIMARY_LEFT, ConnectTarget, EndpointConfig, SandboxRequest
 from runtime.network.versioned import (
     ERR_MAC_DIFFERS,
     ERR_MAC_MATCH,
@@ -23,7 +23,7 @@ from runtime.network.versioned import (
     with_legacy_aliases,
 )
 from runtime.network.ipam import PoolConfig
-from runtime.network.model import Endpoint, Network, Sandbox
+from runtime.network.model import Endpoint, Network
 from runtime.network.netns import run_in_netns
 from runtime.network.sandboxes import check_endpoint, link_aliases, link_local_cidrs, requested
 from runtime.network.service import NetworkCreate, NetworkService
@@ -74,14 +74,9 @@ def test_check_endpoint_mac_and_link_local() -> None:
         check_endpoint(_net(), EndpointConfig(link_local_ips=("nope",)))
 
 
-def test_link_aliases_from_endpoint_links_and_legacy_links() -> None:
-    net = _net()
-    target = Sandbox("t" * 64, "s1", _req("n1"))
-    target.request = SandboxRequest(container_id="t" * 64, name="upstream", hostname="t")
-    ep = Endpoint(net.id, "e", config=EndpointConfig(links=("/docker-py-up:/c/bar", "plain")))
-    asker = Sandbox("c" * 64, "s2", _req("n1", links=(Link("t" * 64, "db"),)), endpoints={net.id: ep})
-    table = link_aliases(asker, ep, [asker, target])
-    assert table == {"bar": "docker-py-up", "plain": "plain", "db": "upstream"}
+def test_link_aliases_from_endpoint_links() -> None:
+    ep = Endpoint(_net().id, "e", config=EndpointConfig(links=("/docker-py-up:/c/bar", "plain", "Up:Db")))
+    assert link_aliases(ep) == {"bar": "docker-py-up", "plain": "plain", "db": "up"}
 
 
 @pytest.mark.parametrize("mode", ["", "default", "bridge", "n1"])
@@ -115,6 +110,8 @@ def test_without_link() -> None:
     assert without_link(("web:db", "cache"), "db") == ("cache",)
     assert without_link(("web:db",), "nope") is None
     assert without_link(None, "db") is None
+    assert canonical_link("web:db", "/app") == canonical_link("/web:/app/db", "app") == "/web:/app/db"
+    assert canonical_link("web", "app") == "/web:/app/web"
 
 
 def _query(name: str) -> dns.message.Message:

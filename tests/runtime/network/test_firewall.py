@@ -104,3 +104,40 @@ async def test_dnat_reaches_a_namespace(firewall: Firewall, bridge_name: str, su
     writer.close()
     conn.close()
     server.close()
+
+
+async def test_docker_user_chain_first_and_never_flushed(firewall: Firewall) -> None:
+    """An administrator's DOCKER-USER rule stays, and FORWARD jumps to DOCKER-USER before
+    our chain, across teardown and a new setup (a daemon restart)."""
+    marker = ["-s", "192.0.2.77/32", "-m", "comment", "--comment", f"pydt-{firewall.chains.forward}", "-j", "RETURN"]
+    subprocess.run(["iptables", "-w", "-I", "DOCKER-USER", "1", *marker], check=True)
+    try:
+        for _ in range(2):
+            forward = [r for r in _iptables_s("filter").splitlines() if r.startswith("-A FORWARD")]
+            assert forward[0] == "-A FORWARD -j DOCKER-USER"
+            assert forward.count("-A FORWARD -j DOCKER-USER") == 1
+            assert forward.index(f"-A FORWARD -j {firewall.chains.forward}") > 0
+            await firewall.teardown()
+            assert "192.0.2.77/32" in _iptables_s("filter")
+            assert "-A FORWARD -j DOCKER-USER" in _iptables_s("filter")
+            await firewall.setup()
+    finally:
+        subprocess.run(["iptables", "-w", "-D", "DOCKER-USER", *marker], check=False)
+
+
+async def test_ip6tables_rules_for_ipv6_networks() -> None:
+    fw = Firewall("t" + secrets.token_hex(3) + "y", family=6)
+    if not fw.available:
+        pytest.skip("no ip6tables")
+    await fw.setup()
+    try:
+        await fw.sync([BridgeRules("pydt-x6", "fd42:99::/64")], [])
+        nat = subprocess.run(["ip6tables", "-w", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+        assert f"-A {fw.chains.post} -s fd42:99::/64 ! -o pydt-x6 -j MASQUERADE" in nat
+        assert f"! -d ::1/128 -m addrtype --dst-type LOCAL -j {fw.chains.dnat}" in nat
+        filt = subprocess.run(["ip6tables", "-w", "-S", "FORWARD"], capture_output=True, text=True).stdout
+        assert filt.splitlines()[1] == "-A FORWARD -j DOCKER-USER"
+    finally:
+        await fw.teardown()
+    nat = subprocess.run(["ip6tables", "-w", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+    assert fw.chains.post not in nat

@@ -41,7 +41,7 @@ from runtime.errors import (
 from runtime.events import EventBus
 from runtime.volumes.mountspec import is_volume_bind
 from runtime.logs.driver import (
-    LogDriver, LogMessage, NoneDriver, ReadOptions, open_reader, validate_log_config,
+    LogBatch, LogDriver, LogMessage, NoneDriver, ReadOptions, open_reader, validate_log_config,
 )
 from runtime.logs.jsonfile import JsonFileDriver
 from runtime.process.contract import ExitReport, ProcessRuntime, StartedProcess, StartFailed
@@ -86,11 +86,11 @@ class LogsStream:
     written in bulk."""
 
     tty: bool
-    batches: AsyncIterator[list[LogMessage]]
+    batches: AsyncIterator[LogBatch]
 
     async def messages(self) -> AsyncIterator[LogMessage]:
         async for batch in self.batches:
-            for message in batch:
+            for message in (batch if isinstance(batch, list) else batch.messages()):
                 yield message
 
 
@@ -714,7 +714,8 @@ class ContainerService:
             # subscribe and snapshot in one synchronous step: every line exactly once
             follow_sub = live.fanout.subscribe_lines(options.stdout, options.stderr)
         past = reader.read_batches(ReadOptions(tail=options.tail, since_ns=options.since_ns,
-                                               until_ns=options.until_ns))
+                                               until_ns=options.until_ns,
+                                               stamps=options.timestamps))
         return LogsStream(container.config.tty,
                           _logs_iter(past, follow_sub, options))
 
@@ -771,15 +772,16 @@ async def _as_chunks(messages: AsyncIterator[LogMessage], stdout: bool,
             yield message
 
 
-async def _logs_iter(past: AsyncIterator[list[LogMessage]],
+async def _logs_iter(past: AsyncIterator[LogBatch],
                      follow: Subscription[LogMessage] | None,
-                     options: LogsOptions) -> AsyncIterator[list[LogMessage]]:
+                     options: LogsOptions) -> AsyncIterator[LogBatch]:
     streams = {s for s, on in (("stdout", options.stdout), ("stderr", options.stderr)) if on}
     try:
         async for batch in past:
             if len(streams) < 2:
-                batch = [m for m in batch if m.stream in streams]
-            if batch:
+                batch = (batch.only(*streams) if not isinstance(batch, list)
+                         else [m for m in batch if m.stream in streams])
+            if len(batch):
                 yield batch
         if follow is None:
             return

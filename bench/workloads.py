@@ -317,12 +317,13 @@ def make_rootfs(ctx: Context, source: Path, limit_mb: int) -> Path:
         try:
             if path.is_symlink() or not path.is_file():
                 continue
-            total += path.stat().st_size
+            size = path.stat().st_size
         except OSError:
             continue
+        if total + size > limit_mb * 1_000_000:
+            continue
+        total += size
         chosen.append(str(path.relative_to(source)))
-        if total > limit_mb * 1_000_000:
-            break
     listing.write_text("\n".join(chosen) + "\n")
     subprocess.run(["tar", "-C", str(source), "-cf", str(tar), "-T", str(listing)], check=True,
                    stderr=subprocess.DEVNULL)

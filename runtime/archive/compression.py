@@ -15,7 +15,7 @@ import queue
 import threading
 import zlib
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from runtime.archive.errors import MalformedArchive
 
@@ -92,12 +92,23 @@ def decompressed_chunks(
 
 def _decompressor(kind: Compression, compressed: Iterator[bytes], chunk: int) -> tuple[Compression, Iterator[bytes]]:
     if kind is Compression.GZIP:
-        return kind, _inflate(compressed, lambda: zlib.decompressobj(31), chunk)
+        from isal import isal_zlib  # ISA-L's inflate: about twice zlib's speed, same output
+
+        return kind, _inflate(compressed, lambda: isal_zlib.decompressobj(31), chunk)
     if kind is Compression.BZIP2:
         return kind, _inflate(compressed, bz2.BZ2Decompressor, chunk)
     if kind is Compression.XZ:
         return kind, _inflate(compressed, lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ), chunk)
     return kind, _unzstd(compressed, chunk)
+
+
+def _decode_errors() -> tuple[type[BaseException], ...]:
+    """What a broken stream raises (evaluated only when something was raised: isal is not
+    loaded for this)."""
+    from isal import isal_zlib
+
+    isal_error = cast("type[BaseException]", isal_zlib.error)  # its stub says an instance
+    return zlib.error, OSError, lzma.LZMAError, EOFError, ValueError, isal_error
 
 
 def _inflate(compressed: Iterator[bytes], make: Callable[[], Any], chunk: int) -> Iterator[bytes]:
@@ -142,7 +153,7 @@ def _inflate(compressed: Iterator[bytes], make: Callable[[], Any], chunk: int) -
                         # zero padding after the last member is ignored, as gzip -d does
                         padding_only = True
                         data = b""
-    except (zlib.error, OSError, lzma.LZMAError, EOFError, ValueError) as exc:
+    except _decode_errors() as exc:
         raise MalformedArchive(f"failed to decompress archive: {exc}") from exc
     if fed and not dec.eof:
         raise MalformedArchive("failed to decompress archive: unexpected EOF")

@@ -36,14 +36,25 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+_SCALARS = frozenset({str, int, bool, float, type(None)})
+# (dataclass, name map) -> its (attribute, key) pairs: ``name`` must be a pure function
+_PLANS: dict[tuple[type, NameMap], tuple[tuple[str, str], ...]] = {}
+
+
 def to_jsonable(value: Any, name: NameMap = identity_name) -> Any:
-    """Dataclasses become dicts (keys via ``name``), tuples lists, mappings dicts."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        cls = type(value)
-        return {
-            name(cls, f.name): to_jsonable(getattr(value, f.name), name)
-            for f in dataclasses.fields(value)
-        }
+    """Dataclasses become dicts (keys via ``name``), tuples lists, mappings dicts.
+
+    Hot (every inspect renders a container's config this way): each dataclass's keys are
+    worked out once per name map."""
+    cls = type(value)
+    if cls in _SCALARS:
+        return value
+    plan = _PLANS.get((cls, name))
+    if plan is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        plan = tuple((f.name, name(cls, f.name)) for f in dataclasses.fields(value))
+        _PLANS[(cls, name)] = plan
+    if plan is not None:
+        return {key: to_jsonable(getattr(value, attr), name) for attr, key in plan}
     if isinstance(value, (tuple, list)):
         return [to_jsonable(v, name) for v in value]
     if isinstance(value, Mapping):

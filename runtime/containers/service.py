@@ -44,7 +44,7 @@ from runtime.errors import (
 from runtime.events import EventBus
 from runtime.volumes.mountspec import is_volume_bind
 from runtime.logs.driver import (
-    LogDriver, LogDriverInitFailed, LogMessage, NoneDriver, ReadOptions, json_file_options,
+    LogBatch, LogDriver, LogDriverInitFailed, LogMessage, NoneDriver, ReadOptions, json_file_options,
     open_reader,
 )
 from runtime.logs.jsonfile import JsonFileDriver
@@ -91,11 +91,11 @@ class LogsStream:
     written in bulk."""
 
     tty: bool
-    batches: AsyncIterator[list[LogMessage]]
+    batches: AsyncIterator[LogBatch]
 
     async def messages(self) -> AsyncIterator[LogMessage]:
         async for batch in self.batches:
-            for message in batch:
+            for message in (batch if isinstance(batch, list) else batch.messages()):
                 yield message
 
 
@@ -986,7 +986,8 @@ class ContainerService:
             # subscribe and snapshot in one synchronous step: every line exactly once
             follow_sub = live.fanout.subscribe_lines(options.stdout, options.stderr)
         past = reader.read_batches(ReadOptions(tail=options.tail, since_ns=options.since_ns,
-                                               until_ns=options.until_ns))
+                                               until_ns=options.until_ns,
+                                               stamps=options.timestamps))
         return LogsStream(container.config.tty,
                           _logs_iter(past, follow_sub, options))
 
@@ -1043,15 +1044,16 @@ async def _as_chunks(messages: AsyncIterator[LogMessage], stdout: bool,
             yield message
 
 
-async def _logs_iter(past: AsyncIterator[list[LogMessage]],
+async def _logs_iter(past: AsyncIterator[LogBatch],
                      follow: Subscription[LogMessage] | None,
-                     options: LogsOptions) -> AsyncIterator[list[LogMessage]]:
+                     options: LogsOptions) -> AsyncIterator[LogBatch]:
     streams = {s for s, on in (("stdout", options.stdout), ("stderr", options.stderr)) if on}
     try:
         async for batch in past:
             if len(streams) < 2:
-                batch = [m for m in batch if m.stream in streams]
-            if batch:
+                batch = (batch.only(*streams) if not isinstance(batch, list)
+                         else [m for m in batch if m.stream in streams])
+            if len(batch):
                 yield batch
         if follow is None:
             return

@@ -51,7 +51,10 @@ MEDIA_CONFIG = "application/vnd.docker.container.image.v1+json"
 MEDIA_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 MAX_CONCURRENT_UPLOADS = 5  # dockerd's max-concurrent-uploads default
 CHUNK_SIZE = 32 << 20
-GZIP_LEVEL = 6
+# ISA-L's igzip level 2 (its default): standard gzip, ~15x zlib level 6's speed for ~14%
+# larger blobs; deterministic (no name or mtime in the header), so a layer pushed twice gets
+# the same digest
+GZIP_LEVEL = 2
 _COALESCE = 256 << 10
 
 
@@ -289,7 +292,9 @@ async def _body(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 def _gzip_tee(tar: Iterator[bytes], writer: ContentWriter, report: Callable[[int, bool], None]) -> Iterator[bytes]:
     """gzip ``tar``, writing the compressed bytes to ``writer`` too (runs in a thread)."""
-    comp = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+    from isal import isal_zlib
+
+    comp = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 31)
     pending: list[bytes] = []
     size = 0
     done = 0

@@ -23,12 +23,11 @@ each distinct profile once.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import struct
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from runtime.linux.syscalls import Syscalls
@@ -100,8 +99,15 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+def _library_names() -> Iterator[str | None]:
+    yield "libseccomp.so.2"
+    import ctypes.util  # only if the soname fails: it loads shutil, tempfile & co. (1.8 MB)
+
+    yield ctypes.util.find_library("seccomp")
+
+
 def _open_libseccomp() -> ctypes.CDLL | None:
-    for name in ("libseccomp.so.2", ctypes.util.find_library("seccomp")):
+    for name in _library_names():
         if not name:
             continue
         try:
@@ -179,11 +185,13 @@ class FilterCache:
                  limit: int = 64) -> None:
         self._compile = compiler or compile_profile
         self._limit = limit
-        self._filters: OrderedDict[str, CompiledFilter] = OrderedDict()
+        # keyed by the (frozen, hashable) profile itself: exact, and no hashlib (whose
+        # OpenSSL costs the supervisor ~3.7 MB of RSS)
+        self._filters: OrderedDict[SeccompProfile, CompiledFilter] = OrderedDict()
         self.compiled = 0
 
     def get(self, profile: SeccompProfile) -> CompiledFilter:
-        key = profile.digest()
+        key = profile
         found = self._filters.get(key)
         if found is not None:
             self._filters.move_to_end(key)

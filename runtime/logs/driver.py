@@ -13,9 +13,12 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from runtime.errors import InvalidParameter, NotImplementedFeature, SystemError_
+
+if TYPE_CHECKING:
+    from runtime.logs.columns import LogColumns
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +32,17 @@ class LogMessage:
 
 @dataclass(frozen=True, slots=True)
 class ReadOptions:
-    """``tail`` None = all lines; ``since_ns``/``until_ns`` 0 = unbounded."""
+    """``tail`` None = all lines; ``since_ns``/``until_ns`` 0 = unbounded; ``stamps``: the
+    caller prints times (column batches then carry them)."""
 
     tail: int | None = None
     since_ns: int = 0
     until_ns: int = 0
+    stamps: bool = False
+
+
+#: What readers yield: a list of messages, or many messages column-wise (large files).
+LogBatch: TypeAlias = "list[LogMessage] | LogColumns"
 
 
 class LogDriver(Protocol):
@@ -61,8 +70,8 @@ class LogReader(Protocol):
         """
         ...
 
-    def read_batches(self, options: ReadOptions) -> AsyncIterator[list[LogMessage]]:
-        """The same messages in lists, for callers that write in bulk."""
+    def read_batches(self, options: ReadOptions) -> AsyncIterator[LogBatch]:
+        """The same messages in batches, for callers that write in bulk."""
         ...
 
 
@@ -180,7 +189,7 @@ def open_reader(driver: str, log_path: Path) -> LogReader:
     raise ReadingNotSupported()
 
 
-__all__ = ["LogMessage", "ReadOptions", "LogDriver", "LogReader", "NoneDriver",
+__all__ = ["LogMessage", "LogBatch", "ReadOptions", "LogDriver", "LogReader", "NoneDriver",
            "ReadingNotSupported", "SUPPORTED_DRIVERS", "validate_log_config",
            "LogDriverInitFailed", "JsonFileOptions", "json_file_options", "from_human_size",
            "open_reader"]

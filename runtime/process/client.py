@@ -240,7 +240,9 @@ def spawn_supervisor(exec_root: Path) -> tuple[subprocess.Popen[bytes], int]:
     log = open(exec_root / "supervisor.log", "ab")
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "runtime.process.supervisor", "--exec-root", str(exec_root),
+            # -S: no site-packages (the supervisor needs only the stdlib and runtime, found
+            # through PYTHONPATH); site's .pth hooks alone cost it ~5 MB of RSS
+            [sys.executable, "-S", "-m", "runtime.process.supervisor", "--exec-root", str(exec_root),
              "--ready-fd", str(w)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=[w],
             start_new_session=True, env=env, cwd="/")

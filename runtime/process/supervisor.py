@@ -35,14 +35,12 @@ exit is re-sent to each new connection until acknowledged, and written under
 
 from __future__ import annotations
 
-import argparse
 import array  # noqa: F401  socket.send_fds imports it lazily: load it before any fork
 import collections
 import dataclasses
 import errno
 import fcntl
 import gc
-import importlib.abc
 import json
 import os
 import selectors
@@ -96,10 +94,11 @@ class Proc:
     seccomp: CompiledFilter | None = None       # the container's filter, for its execs too
 
 
-class _NoImports(importlib.abc.MetaPathFinder):
+class _NoImports:
     """Installed in every forked child: a lazy import there could load code from the
     container's filesystem as host root (CVE-2019-14271), so any import not already
-    done by the supervisor fails instead."""
+    done by the supervisor fails instead. (A meta path finder by shape: importlib.abc
+    would load importlib.resources & co. into the supervisor for nothing.)"""
 
     def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
         raise ImportError(f"import of {fullname!r} after fork is not allowed")
@@ -583,21 +582,39 @@ class Supervisor:
             self._send(conn, report)
 
 
+USAGE = "usage: python3 -m runtime.process.supervisor --exec-root DIR [--ready-fd FD]"
+
+
+def _parse_args(argv: list[str]) -> tuple[Path, int]:
+    """``--exec-root DIR`` (required) and ``--ready-fd FD`` (write one byte there once the
+    socket listens, then close it). Not argparse: it would cost the supervisor 1.4 MB."""
+    values: dict[str, str] = {}
+    items = iter(argv)
+    for item in items:
+        name, eq, value = item.partition("=")
+        if name not in ("--exec-root", "--ready-fd"):
+            raise SystemExit(f"{USAGE}\nunknown argument: {item}")
+        values[name] = value if eq else next(items, "")
+    if not values.get("--exec-root"):
+        raise SystemExit(f"{USAGE}\n--exec-root is required")
+    try:
+        ready_fd = int(values.get("--ready-fd", "-1"))
+    except ValueError:
+        raise SystemExit(f"{USAGE}\n--ready-fd: not a number") from None
+    return Path(values["--exec-root"]), ready_fd
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m runtime.process.supervisor")
-    parser.add_argument("--exec-root", required=True, type=Path)
-    parser.add_argument("--ready-fd", type=int, default=-1,
-                        help="write one byte here once the socket listens, then close it")
-    args = parser.parse_args(argv)
-    sup = Supervisor(args.exec_root)
+    exec_root, ready_fd = _parse_args(sys.argv[1:] if argv is None else argv)
+    sup = Supervisor(exec_root)
     sup.bind()
-    if args.ready_fd >= 0:
-        os.write(args.ready_fd, b"1")
-        os.close(args.ready_fd)
+    if ready_fd >= 0:
+        os.write(ready_fd, b"1")
+        os.close(ready_fd)
     sup.warm_up()  # requests wait in the socket backlog meanwhile
     gc.freeze()  # keep start-up objects out of collections, so forks share their pages
     sup.serve()
-    (args.exec_root / SOCKET_NAME).unlink(missing_ok=True)
+    (exec_root / SOCKET_NAME).unlink(missing_ok=True)
     return 0
 
 

@@ -8,7 +8,6 @@ value is a frozen dataclass so a spec can be logged, compared and replayed; ``to
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -244,6 +243,8 @@ class SeccompProfile:
 
     def digest(self) -> str:
         """A stable hash of the filter's content: the key of compiled-filter caches."""
+        import hashlib  # not at import: the supervisor loads this module and needs no OpenSSL
+
         raw = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(raw.encode()).hexdigest()
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -87,7 +86,7 @@ class Host:
 
 def host() -> Host:
     """This machine, as dockerd sees it."""
-    machine = platform.machine()
+    machine = os.uname().machine   # platform.machine(), without loading platform
     return Host(_MACHINE_ARCH.get(machine, machine), kernel_version(os.uname().release))
 
 

@@ -240,6 +240,11 @@ async def logs(request: web.Request) -> web.StreamResponse:
     response.enable_chunked_encoding()
     await response.prepare(request)
     async for batch in stream.batches:
+        if not isinstance(batch, list):
+            from compat_api.streams.columns import encode_columns
+
+            await response.write(encode_columns(batch, multiplexed, options.timestamps))
+            continue
         parts = []
         for message in batch:
             data = message.line

@@ -175,3 +175,25 @@ async def test_pushed_image_pulls_back_identically(service: ImageService, fake: 
     result = await puller.pull(parse_normalized_named(ref))
     assert result.image_id == image.id
     assert b"".join(other.layers.tar_stream(other.get(ref).chain_id or "")) == layer
+
+
+def test_layer_compression_is_standard_gzip_and_deterministic() -> None:
+    from runtime.images.push import _gzip_tee
+
+    class Sink:
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def write(self, data: bytes) -> None:
+            self.data += data
+
+    tar = [bytes(range(256)) * 4096, b"pydockerd " * 100_000, b"\0" * 1_000_000]
+    blobs = []
+    for _ in range(2):
+        sink = Sink()
+        streamed = b"".join(_gzip_tee(iter(tar), sink, lambda done, final: None))  # type: ignore[arg-type]
+        assert bytes(sink.data) == streamed
+        blobs.append(streamed)
+    assert blobs[0] == blobs[1]                      # same layer, same digest
+    assert gzip.decompress(blobs[0]) == b"".join(tar)  # any gzip reader takes it
+    assert blobs[0][:4] == b"\x1f\x8b\x08\x00" and blobs[0][4:8] == b"\0\0\0\0"  # no name, mtime 0

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -209,3 +211,33 @@ class PydockerdProcess:
         subprocess.run(["ip", "link", "del", self.settings.bridge], capture_output=True)
         if not self.settings.keep_dirs:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def process_alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@contextmanager
+def own_pydockerd(bridge_prefix: str, octet: int, *, start: bool = True,
+                  **overrides: object) -> Iterator[PydockerdProcess]:
+    """A pydockerd of a test's own (to stop, crash or restart), on bridge
+    ``<prefix><random>`` and 10.213.<octet>.1/24; stopped and cleaned up afterwards, its
+    default bridge included. ``overrides`` set DaemonSettings fields."""
+    settings = DaemonSettings.from_env()
+    settings.bridge, settings.bip = bridge_prefix + os.urandom(2).hex(), f"10.213.{octet}.1/24"
+    for name, value in overrides.items():
+        setattr(settings, name, value)
+    daemon = PydockerdProcess(settings)
+    try:
+        if start:
+            daemon.start()
+        yield daemon
+    finally:
+        daemon.stop()
+        daemon.remove_dirs()
+        subprocess.run(["ip", "link", "del", settings.bridge], capture_output=True)

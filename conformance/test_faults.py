@@ -22,7 +22,7 @@ import requests
 import urllib3
 
 from conformance.conftest import Engine
-from conformance.daemon import DaemonSettings, PydockerdProcess
+from conformance.daemon import DaemonSettings, PydockerdProcess, process_alive
 from conformance.leaks import RunWitness, leftovers
 from conformance.registry import LocalRegistry, registry  # noqa: F401 - fixture
 from runtime.faults import STEPS
@@ -145,13 +145,6 @@ def _operation(step: str, api: docker.APIClient, registry_address: str) -> Calla
     raise AssertionError(f"no operation for {step}")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 @pytest.mark.parametrize("step", STEPS)
 def test_a_crash_at_each_step_leaves_a_truthful_engine(crashable: Crashable, registry: LocalRegistry, step: str) -> None:  # noqa: F811
     api = crashable.start(fault=step)
@@ -166,7 +159,7 @@ def test_a_crash_at_each_step_leaves_a_truthful_engine(crashable: Crashable, reg
     for summary in api.containers(all=True):
         state = api.inspect_container(summary["Id"])["State"]
         if state["Running"]:
-            assert _alive(state["Pid"]), (step, state)
+            assert process_alive(state["Pid"]), (step, state)
         crashable.containers.add(summary["Id"])
     # the operation works again, with a daemon that does not die
     again = _operation(step, api, registry.address)
@@ -250,7 +243,7 @@ def _truthful_and_clean(crashable: Crashable, api: docker.APIClient) -> None:
     """Every container listed truthfully and removable; then nothing of the run left."""
     for summary in api.containers(all=True):
         state = api.inspect_container(summary["Id"])["State"]
-        assert state["Running"] == _alive(state["Pid"]) if state["Pid"] else not state["Running"], state
+        assert state["Running"] == process_alive(state["Pid"]) if state["Pid"] else not state["Running"], state
         crashable.containers.add(summary["Id"])
     for summary in api.containers(all=True):
         api.remove_container(summary["Id"], force=True, v=True)
@@ -284,7 +277,7 @@ def test_kill_9_at_rest_then_restart(crashable: Crashable) -> None:
     api = crashable.start()
     for cid in running:
         state = api.inspect_container(cid)["State"]
-        assert state["Running"] and _alive(state["Pid"]), state
+        assert state["Running"] and process_alive(state["Pid"]), state
         assert b"started" in api.logs(cid)
     for cid in created:
         assert api.inspect_container(cid)["State"]["Status"] == "created"

@@ -44,14 +44,6 @@ def _get(port: int) -> bytes:
             time.sleep(0.1)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def _counts(api: docker.APIClient, cid: str) -> list[int]:
     return [int(line) for line in api.logs(cid, stderr=False).decode().split()]
 
@@ -59,7 +51,7 @@ def _counts(api: docker.APIClient, cid: str) -> list[int]:
 def test_containers_survive_a_clean_stop(engine: Engine, busybox_tar: Path) -> None:
     if not engine.is_pydockerd:
         pytest.skip("needs a pydockerd of its own to stop")
-    from conformance.daemon import DaemonSettings, PydockerdProcess, free_test_bridge
+    from conformance.daemon import DaemonSettings, PydockerdProcess, process_alive, free_test_bridge
 
     settings = DaemonSettings.from_env()
     settings.bridge, settings.bip = free_test_bridge()
@@ -86,9 +78,9 @@ def test_containers_survive_a_clean_stop(engine: Engine, busybox_tar: Path) -> N
         assert before
 
         assert daemon.stop() == 0  # SIGTERM
-        assert all(_alive(pid) for pid in pids.values())
+        assert all(process_alive(pid) for pid in pids.values())
         time.sleep(2.5)  # `brief` exits while no daemon runs
-        assert all(_alive(pid) for pid in pids.values())
+        assert all(process_alive(pid) for pid in pids.values())
 
         daemon.start()
         api = docker.APIClient(base_url=daemon.host, version="auto")
@@ -113,7 +105,7 @@ def test_containers_survive_a_clean_stop(engine: Engine, busybox_tar: Path) -> N
         api.stop(counter, timeout=1)
         assert api.inspect_container(web)["State"]["ExitCode"] == 3
         assert api.inspect_container(counter)["State"]["ExitCode"] == 137
-        assert not any(_alive(pid) for pid in pids.values())
+        assert not any(process_alive(pid) for pid in pids.values())
         assert api.containers() == []
     finally:
         daemon.stop()
@@ -124,7 +116,7 @@ def test_containers_survive_a_clean_stop(engine: Engine, busybox_tar: Path) -> N
 def test_without_live_restore_a_clean_stop_stops_containers(engine: Engine, busybox_tar: Path) -> None:
     if not engine.is_pydockerd:
         pytest.skip("needs a pydockerd of its own to stop")
-    from conformance.daemon import DaemonSettings, PydockerdProcess, free_test_bridge
+    from conformance.daemon import DaemonSettings, PydockerdProcess, free_test_bridge, process_alive
 
     settings = DaemonSettings.from_env()
     settings.bridge, settings.bip = free_test_bridge()
@@ -139,7 +131,7 @@ def test_without_live_restore_a_clean_stop_stops_containers(engine: Engine, busy
         api.start(cid)
         pid = api.inspect_container(cid)["State"]["Pid"]
         assert daemon.stop() == 0
-        assert not _alive(pid)
+        assert not process_alive(pid)
         daemon.start()
         api = docker.APIClient(base_url=daemon.host, version="auto")
         state = api.inspect_container(cid)["State"]

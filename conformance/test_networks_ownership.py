@@ -142,18 +142,10 @@ def test_the_spec_example_body_leaves_the_host_as_it_was(
 def own_daemon(engine: Engine) -> Iterator[Any]:
     if not engine.is_pydockerd:
         pytest.skip("needs a pydockerd of its own to stop and kill")
-    from conformance.daemon import DaemonSettings, PydockerdProcess
+    from conformance.daemon import own_pydockerd
 
-    settings = DaemonSettings.from_env()
-    settings.bridge, settings.bip = "pydtq" + os.urandom(2).hex(), "10.213.189.1/24"
-    daemon = PydockerdProcess(settings)
-    daemon.start()
-    try:
+    with own_pydockerd("pydtq", 189) as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-        daemon.remove_dirs()
-        subprocess.run(["ip", "link", "del", settings.bridge], capture_output=True)
 
 
 def test_daemon_stop_and_crash_give_an_adopted_bridge_back(own_daemon: Any, host_bridge: tuple[str, str, int]) -> None:

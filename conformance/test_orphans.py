@@ -10,11 +10,14 @@ from pathlib import Path
 import subprocess
 import time
 
+import docker
 import pytest
 
 from conformance.cli import DockerCLI
+from conformance.daemon import PydockerdProcess, own_pydockerd
 from conformance.conftest import Engine
 from conformance.tracker import ResourceTracker
+from runtime.linux.cgroups import CgroupManager, Resources
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,8 +29,6 @@ def test_rm_force_kills_an_unrecorded_process_in_the_container_cgroup(
         pytest.skip("plants a process in pydockerd's cgroup layout")
     if "systemd" in docker_cli.ok("info", "--format", "{{.CgroupDriver}}"):
         pytest.skip("the planted cgroup follows the cgroupfs driver's layout")
-    from runtime.linux.cgroups import CgroupManager, Resources
-
     name = tracker.container(f"orphan-{os.urandom(4).hex()}")
     cid = docker_cli.ok("create", "--network", "none", "--name", name, busybox_image, "true").strip()
     manager = CgroupManager()
@@ -56,15 +57,11 @@ def test_daemon_start_kills_what_a_start_left_unrecorded(engine: Engine, busybox
     start finds the process in the cgroup of a container that is not running, and kills it."""
     if not engine.is_pydockerd:
         pytest.skip("needs a pydockerd of its own to kill")
-    import docker
+    with own_pydockerd("pydto", 185) as daemon:
+        _restart_kills_the_planted_process(daemon, busybox_tar)
 
-    from conformance.daemon import DaemonSettings, PydockerdProcess
-    from runtime.linux.cgroups import CgroupManager, Resources
 
-    settings = DaemonSettings.from_env()
-    settings.bridge, settings.bip = "pydto" + os.urandom(2).hex(), "10.213.185.1/24"
-    daemon = PydockerdProcess(settings)
-    daemon.start()
+def _restart_kills_the_planted_process(daemon: PydockerdProcess, busybox_tar: Path) -> None:
     orphan = subprocess.Popen(["sleep", "300"])
     manager = CgroupManager()
     handle = None
@@ -96,6 +93,3 @@ def test_daemon_start_kills_what_a_start_left_unrecorded(engine: Engine, busybox
         orphan.wait()
         if handle is not None:
             manager.remove(handle)
-        daemon.stop()
-        daemon.remove_dirs()
-        subprocess.run(["ip", "link", "del", settings.bridge], capture_output=True)

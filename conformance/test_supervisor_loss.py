@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,27 +14,15 @@ import docker
 import pytest
 
 from conformance.conftest import Engine
-from conformance.daemon import DaemonSettings, PydockerdProcess
+from conformance.daemon import own_pydockerd, process_alive
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_killed_supervisor_is_replaced_and_its_containers_accounted(engine: Engine, busybox_tar: Path) -> None:
     if not engine.is_pydockerd:
         pytest.skip("needs a pydockerd of its own")
-    settings = DaemonSettings.from_env()
-    settings.bridge, settings.bip = "pydts" + os.urandom(2).hex(), "10.213.184.1/24"
-    daemon = PydockerdProcess(settings)
-    daemon.start()
-    try:
+    with own_pydockerd("pydts", 184) as daemon:
         api = docker.APIClient(base_url=daemon.host, version="auto", timeout=30)
         api.import_image_from_data(busybox_tar.read_bytes(), repository="busybox", tag="latest",
                                    changes=['CMD ["sh"]'])
@@ -63,9 +50,9 @@ def test_killed_supervisor_is_replaced_and_its_containers_accounted(engine: Engi
         again = api.inspect_container(always)["State"]
         assert again["Running"] and again["Pid"] != old_always, again
         assert api.inspect_container(always)["RestartCount"] >= 1
-        assert not _alive(old_plain) and not _alive(old_always), "a container process outlived its supervisor"
+        assert not process_alive(old_plain) and not process_alive(old_always), "a container process outlived its supervisor"
         new_supervisor = int((daemon.exec_root / "supervisor" / "supervisor.pid").read_text())
-        assert new_supervisor != supervisor and _alive(new_supervisor)
+        assert new_supervisor != supervisor and process_alive(new_supervisor)
 
         # the engine works again: a run to completion, an exec, a stop
         cid = api.create_container("busybox:latest", ["echo", "ok"], host_config=api.create_host_config(**no_net))["Id"]
@@ -77,7 +64,3 @@ def test_killed_supervisor_is_replaced_and_its_containers_accounted(engine: Engi
         api.stop(always, timeout=1)
         for c in (always, plain, cid):
             api.remove_container(c, force=True)
-    finally:
-        daemon.stop()
-        daemon.remove_dirs()
-        subprocess.run(["ip", "link", "del", settings.bridge], capture_output=True)

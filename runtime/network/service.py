@@ -207,6 +207,7 @@ class NetworkService:
         self._networks: dict[str, Network] = {}
         self._sandboxes: dict[str, Sandbox] = {}
         self._netns: dict[str, NetnsHandle] = {}  # by container ID, while it runs
+        self._closed = False
         self._bindings: dict[str, list[Binding]] = {}
         self._ext_servers: dict[str, list[ExtServer]] = {}
         self._ipv6_in: dict[str, bool] = {}
@@ -381,6 +382,7 @@ class NetworkService:
         rules, bridges, veths and sandbox records stay; only what lives in this process
         (embedded DNS, userland proxies) stops, and :meth:`open` re-creates it."""
         async with self._lock:
+            self._closed = True
             if self._background:
                 await asyncio.gather(*self._background, return_exceptions=True)
             await self._dns.close()
@@ -638,7 +640,8 @@ class NetworkService:
         self.events.publish("network", action, net.id, {**extra, "name": net.name, "type": net.driver})
 
     async def _sync_firewall(self) -> None:
-        if self._setup_error is not None:
+        # after a clean stop removed every rule, a late detach must not put them back
+        if self._setup_error is not None or self._closed:
             return
         rules = [
             BridgeRules(n.bridge, n.subnet, n.internal, n.masquerade, n.icc)

@@ -398,3 +398,16 @@ async def test_degraded_without_a_working_firewall(tmp_path: Path, netns_pid: in
         assert list(settings["Networks"]) == ["host"]
     finally:
         await svc.close()
+
+
+async def test_no_firewall_rule_comes_back_after_a_clean_stop(service: NetworkService) -> None:
+    """A detach that lands after close (an exit handled late) must not re-create the
+    chains that the clean stop removed."""
+    import subprocess
+
+    chain = service.firewall.chains.forward
+    if "PYDOCKER" not in subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout:
+        pytest.skip("no iptables rules on this host")
+    await service.close()
+    await service._sync_firewall()
+    assert chain not in subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout

@@ -69,7 +69,8 @@ class Page:
         try:
             wait_for(lambda: self.d.find_element(self.by.ID, "nav").is_displayed(), 20, "the navigation")
         except AssertionError:
-            raise AssertionError(f"login failed; browser log: {self.d.get_log('browser')}\n{self.dashboard.log_text()}")
+            self.shot("00-login-failed")
+            raise AssertionError(f"login failed (screenshot 00-login-failed.png)\n{self.dashboard.log_text()}")
 
     def go(self, hash_: str, title: str) -> None:
         self.d.execute_script("location.hash = arguments[0]", hash_)

@@ -69,7 +69,8 @@ class Page:
         try:
             wait_for(lambda: self.d.find_element(self.by.ID, "nav").is_displayed(), 20, "the navigation")
         except AssertionError:
-            raise AssertionError(f"login failed; browser log: {self.d.get_log('browser')}\n{self.dashboard.log_text()}")
+            self.shot("00-login-failed")
+            raise AssertionError(f"login failed (screenshot 00-login-failed.png)\n{self.dashboard.log_text()}")
 
     def go(self, hash_: str, title: str) -> None:
         self.d.execute_script("location.hash = arguments[0]", hash_)
@@ -93,8 +94,13 @@ class Page:
         return bool(self.d.find_elements(self.by.XPATH, f"//main//tr[.//*[normalize-space()='{text}']]"))
 
     def click_row_action(self, text: str, action: str) -> None:
-        wait_for(lambda: self.row(text).find_element(self.by.CSS_SELECTOR, f"button[data-action='{action}']"), 20,
-                 f"{action} on {text}").click()
+        """Click an action of a row; the list re-renders on engine events, so a button that
+        went stale is looked up again."""
+        def click() -> bool:
+            self.row(text).find_element(self.by.CSS_SELECTOR, f"button[data-action='{action}']").click()
+            return True
+
+        wait_for(click, 20, f"{action} on {text}")
 
     def confirm(self) -> None:
         wait_for(lambda: self.xpath("//dialog[@open]//button[@value='ok']"), 10, "the confirmation").click()
@@ -181,6 +187,12 @@ def test_container_from_run_to_remove(page: Page, api_client: docker.APIClient, 
     wait_for(lambda: page.row(name).find_element(page.by.XPATH, ".//button[@data-action='stop']/../button[@class='cli']"),
              20, "the CLI button beside Stop").click()
     wait_for(lambda: page.css("#last-cli").text == f"docker stop {name}", 10, "the docker stop command")
+    page.click_row_action(name, "pause")
+    wait_for(lambda: _state(api_client, name) == "paused", 30, "the container to pause")
+    wait_for(lambda: "paused" in page.row(name).text, 20, "the list to show it paused")
+    page.click_row_action(name, "unpause")
+    wait_for(lambda: _state(api_client, name) == "running", 30, "the container to resume")
+    wait_for(lambda: "running" in page.row(name).text, 20, "the list to show it running")
     page.click_row_action(name, "stop")
     wait_for(lambda: _state(api_client, name) == "exited", 30, "the container to stop")
     wait_for(lambda: "exited" in page.row(name).text, 20, "the list to show it exited")
@@ -218,6 +230,12 @@ def test_pull_from_the_local_registry_with_progress(page: Page, api_client: dock
         wait_for(lambda: page.has_row(ref), 20, "the pulled image in the list")
         page.shot("09-images-pulled")
         assert ref in api_client.inspect_image(ref)["RepoTags"]
+        # and removed again from its row
+        page.click_row_action(ref, "remove")
+        page.confirm()
+        wait_for(lambda: not page.has_row(ref), 20, "the image row to go")
+        with pytest.raises(docker.errors.ImageNotFound):
+            api_client.inspect_image(ref)
     finally:
         remove_repository(api_client, repo)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from dashboard.server import DEFAULT_LISTEN, ListenError, TLSFiles, start_dashboard
 
 DEFAULT_ENGINE = "unix:///var/run/docker.sock"
-DEFAULT_TOKEN_DIR = "/var/run/pydockerd-dashboard"
+DEFAULT_TOKEN_DIR = "/run/pydockerd/dashboard"  # under pydockerd's default exec root
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ browser reads as they come (image pull, build) are passed on as newline-delimite
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -89,11 +90,18 @@ async def containers(request: web.Request) -> web.Response:
 
 @routes.post("/api/containers")
 async def run_container(request: web.Request) -> web.Response:
-    """Create from the run form, then start (``docker run -d``)."""
+    """Create from the run form, then start (``docker run -d``); a missing image is pulled
+    first, as ``docker run`` does."""
     form = RunForm.parse(await _body(request))
     engine = _engine(request)
     params = {"name": form.name} if form.name else {}
-    created = await engine.json("POST", "/containers/create", params, form.body())
+    try:
+        created = await engine.json("POST", "/containers/create", params, form.body())
+    except EngineError as exc:
+        if exc.status != 404 or "No such image" not in exc.message:
+            raise
+        await _pull(engine, form.image)
+        created = await engine.json("POST", "/containers/create", params, form.body())
     cid = created["Id"] if isinstance(created, dict) else ""
     await engine.json("POST", f"/containers/{cid}/start")
     return _json({"Id": cid}, status=201)
@@ -227,15 +235,31 @@ async def _pass_stream(request: web.Request, resp: aiohttp.ClientResponse) -> we
     return out
 
 
+def _pull_params(ref: str) -> dict[str, str]:
+    """POST /images/create parameters for a reference (``docker pull`` adds ``latest``)."""
+    if "@" in ref:
+        return {"fromImage": ref}
+    name, tag = ref, "latest"
+    if ":" in ref.rsplit("/", 1)[-1]:
+        name, _, tag = ref.rpartition(":")
+    return {"fromImage": name, "tag": tag}
+
+
+async def _pull(engine: EngineClient, ref: str) -> None:
+    """Pull to the end; EngineError with the engine's message if the pull failed."""
+    async with engine.stream("POST", "/images/create", _pull_params(ref)) as resp:
+        async for line in resp.content:
+            if line.strip():
+                message = json.loads(line)
+                if isinstance(message, dict) and message.get("error"):
+                    raise EngineError(404 if "not found" in str(message["error"]) else 500, str(message["error"]))
+
+
 @routes.post("/api/images/pull")
 async def pull_image(request: web.Request) -> web.StreamResponse:
     """``docker pull``: the engine's JSON progress messages, one a line, as they come."""
     ref = name_param(await _body(request), "image")
-    name, tag = ref, "latest"
-    if "@" not in ref and ":" in ref.rsplit("/", 1)[-1]:
-        name, _, tag = ref.rpartition(":")
-    params = {"fromImage": name} if "@" in ref else {"fromImage": name, "tag": tag}
-    async with _engine(request).stream("POST", "/images/create", params) as resp:
+    async with _engine(request).stream("POST", "/images/create", _pull_params(ref)) as resp:
         return await _pass_stream(request, resp)
 
 

@@ -39,6 +39,8 @@ class FakeEngine:
             return web.Response(status=204)
         if path == "/containers/create":
             body = await request.json()
+            if body["Image"] == "remote/app" and ("POST", "/images/create?fromImage=remote/app&tag=latest") not in self.calls:
+                return web.json_response({"message": "No such image: remote/app:latest"}, status=404)
             return web.json_response({"Id": "new1", "Warnings": [], "Echo": body}, status=201)
         if path == "/containers/c1/json":
             return web.json_response({"Id": "c1", "Config": {"Tty": False}})

@@ -40,6 +40,14 @@ async def test_run_creates_then_starts(client: Client, fake_engine: FakeEngine) 
     assert fake_engine.calls == [("POST", "/containers/create?name=web"), ("POST", "/containers/new1/start")]
 
 
+async def test_run_pulls_a_missing_image_first(client: Client, fake_engine: FakeEngine) -> None:
+    csrf = await login(client)
+    resp = await client.post("/api/containers", headers={CSRF_HEADER: csrf}, json={"image": "remote/app"})
+    assert resp.status == 201
+    assert fake_engine.calls == [("POST", "/containers/create"), ("POST", "/images/create?fromImage=remote/app&tag=latest"),
+                                 ("POST", "/containers/create"), ("POST", "/containers/new1/start")]
+
+
 async def test_run_form_error_is_400(client: Client, fake_engine: FakeEngine) -> None:
     csrf = await login(client)
     resp = await client.post("/api/containers", headers={CSRF_HEADER: csrf}, json={"image": "busybox", "ports": ["x:y"]})

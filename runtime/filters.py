@@ -68,6 +68,13 @@ class Filters:
             raise InvalidParameter(f"invalid filter '{name}': conflicting values")
         return bool(truthy & {"true", "1"})
 
+    def match_label_filters(self, labels: Mapping[str, str]) -> bool:
+        """dockerd's prune rule (``matchLabels``): every ``label`` expression holds, and
+        not every ``label!`` expression does."""
+        if not self.match_labels(labels):
+            return False
+        return not (self.has("label!") and self.match_labels(labels, "label!"))
+
     def match_labels(self, labels: Mapping[str, str], name: str = "label") -> bool:
         """Docker's label filter: every ``key`` or ``key=value`` (or ``key!=value``) must hold."""
         for expr in self.values.get(name, ()):

@@ -15,12 +15,11 @@ import signal
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from runtime.timefmt import go_duration_ns
 from runtime.errors import InvalidParameter
 
 VALID = ("cmd", "entrypoint", "env", "expose", "healthcheck", "label", "onbuild", "stopsignal", "user", "volume", "workdir")
 
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_DURATION_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
 
 
 def _logical_lines(changes: Iterable[str]) -> list[str]:
@@ -165,18 +164,12 @@ def _key_values(instruction: str, rest: str, env: Mapping[str, str]) -> list[tup
 
 
 def _parse_duration(text: str, flag: str) -> int:
-    pos = 0
-    total = 0
-    if text in ("0", ""):
+    if text == "":
         return 0
-    for m in _DURATION_RE.finditer(text):
-        if m.start() != pos:
-            break
-        total += int(float(m.group(1)) * _DURATION_NS[m.group(2)])
-        pos = m.end()
-    if pos != len(text):
+    duration = go_duration_ns(text)
+    if duration is None:
         raise InvalidParameter(f'time: invalid duration "{text}"')
-    return total
+    return duration
 
 
 def parse_healthcheck(rest: str) -> dict[str, Any]:

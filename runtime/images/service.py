@@ -20,7 +20,7 @@ from typing import Any
 from runtime.faults import fault_point
 from runtime.archive.compression import Readable, decompressed_chunks
 from runtime.archive.writer import tar_directory
-from runtime.errors import Conflict, ImageNotFound, InvalidParameter, NotFound, Unavailable
+from runtime.errors import Conflict, ImageNotFound, InvalidParameter, NotFound, SystemError_, Unavailable
 from runtime.events import EventBus
 from runtime.filters import Filters
 from runtime.images import config as imgconfig
@@ -52,7 +52,7 @@ from runtime.statefile import ensure_private_dir
 from runtime.storage.digest import chain_ids
 from runtime.storage.overlay import OverlayLayerStore
 from runtime.storage.snapshots import Mount
-from runtime.timefmt import parse_timestamp
+from runtime.timefmt import until_ns
 from runtime.archive.rootfd import discard_path
 
 UsageChecker = Callable[[str], list[str]]
@@ -217,7 +217,7 @@ class ImageService:
         dangling_only = dangling is True
         before = self._filter_image(filters, "before")
         since = self._filter_image(filters, "since")
-        until_ns = [parse_timestamp(v) for v in filters.get("until")]
+        until_ns = _until(filters)
         selected = self.store.heads() if dangling_only else self.store.ids()
         chain_refs: dict[str, int] = {}
         if shared_size:
@@ -236,7 +236,7 @@ class ImageService:
                 continue
             if filters.has("label") and not filters.match_labels(image.labels):
                 continue
-            if filters.has("label!") and not _labels_absent(filters.get("label!"), image.labels):
+            if filters.has("label!") and filters.match_labels(image.labels, "label!"):
                 continue
             refs = self.store.references(image_id)
             if filters.has("reference"):
@@ -555,7 +555,7 @@ class ImageService:
         filters.validate(PRUNE_FILTERS)
         dangling = filters.bool_value("dangling")
         dangling_only = dangling is not False
-        until_ns = [parse_timestamp(v) for v in filters.get("until")]
+        until_ns = _until(filters)
         layer_sizes = {layer.chain_id: layer.size for layer in self.layers.layers()}
         deleted: list[DeleteItem] = []
         with self._lock:
@@ -568,7 +568,7 @@ class ImageService:
                     continue
                 if filters.has("label") and not filters.match_labels(image.labels):
                     continue
-                if filters.has("label!") and not _labels_absent(filters.get("label!"), image.labels):
+                if filters.has("label!") and filters.match_labels(image.labels, "label!"):
                     continue
                 if self._users(image_id):
                     continue
@@ -734,12 +734,11 @@ def _unix(created: Any) -> int:
         return 0
 
 
-def _labels_absent(exprs: Sequence[str], labels: Mapping[str, str]) -> bool:
-    for expr in exprs:
-        key, eq, value = expr.partition("=")
-        if key in labels and (not eq or labels[key] == value):
-            return False
-    return True
+def _until(filters: Filters) -> list[int]:
+    try:
+        return [until_ns(v) for v in filters.get("until")]
+    except ValueError as exc:
+        raise SystemError_(str(exc)) from None  # a plain error in dockerd: 500
 
 
 def _is_id_prefix(image_id: str, ref: str) -> bool:

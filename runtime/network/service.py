@@ -30,10 +30,9 @@ import contextlib
 import ipaddress
 import logging
 import os
-import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Network
 from pathlib import Path
@@ -115,14 +114,12 @@ from runtime.network.sandboxes import (
     settings_shape,
 )
 from runtime.statefile import read_json, write_json_atomic
-from runtime.timefmt import parse_timestamp, rfc3339_nano
+from runtime.timefmt import parse_timestamp, rfc3339_nano, until_ns
 
 log = logging.getLogger(__name__)
 
 LIST_FILTERS = frozenset({"dangling", "driver", "id", "label", "name", "scope", "type"})
 PRUNE_FILTERS = frozenset({"label", "label!", "until"})
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)$")
-_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,16 +163,6 @@ class NetworkView:
 
 def _new_id() -> str:
     return secrets.token_hex(32)
-
-
-def _until_ns(value: str) -> int:
-    match = _DURATION.match(value)
-    if match:
-        return time.time_ns() - int(float(match.group(1)) * _UNIT[match.group(2)] * 1e9)
-    try:
-        return parse_timestamp(value)
-    except ValueError:
-        raise InvalidParameter(f"failed to parse value {value} as time") from None
 
 
 def _write_in_place(path: str, content: str) -> None:
@@ -614,16 +601,17 @@ class NetworkService:
         if "until" in filters.values:
             if len(filters.values["until"]) > 1:
                 raise InvalidParameter("more than one until filter specified")
-            until = _until_ns(filters.values["until"][0])
+            try:
+                until = until_ns(filters.values["until"][0])
+            except ValueError as exc:
+                raise SystemError_(str(exc)) from None  # a plain error in dockerd: 500
         deleted = []
         for net in sorted(list(self._networks.values()), key=lambda n: n.created):
             if net.predefined or net.config_only:
                 continue
             if until is not None and _created_ns(net) > until:
                 continue
-            if not filters.match_labels(net.labels):
-                continue
-            if "label!" in filters.values and not _label_not(filters.values["label!"], net.labels):
+            if not filters.match_label_filters(net.labels):
                 continue
             if self._attached(net):
                 continue
@@ -1188,15 +1176,6 @@ def _created_ns(net: Network) -> int:
         return parse_timestamp(net.created)
     except ValueError:
         return 0
-
-
-def _label_not(exprs: Iterable[str], labels: Mapping[str, str]) -> bool:
-    """``label!`` prune filter: keep the network only if none of the expressions holds."""
-    for expr in exprs:
-        key, sep, value = expr.partition("=")
-        if key in labels and (not sep or labels[key] == value):
-            return False
-    return True
 
 
 __all__ = ["LIST_FILTERS", "PRUNE_FILTERS", "NetworkCreate", "AttachedContainer", "NetworkView", "NetworkService"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from compat_api.adjustments import adjust_request
+from compat_api.adjustments import adjust_request, adjust_response
 from compat_api.convert.containers import (
     config_from_wire, host_config_from_wire, render_create, render_inspect, render_summary,
     render_wait,
@@ -25,14 +25,13 @@ from runtime.containers.state import WaitCondition
 from runtime.errors import InvalidParameter
 from runtime.timefmt import parse_timestamp, rfc3339_nano_fixed
 
-_V1_42 = APIVersion(1, 42)
 
 
-def _stream_content_type(request: web.Request, tty: bool) -> str:
-    # below 1.42 dockerd always says raw-stream, whatever the framing
-    if tty or api_version(request) < _V1_42:
+def _stream_content_type(request: web.Request, tty: bool, operation: str) -> str:
+    if tty:
         return RAW_STREAM
-    return MULTIPLEXED_STREAM
+    headers = adjust_response(operation, api_version(request), {"Content-Type": MULTIPLEXED_STREAM})
+    return str(headers["Content-Type"])
 
 
 def _size(request: web.Request, container: Container) -> tuple[int, int] | None:
@@ -218,7 +217,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     )
     stream = containers(request).logs(request.match_info["id"], options)
     multiplexed = not stream.tty
-    response = web.StreamResponse(headers={"Content-Type": _stream_content_type(request, stream.tty)})
+    response = web.StreamResponse(headers={"Content-Type": _stream_content_type(request, stream.tty, "ContainerLogs")})
     response.enable_chunked_encoding()
     await response.prepare(request)
     async for batch in stream.batches:
@@ -242,7 +241,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     )
     attachment = containers(request).attach(request.match_info["id"], options)
     try:
-        stream = await hijack(request, content_type=_stream_content_type(request, attachment.tty))
+        stream = await hijack(request, content_type=_stream_content_type(request, attachment.tty, "ContainerAttach"))
     except BaseException:
         attachment.close()
         raise

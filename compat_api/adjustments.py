@@ -26,6 +26,8 @@ Side = Literal["request", "response"]
 ApplyFn = Callable[[Body, Mapping[str, Any]], None]
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
+RAW_STREAM = "application/vnd.docker.raw-stream"
+MULTIPLEXED_STREAM = "application/vnd.docker.multiplexed-stream"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,22 @@ def _nondistributable(body: Body, _: Mapping[str, Any]) -> None:
         registry["AllowNondistributableArtifactsHostnames"] = None
 
 
+def _raw_stream(body: Body, _: Mapping[str, Any]) -> None:
+    body["Content-Type"] = RAW_STREAM
+
+
+def _prune_all_volumes(body: Body, _: Mapping[str, Any]) -> None:
+    filters = body.setdefault("filters", {})
+    if isinstance(filters, dict):
+        filters["all"] = ["true"]
+
+
+def _legacy_image_filter(body: Body, _: Mapping[str, Any]) -> None:
+    legacy = body.pop("filter", "")
+    if legacy and isinstance(body.setdefault("filters", {}), dict):
+        body["filters"]["reference"] = [legacy]
+
+
 def _no_summary_annotations(body: Body, _: Mapping[str, Any]) -> None:
     host = body.get("HostConfig")
     if isinstance(host, dict):
@@ -181,11 +199,26 @@ ADJUSTMENTS: tuple[Adjustment, ...] = (
                _dropping("platform"), {"platform": "linux/amd64"}, {}),
     Adjustment("ImageBuild", "request", V(1, 40), "`outputs` ignored (not validated)",
                _dropping("outputs"), {"outputs": "[]"}, {}),
+    Adjustment("ImageList", "request", V(1, 41), "the legacy `filter` parameter is a `reference` filter",
+               _legacy_image_filter, {"filter": "busybox", "filters": {}}, {"filters": {"reference": ["busybox"]}}),
     Adjustment("ImageList", "request", V(1, 42), "`shared-size` ignored",
                _dropping("shared-size"), {"shared-size": True}, {}),
+    Adjustment("VolumeCreate", "request", V(1, 42), "`ClusterVolumeSpec` ignored (no swarm error)",
+               _dropping("ClusterVolumeSpec"), {"Name": "v", "ClusterVolumeSpec": {}}, {"Name": "v"}),
+    Adjustment("VolumePrune", "request", V(1, 42), "named volumes are pruned too (`all=true` implied)",
+               _prune_all_volumes, {"filters": {"label": ["a"]}}, {"filters": {"label": ["a"], "all": ["true"]}}),
     Adjustment("SystemDataUsage", "request", V(1, 42), "`type` ignored (everything is reported)",
                _dropping("type"), {"type": ["image"]}, {}),
     # -- responses
+    Adjustment("ContainerAttach", "response", V(1, 42), "`Content-Type` is `application/vnd.docker.raw-stream` "
+               "for multiplexed (non-TTY) streams too", _raw_stream,
+               {"Content-Type": MULTIPLEXED_STREAM}, {"Content-Type": RAW_STREAM}),
+    Adjustment("ContainerLogs", "response", V(1, 42), "`Content-Type` is `application/vnd.docker.raw-stream` "
+               "for multiplexed (non-TTY) streams too", _raw_stream,
+               {"Content-Type": MULTIPLEXED_STREAM}, {"Content-Type": RAW_STREAM}),
+    Adjustment("ExecStart", "response", V(1, 42), "`Content-Type` is `application/vnd.docker.raw-stream` "
+               "for multiplexed (non-TTY) streams too", _raw_stream,
+               {"Content-Type": MULTIPLEXED_STREAM}, {"Content-Type": RAW_STREAM}),
     Adjustment("ContainerList", "response", V(1, 46), "no `HostConfig.Annotations`",
                _no_summary_annotations, {"HostConfig": {"NetworkMode": "none", "Annotations": {"a": "b"}}},
                {"HostConfig": {"NetworkMode": "none"}}),

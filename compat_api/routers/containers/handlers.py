@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from compat_api.adjustments import adjust_request
+from compat_api.adjustments import adjust_request, adjust_response
 from compat_api.wire.goshapes import NETWORKING_CONFIG, check_body
 from compat_api.convert.containers import (
     config_from_wire, host_config_from_wire, render_create, render_inspect, render_summary,
@@ -29,15 +29,14 @@ from runtime.errors import InvalidParameter
 from runtime.network.versioned import migrate_container_mac, with_legacy_aliases
 from runtime.timefmt import parse_timestamp, rfc3339_nano_fixed
 
-_V1_42 = APIVersion(1, 42)
 _V1_44 = APIVersion(1, 44)
 
 
-def _stream_content_type(request: web.Request, tty: bool) -> str:
-    # below 1.42 dockerd always says raw-stream, whatever the framing
-    if tty or api_version(request) < _V1_42:
+def _stream_content_type(request: web.Request, tty: bool, operation: str) -> str:
+    if tty:
         return RAW_STREAM
-    return MULTIPLEXED_STREAM
+    headers = adjust_response(operation, api_version(request), {"Content-Type": MULTIPLEXED_STREAM})
+    return str(headers["Content-Type"])
 
 
 def _size(request: web.Request, container: Container) -> tuple[int, int] | None:
@@ -236,7 +235,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     )
     stream = containers(request).logs(request.match_info["id"], options)
     multiplexed = not stream.tty
-    response = web.StreamResponse(headers={"Content-Type": _stream_content_type(request, stream.tty)})
+    response = web.StreamResponse(headers={"Content-Type": _stream_content_type(request, stream.tty, "ContainerLogs")})
     response.enable_chunked_encoding()
     await response.prepare(request)
     async for batch in stream.batches:
@@ -265,7 +264,7 @@ async def attach(request: web.Request) -> web.StreamResponse:
     )
     attachment = containers(request).attach(request.match_info["id"], options)
     try:
-        stream = await hijack(request, content_type=_stream_content_type(request, attachment.tty))
+        stream = await hijack(request, content_type=_stream_content_type(request, attachment.tty, "ContainerAttach"))
     except BaseException:
         attachment.close()
         raise

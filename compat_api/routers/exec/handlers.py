@@ -71,7 +71,7 @@ async def start(request: web.Request) -> web.StreamResponse:
             raise InvalidParameter(_exec_error(exc)) from exc
         return web.Response(status=200)
     multiplexed = not tty
-    stream = await hijack(request, content_type=_stream_content_type(request, tty),
+    stream = await hijack(request, content_type=_stream_content_type(request, tty, "ExecStart"),
                           extra_headers=common_headers(request))
     try:
         attachment = await service.start(exec_id, tty=tty, console_size=console)

@@ -51,9 +51,9 @@ async def list_(request: web.Request) -> web.Response:
     service = images(request)
     version = api_version(request)
     filters = filters_value(request)
-    legacy = request.query.get("filter", "")
-    if legacy and version < APIVersion(1, 41):
-        filters = type(filters).of({**{k: list(v) for k, v in filters.values.items()}, "reference": [legacy]})
+    query = adjust_request("ImageList", version, {"filter": request.query.get("filter", ""),
+                                                  "filters": {k: list(v) for k, v in filters.values.items()}})
+    filters = type(filters).of(query["filters"])
     rows = service.list_images(
         filters=filters,
         all=bool_value(request, "all"),

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from compat_api.adjustments import adjust_request
 from compat_api.params import api_version, bool_value, filters_value, json_body
 from compat_api.render import json_response
 from compat_api.routers.volumes.backend import volumes
@@ -31,8 +32,8 @@ async def list_volumes(request: web.Request) -> web.Response:
 
 
 async def create(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    if body.get("ClusterVolumeSpec") is not None and api_version(request) >= CLUSTER_VOLUMES:
+    body = adjust_request("VolumeCreate", api_version(request), dict(await json_body(request)))
+    if body.get("ClusterVolumeSpec") is not None:
         raise NoSwarm()
     check_body(body, VOLUME_CREATE)
     volume = volumes(request).create(
@@ -55,8 +56,9 @@ async def prune(request: web.Request) -> web.Response:
     if api_version(request) < APIVersion(1, 25):
         raise web.HTTPNotFound()  # prune endpoints arrived with 1.25
     filters = filters_value(request)
-    if api_version(request) < CLUSTER_VOLUMES:
-        filters = Filters.of({**filters.values, "all": ("true",)})
+    query = adjust_request("VolumePrune", api_version(request),
+                           {"filters": {k: list(v) for k, v in filters.values.items()}})
+    filters = Filters.of(query["filters"])
     return json_response(render_prune(volumes(request).prune(filters)))
 
 

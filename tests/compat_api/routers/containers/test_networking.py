@@ -21,7 +21,7 @@ async def _create(client: TestClient, version: str, body: dict[str, Any], name: 
 
 
 async def test_container_wide_mac_below_and_from_1_44(client: TestClient, wired: Engine) -> None:
-    service: Any = wired.containers  # type: ignore[attr-defined]
+    service: Any = wired.containers
     old = await _create(client, "1.43", {**BASE, "MacAddress": "02:42:ac:11:00:0a"}, "old")
     assert old["Warnings"] == []
     assert service.get("old").endpoints_config == {"bridge": {"MacAddress": "02:42:ac:11:00:0a"}}

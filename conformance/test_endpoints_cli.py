@@ -59,8 +59,11 @@ def test_remove_link(api_client: docker.APIClient, tracker: ResourceTracker, bus
     parent = api_client.create_container(busybox_image, "cat", stdin_open=True, name=parent_name,
                                          host_config=api_client.create_host_config(links={target_name: "mylink"}))
     assert api_client.inspect_container(parent)["HostConfig"]["Links"] == [f"/{target_name}:/{parent_name}/mylink"]
+    listed = {c["Id"]: c["Names"] for c in api_client.containers(all=True)}
+    assert sorted(listed[target["Id"]]) == sorted([f"/{target_name}", f"/{parent_name}/mylink"])
     api_client.remove_container(f"{parent_name}/mylink", link=True)
     assert not api_client.inspect_container(parent)["HostConfig"]["Links"]
+    assert {c["Id"]: c["Names"] for c in api_client.containers(all=True)}[target["Id"]] == [f"/{target_name}"]
     assert api_client.inspect_container(target)["State"]["Running"]  # only the link went
     with pytest.raises(docker.errors.NotFound):
         api_client.remove_container(f"{parent_name}/mylink", link=True)

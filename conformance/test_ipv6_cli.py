@@ -67,6 +67,8 @@ def test_ipv6_network_names_and_published_port(box: Box) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert str(addr) in proc.stdout
     assert proc.stdout.rstrip().endswith("hello-over-ipv6")
+    proc = box.run("--rm", box.image, "nslookup", str(addr), network=net, timeout=60)
+    assert f"{web}.{net}" in proc.stdout, proc.stdout + proc.stderr  # reverse (PTR) lookup
 
     port = box.ok("port", web, "8000").strip()
     assert port.startswith("[::1]:"), port

@@ -387,11 +387,12 @@ def render_summary(
     image_id: str | None = None,
     network_settings: dict[str, Any] | None = None,
     size: tuple[int, int] | None = None,
+    link_names: list[str] | None = None,
 ) -> ContainerSummary:
     settings = network_settings or default_network_settings(container, version)
     out: ContainerSummary = {
         "Id": container.id,
-        "Names": [container.name],
+        "Names": sorted([container.name, *(link_names or ())]),  # dockerd lists them sorted
         "Image": container.config.image,
         "ImageID": image_id or container.image_id,
         "Command": command_string(container),

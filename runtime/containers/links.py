@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+
+class _Linking(Protocol):
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def host_config(self) -> Any: ...
+
 
 def link_alias(entry: str) -> str:
     """The alias of one ``HostConfig.Links`` entry (``name:alias``, ``/name:/parent/alias``
@@ -16,6 +30,20 @@ def canonical_link(entry: str, parent_name: str) -> str:
     return f"/{target}:/{parent_name.strip('/')}/{link_alias(entry)}"
 
 
+def link_names(containers: Iterable[_Linking], lookup: Callable[[str], _Linking | None]) -> dict[str, list[str]]:
+    """Container ID -> its extra names ``/<parent>/<alias>``, one per legacy link to it
+    from a container on the default bridge (dockerd lists them in ``Names``)."""
+    names: dict[str, list[str]] = {}
+    for parent in sorted(containers, key=lambda c: c.name):
+        if (parent.host_config.network_mode or "default") not in ("default", "bridge"):
+            continue
+        for entry in parent.host_config.links or ():
+            target = lookup(entry.partition(":")[0].strip("/"))
+            if target is not None:
+                names.setdefault(target.id, []).append(f"/{parent.name.strip('/')}/{link_alias(entry)}")
+    return names
+
+
 def without_link(links: tuple[str, ...] | None, alias: str) -> tuple[str, ...] | None:
     """``links`` without the entry for ``alias``; None when there is no such link."""
     kept = tuple(entry for entry in links or () if link_alias(entry) != alias)
@@ -24,4 +52,4 @@ def without_link(links: tuple[str, ...] | None, alias: str) -> tuple[str, ...] |
     return kept
 
 
-__all__ = ["link_alias", "canonical_link", "without_link"]
+__all__ = ["link_alias", "canonical_link", "link_names", "without_link"]

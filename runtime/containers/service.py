@@ -860,7 +860,7 @@ class ContainerService:
         if links is None:
             raise NotFound(f"No such container: {ref}")
         parent.host_config = replace(parent.host_config, links=links)
-        self.store.save(parent)
+        self.store.save(parent, host_config=True)
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False,
                      link: bool = False) -> None:

@@ -18,6 +18,7 @@ that a container process binding the wildcard address on port 53 gets EADDRINUSE
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import socket
@@ -42,6 +43,7 @@ RESP_TTL = 600
 EXT_IO_TIMEOUT = 4.0
 MIN_UDP_SIZE = 512
 PTR_V4_SUFFIX = ".in-addr.arpa."
+PTR_V6_SUFFIX = ".ip6.arpa."
 
 
 class DnsBackend(Protocol):
@@ -160,11 +162,11 @@ class EmbeddedDns:
                     dns.rrset.from_text_list(question.name, RESP_TTL, dns.rdataclass.IN, qtype, wanted)
                 )
             return resp
-        if qtype == dns.rdatatype.PTR and qname.endswith(PTR_V4_SUFFIX):
-            octets = qname[: -len(PTR_V4_SUFFIX)].split(".")
-            if len(octets) != 4:
+        if qtype == dns.rdatatype.PTR and qname.endswith((PTR_V4_SUFFIX, PTR_V6_SUFFIX)):
+            address = _ptr_address(qname)
+            if address is None:
                 return None
-            host = self._backend.resolve_ip(container_id, ".".join(reversed(octets)))
+            host = self._backend.resolve_ip(container_id, address)
             if host is None:
                 return None
             resp = _reply(query)
@@ -209,6 +211,21 @@ class EmbeddedDns:
             pass
         finally:
             writer.close()
+
+
+def _ptr_address(qname: str) -> str | None:
+    """The address a reverse name asks about (``4.3.2.1.in-addr.arpa.``, or 32 nibbles
+    of ``ip6.arpa.``), in the form the sandboxes record; None when malformed."""
+    if qname.endswith(PTR_V4_SUFFIX):
+        octets = qname[: -len(PTR_V4_SUFFIX)].split(".")
+        return ".".join(reversed(octets)) if len(octets) == 4 else None
+    nibbles = qname[: -len(PTR_V6_SUFFIX)].split(".")
+    if len(nibbles) != 32 or any(len(n) != 1 for n in nibbles):
+        return None
+    try:
+        return str(ipaddress.IPv6Address(int("".join(reversed(nibbles)), 16)))
+    except ValueError:
+        return None
 
 
 def _reply(query: dns.message.Message) -> dns.message.Message:

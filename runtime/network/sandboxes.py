@@ -218,7 +218,7 @@ def resolve_ip(
             if not net.user_defined:
                 continue
             other = sb.endpoints.get(net.id)
-            if other is not None and other.ip == ip:
+            if other is not None and ip in (other.ip, other.ip6):
                 return f"{sb.request.name}.{net.name}"
     return None
 

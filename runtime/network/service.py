@@ -794,7 +794,11 @@ class NetworkService:
                 raise SystemError_(
                     f"no available IPv4 addresses on this network's address pools: {net.name} ({net.id})"
                 ) from None
-            ip6 = self._request_ip6(net, cfg)
+            try:
+                ip6 = self._request_ip6(net, cfg)
+            except BaseException:
+                self._ipam.release_address(net.id, ip)  # not in the sandbox yet: the cleanup misses it
+                raise
             ep = Endpoint(
                 network_id=net.id, endpoint_id=_new_id(), ifname=f"eth{index}",
                 host_veth=br.random_veth_name(), ip=str(ip), prefixlen=net.prefixlen,

@@ -21,6 +21,7 @@ from compat_api.routers.containers.streaming import frame, pump
 from compat_api.streams.hijack import MULTIPLEXED_STREAM, RAW_STREAM, hijack
 from compat_api.versions import APIVersion
 from runtime.containers.attach import AttachOptions
+from runtime.containers.links import link_names
 from runtime.containers.listing import ListOptions, select
 from runtime.containers.model import Container
 from runtime.containers.service import CommitOptions, CreateRequest, LogsOptions
@@ -100,9 +101,10 @@ async def list_(request: web.Request) -> web.Response:
         return getattr(image, "id", None) == container.image_id
 
     selected = select(service.store, options, service.get, image_matches)
+    linked = link_names(service.store, service.store.find)
     return json_response([
         render_summary(c, version, network_settings=service.network_settings(c),
-                       size=_size(request, c)) for c in selected])
+                       size=_size(request, c), link_names=linked.get(c.id)) for c in selected])
 
 
 # --- lifecycle -----------------------------------------------------------------------------

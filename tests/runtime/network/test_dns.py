@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import dns.message
 import dns.rcode
 import dns.rdatatype
+import dns.reversename
 
 from runtime.network.dns import RESP_TTL, EmbeddedDns, make_sockets
 from runtime.network.etcfiles import ExtServer
@@ -25,7 +26,7 @@ class FakeBackend:
         return (list(self.names[name]), True) if name in self.names else ([], False)
 
     def resolve_ip(self, container_id: str, ip: str) -> str | None:
-        return "web.n1" if ip == "10.213.5.2" else None
+        return "web.n1" if ip in ("10.213.5.2", "fd42::9") else None
 
     def upstreams(self, container_id: str) -> Sequence[ExtServer]:
         return self._upstreams
@@ -63,6 +64,14 @@ async def test_aaaa_and_a_split_a_dual_stack_name() -> None:
     assert resp.answer[0].rdtype == dns.rdatatype.AAAA and [r.to_text() for r in resp.answer[0]] == ["fd42::9"]
     resp = dns.message.from_wire(await server.answer("c1", q("v6", "A"), tcp=False))  # type: ignore[arg-type]
     assert [r.to_text() for r in resp.answer[0]] == ["10.213.5.9"]
+
+
+async def test_ptr_ipv6() -> None:
+    name = dns.reversename.from_address("fd42::9").to_text()
+    resp = dns.message.from_wire(await EmbeddedDns(FakeBackend()).answer("c1", q(name, "PTR"), tcp=False))  # type: ignore[arg-type]
+    assert [r.to_text() for r in resp.answer[0]] == ["web.n1."]
+    bad = dns.message.from_wire(await EmbeddedDns(FakeBackend(proxy=False)).answer("c1", q("f.ip6.arpa", "PTR"), tcp=False))  # type: ignore[arg-type]
+    assert bad.answer == []
 
 
 async def test_ptr() -> None:

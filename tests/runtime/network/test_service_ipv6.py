@@ -65,3 +65,26 @@ async def test_ipv6_refused_on_a_host_without_it(service: NetworkService, monkey
     with pytest.raises(InvalidParameter, match=f"^{re.escape(ERR_NO_IPV6)}$"):
         await service.create(NetworkCreate(name="pydt-nov6", enable_ipv6=True,
                                            ipam_config=(PoolConfig(subnet=_subnet()),)))
+
+
+async def test_taken_static_ipv6_fails_the_attach_and_frees_the_ipv4(
+    service: NetworkService, netns_factory: NetnsFactory, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from runtime.network.contract import EndpointConfig
+
+    subnet = _subnet()
+    prefix = subnet.split("::")[0]
+    net_id = await service.create(NetworkCreate(name="pydt-v6b", enable_ipv6=True,
+                                                ipam_config=(PoolConfig(subnet=subnet),)))
+    fixed = {"pydt-v6b": EndpointConfig(ipv6_address=f"{prefix}::f00d")}
+    c1, c2 = secrets.token_hex(32), secrets.token_hex(32)
+    r1 = replace(container_request(c1, "a", tmp_path, network_mode="pydt-v6b"), endpoints=fixed)
+    r2 = replace(container_request(c2, "b", tmp_path, network_mode="pydt-v6b"), endpoints=fixed)
+    await service.attach_container(r1, netns_factory())
+    before = set(service._ipam.allocated(net_id))
+    with pytest.raises(Exception, match="[Aa]ddress already in use|in use"):
+        await service.attach_container(r2, netns_factory())
+    assert set(service._ipam.allocated(net_id)) == before
+    await service.detach_container(c1)

@@ -21,7 +21,7 @@ async def _create(client: TestClient, version: str, body: dict[str, Any], name: 
 
 
 async def test_container_wide_mac_below_and_from_1_44(client: TestClient, wired: Engine) -> None:
-    service: Any = wired.containers  # type: ignore[attr-defined]
+    service: Any = wired.containers
     old = await _create(client, "1.43", {**BASE, "MacAddress": "02:42:ac:11:00:0a"}, "old")
     assert old["Warnings"] == []
     assert service.get("old").endpoints_config == {"bridge": {"MacAddress": "02:42:ac:11:00:0a"}}
@@ -41,14 +41,19 @@ async def test_container_wide_mac_below_and_from_1_44(client: TestClient, wired:
 
 
 async def test_remove_link(client: TestClient) -> None:
-    await _create(client, "1.50", BASE, "target")
-    await _create(client, "1.50", {**BASE, "HostConfig": {"Links": ["target:db", "target:cache"]}}, "parent")
+    target = (await _create(client, "1.50", BASE, "target"))["Id"]
+    parent = (await _create(client, "1.50", {**BASE, "HostConfig": {"Links": ["target:db", "target:cache"]}},
+                            "parent"))["Id"]
     resp = await client.get("/v1.50/containers/parent/json")
     assert (await resp.json())["HostConfig"]["Links"] == ["/target:/parent/db", "/target:/parent/cache"]
+    names = {c["Id"]: c["Names"] for c in await (await client.get("/v1.50/containers/json?all=1")).json()}
+    assert names[target] == ["/parent/cache", "/parent/db", "/target"] and names[parent] == ["/parent"]
     resp = await client.delete("/v1.50/containers/parent/db?link=1")
     assert resp.status == 204, await resp.text()
     resp = await client.get("/v1.50/containers/parent/json")
     assert (await resp.json())["HostConfig"]["Links"] == ["/target:/parent/cache"]
+    names = {c["Id"]: c["Names"] for c in await (await client.get("/v1.50/containers/json?all=1")).json()}
+    assert names[target] == ["/parent/cache", "/target"]
     resp = await client.delete("/v1.50/containers/parent/db?link=1")
     assert resp.status == 404
     assert (await resp.json())["message"] == "No such container: parent/db"

@@ -1020,7 +1020,14 @@ class ContainerService:
                  and self.cgroups is not None)
         if pause:
             from runtime.containers import freeze
-            await freeze.pause(self, container.id)
+            try:
+                await freeze.pause(self, container.id)
+            except (SystemError_, Conflict):
+                exiting = self.live_of(container).exit_task
+                if exiting is None or exiting.done():
+                    raise
+                # it is exiting (its cgroup already released): its layer no longer changes
+                pause = False
         try:
             image_id = await self.images.commit(container.image_id, container.rw_layer.upperdir,
                                                 image_config, repo_tag, options.comment,

@@ -114,7 +114,10 @@ def _link_leftovers(bridges: set[str]) -> list[str]:
     return found
 
 
-def _firewall_leftovers(tag: str, bridges: set[str]) -> list[str]:
+def _firewall_leftovers(tag: str) -> list[str]:
+    """Rules in, or jumping to, the daemon's own chains (``PYDOCKER-*-<tag>``): another
+    engine's rules may name the same bridge (a second session that drew the same test
+    bridge), and DOCKER-USER is the administrator's, kept on purpose."""
     found = []
     for tool in ("iptables-save", "ip6tables-save"):
         try:
@@ -122,8 +125,8 @@ def _firewall_leftovers(tag: str, bridges: set[str]) -> list[str]:
         except (OSError, subprocess.TimeoutExpired):
             continue
         for line in text.splitlines():
-            words = set(re.split(r"[\s:]+", line))
-            if any(tag in w for w in words if w.startswith("PYDOCKER")) or words & bridges:
+            words = re.split(r"[\s:]+", line)
+            if any(w.startswith("PYDOCKER") and w.endswith(tag) for w in words):
                 found.append(f"{tool}: {line}")
     return found
 
@@ -142,13 +145,12 @@ def leftovers(witness: RunWitness, workdir: Path, data_root: Path, exec_root: Pa
     witness.join()
     bridges = {default_bridge, *(f"br-{net[:12]}" for net in witness.networks)}
     # the default bridge outlives the daemon on purpose (as docker0); what hangs on it does not
-    own_bridges = bridges - {default_bridge}
     return [
         *_cgroup_leftovers(witness.containers),
         *_process_leftovers(witness.containers, exec_root),
         *_mount_leftovers(workdir),
         *[item for item in _link_leftovers(bridges) if item != f"bridge {default_bridge}"],
-        *_firewall_leftovers(daemon_tag(data_root), own_bridges | {default_bridge}),
+        *_firewall_leftovers(daemon_tag(data_root)),
         *_tmp_leftovers(data_root),
     ]
 

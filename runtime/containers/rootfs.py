@@ -117,10 +117,12 @@ def _read_at(dir_fd: int, name: str, limit: int = 1 << 20) -> str:
 
 
 def in_container_cgroup(proc_cgroup: str, container_id: str) -> bool:
-    """True when a ``/proc/<pid>/cgroup`` text puts the process in ``container_id``'s cgroup."""
+    """True when a ``/proc/<pid>/cgroup`` text puts the process in ``container_id``'s cgroup
+    (``.../<id>`` with the cgroupfs driver, ``.../docker-<id>.scope`` with systemd's)."""
+    names = (container_id, f"docker-{container_id}.scope")
     for line in proc_cgroup.splitlines():
         path = line.split(":", 2)[-1]
-        if container_id in path.split("/"):
+        if any(name in path.split("/") for name in names):
             return True
     return False
 

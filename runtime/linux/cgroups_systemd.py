@@ -128,12 +128,25 @@ class SystemdCgroupManager(CgroupManager):
 
     def remove(self, handle: CgroupHandle, timeout: float = 1.0) -> None:
         self.started(handle)
+        name = scope_name(handle.container_id)
         try:
-            self.units.stop_unit(scope_name(handle.container_id))
+            self.units.stop_unit(name)
         except SystemdError as exc:
             if exc.name not in ("org.freedesktop.systemd1.NoSuchUnit",):
                 raise
+        try:
+            self.units.reset_failed_unit(name)  # a failed (e.g. OOM-killed) scope stays loaded
+        except SystemdError:
+            pass
         super().remove(handle, timeout)
+
+    def oom_killed(self, handle: CgroupHandle) -> bool:
+        """memory.events while the scope's cgroup exists; after the last process died
+        systemd may have removed it already, but it records an OOM kill as the scope's
+        result (the failed unit stays loaded until :meth:`remove` resets it)."""
+        if super().oom_killed(handle):
+            return True
+        return self.units.scope_result(scope_name(handle.container_id)) == "oom-kill"
 
     def handle_for(self, container_id: str, parent: str = "") -> CgroupHandle:
         return CgroupHandle(container_id, (str(self._scope_dir(container_id, parent)),))

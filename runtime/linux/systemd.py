@@ -24,6 +24,8 @@ class UnitManager(Protocol):
 
     def start_transient_unit(self, name: str, properties: Sequence[Property]) -> None: ...
     def stop_unit(self, name: str) -> None: ...
+    def scope_result(self, name: str) -> str: ...
+    def reset_failed_unit(self, name: str) -> None: ...
 
 
 class SystemdError(OSError):
@@ -42,15 +44,16 @@ class SystemdBus:
     timeout: float = 30.0
     _conn: object | None = field(default=None, repr=False)
 
-    def _call(self, method: str, signature: str, body: tuple[object, ...]) -> tuple[object, ...]:
+    def _call(self, method: str, signature: str, body: tuple[object, ...],
+              path: str = "/org/freedesktop/systemd1",
+              interface: str = "org.freedesktop.systemd1.Manager") -> tuple[object, ...]:
         from jeepney import DBusAddress, new_method_call
         from jeepney.io.blocking import open_dbus_connection
         from jeepney.wrappers import DBusErrorResponse, unwrap_msg
 
         if self._conn is None:
             self._conn = open_dbus_connection(bus="SYSTEM")
-        address = DBusAddress("/org/freedesktop/systemd1", bus_name="org.freedesktop.systemd1",
-                              interface="org.freedesktop.systemd1.Manager")
+        address = DBusAddress(path, bus_name="org.freedesktop.systemd1", interface=interface)
         reply = self._conn.send_and_get_reply(  # type: ignore[attr-defined]
             new_method_call(address, method, signature, body), timeout=self.timeout)
         try:
@@ -63,6 +66,21 @@ class SystemdBus:
 
     def stop_unit(self, name: str) -> None:
         self._call("StopUnit", "ss", (name, "replace"))
+
+    def scope_result(self, name: str) -> str:
+        """The scope's ``Result`` (``success``, ``oom-kill``, ...; a failed unit stays
+        loaded until reset), "" when systemd no longer knows it."""
+        try:
+            (unit_path,) = self._call("GetUnit", "s", (name,))
+            (variant,) = self._call("Get", "ss", ("org.freedesktop.systemd1.Scope", "Result"),
+                                    path=str(unit_path),
+                                    interface="org.freedesktop.DBus.Properties")
+        except SystemdError:
+            return ""
+        return str(variant[1]) if isinstance(variant, tuple) else str(variant)
+
+    def reset_failed_unit(self, name: str) -> None:
+        self._call("ResetFailedUnit", "s", (name,))
 
     def close(self) -> None:
         if self._conn is not None:

@@ -20,7 +20,7 @@ export PYDOCKERD_VM_GUEST=1
 } > "$X/guest-info.txt"
 mapfile -t args < "$X/pytest-args"
 start=$(date +%s)
-python3 -m pytest -q -p no:cacheprovider --junitxml="$X/junit.xml" "${args[@]}" \
+python3 -m pytest -v -rfE -p no:cacheprovider --junitxml="$X/junit.xml" "${args[@]}" \
     > "$X/pytest.log" 2>&1
 rc=$?
 echo "pytest took $(( $(date +%s) - start ))s, exit status $rc" >> "$X/timing.txt"
@@ -30,7 +30,7 @@ if [ -s "$X/cgroupfs-args" ]; then
     mapfile -t args2 < "$X/cgroupfs-args"
     start=$(date +%s)
     CONFORMANCE_PYDOCKERD_ARGS="--exec-opt native.cgroupdriver=cgroupfs" \
-        python3 -m pytest -q -p no:cacheprovider --junitxml="$X/junit-cgroupfs.xml" "${args2[@]}" \
+        python3 -m pytest -v -rfE -p no:cacheprovider --junitxml="$X/junit-cgroupfs.xml" "${args2[@]}" \
         > "$X/pytest-cgroupfs.log" 2>&1
     rc2=$?
     echo "cgroupfs pytest took $(( $(date +%s) - start ))s, exit status $rc2" >> "$X/timing.txt"

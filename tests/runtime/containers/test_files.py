@@ -237,6 +237,8 @@ def test_mount_parsing_helpers() -> None:
     assert pseudo == {os.makedev(0, 21)} and tmpfs == {os.makedev(0, 22)}
     assert in_container_cgroup("12:pids:/pydockerd/abc\n0::/x\n", "abc")
     assert not in_container_cgroup("12:pids:/pydockerd/abcd\n", "abc")
+    assert in_container_cgroup("0::/system.slice/docker-abc.scope\n", "abc")  # systemd driver
+    assert not in_container_cgroup("0::/system.slice/docker-abcd.scope\n", "abc")
 
 
 async def test_shared_detached_mount_is_refcounted(

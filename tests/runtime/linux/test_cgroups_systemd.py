@@ -30,6 +30,15 @@ class FakeSystemd:
         self.started.append((name, props))
         (self.root / slice_path(str(props["Slice"])) / name).mkdir(parents=True)
 
+    results: dict[str, str] = {}
+    reset: list[str] = []
+
+    def scope_result(self, name: str) -> str:
+        return self.results.get(name, "")
+
+    def reset_failed_unit(self, name: str) -> None:
+        self.reset.append(name)
+
     def stop_unit(self, name: str) -> None:
         self.stopped.append(name)
         scopes = list(self.root.glob(f"**/{name}"))
@@ -85,7 +94,10 @@ def test_scope_lifecycle(tmp_path: Path) -> None:
     manager.started(handle)
     assert holder.poll() is not None  # the placeholder is gone once the init is in
     assert manager.handle_for("abc") == handle
+    assert not manager.oom_killed(handle)
+    units.results["docker-abc.scope"] = "oom-kill"  # systemd removed the cgroup, kept the unit
     manager.remove(handle)
+    assert manager.oom_killed(handle) and units.reset == ["docker-abc.scope"]
     manager.remove(handle)  # NoSuchUnit the second time: already gone is fine
     assert units.stopped == ["docker-abc.scope", "docker-abc.scope"] and not scope.exists()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from compat_api.convert.containers import (
@@ -223,7 +225,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
         if not isinstance(batch, list):
             from compat_api.streams.columns import encode_columns
 
-            await response.write(encode_columns(batch, multiplexed, options.timestamps))
+            await response.write(await asyncio.to_thread(encode_columns, batch, multiplexed,
+                                                         options.timestamps))
             continue
         parts = []
         for message in batch:

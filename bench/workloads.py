@@ -127,12 +127,12 @@ def logs(ctx: Context, engine: Engine) -> dict[str, float]:
     lines = log_lines(ctx)
     label = f"{lines:,}-line json-file log"
     return {
-        f"`docker logs` of a {label}": timed(lambda: engine.docker("logs", LOGS_NAME)),
-        "same, `docker logs -t`": timed(lambda: engine.docker("logs", "-t", LOGS_NAME)),
+        f"`docker logs` of a {label}": timed(lambda: engine.quiet("logs", LOGS_NAME)),
+        "same, `docker logs -t`": timed(lambda: engine.quiet("logs", "-t", LOGS_NAME)),
         "same, `docker logs --since` (epoch + 1 s: every line filtered)":
-            timed(lambda: engine.docker("logs", "--since", "1", LOGS_NAME)),
+            timed(lambda: engine.quiet("logs", "--since", "1", LOGS_NAME)),
         "same, `docker logs --tail 1000`":
-            timed(lambda: engine.docker("logs", "--tail", "1000", LOGS_NAME)),
+            timed(lambda: engine.quiet("logs", "--tail", "1000", LOGS_NAME)),
         "worst `docker ps` answer during that `docker logs` (ms)":
             _ps_latency_during(engine, ["logs", LOGS_NAME]),
     }

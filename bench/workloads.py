@@ -9,6 +9,7 @@ and removed afterwards, so the reference engine can be a shared one.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -235,7 +236,9 @@ def scale(ctx: Context, engine: Engine) -> dict[str, float]:
     tags = ctx.size(1000, 10)
     out: dict[str, float] = {}
     names = [f"pdbench-s{i}" for i in range(running)]
-    network = "pdbench-net"
+    # a fresh name each run: dockerd 20.10 can keep endpoints of force-removed containers,
+    # and then refuses to remove the network until it restarts
+    network = f"pdbench-net-{os.getpid()}-{int(time.time())}"
     on_net = [f"pdbench-n{i}" for i in range(endpoints)]
     tagged = [f"pdbench/tag{i}:latest" for i in range(tags)]
     engine.docker("network", "rm", network, check=False)

@@ -69,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, list[float]]] = {}
     floor: float | None = None
     registry = None
+    engines: list[Engine] = []
     try:
         with pydockerd(args.pydockerd) as ours:
-            engines: list[Engine] = [ours.engine()]
+            engines.append(ours.engine())
             if args.against:
                 engines.insert(0, reference(args.against))
             for engine in engines:
@@ -98,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
                     floor = W.cli_floor(ctx, engines[-1])
                     for engine in engines:
                         engine.docker("rm", "-f", W.LOGS_NAME, check=False)
-            for engine in engines:
-                engine.docker("rmi", W.IMAGE, check=False)
     finally:
+        for engine in engines:
+            engine.docker("rm", "-f", W.LOGS_NAME, check=False)
+            engine.docker("rmi", W.IMAGE, check=False)
         if registry is not None:
             registry.stop()
         W.cleanup(ctx.workdir)

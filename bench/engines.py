@@ -36,6 +36,12 @@ class Engine:
                                f"{proc.stderr.decode(errors='replace').strip()}")
         return proc
 
+    def quiet(self, *args: str, timeout: float = 900) -> None:
+        """``docker *args`` with its output discarded (to /dev/null, as one measures a CLI:
+        a pipe read by Python would time the reader too)."""
+        subprocess.run(["docker", *args], env=self.env(), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=timeout, check=True)
+
     def popen(self, *args: str) -> subprocess.Popen[bytes]:
         return subprocess.Popen(["docker", *args], env=self.env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)

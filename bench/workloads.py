@@ -9,6 +9,7 @@ and removed afterwards, so the reference engine can be a shared one.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -127,12 +128,12 @@ def logs(ctx: Context, engine: Engine) -> dict[str, float]:
     lines = log_lines(ctx)
     label = f"{lines:,}-line json-file log"
     return {
-        f"`docker logs` of a {label}": timed(lambda: engine.docker("logs", LOGS_NAME)),
-        "same, `docker logs -t`": timed(lambda: engine.docker("logs", "-t", LOGS_NAME)),
+        f"`docker logs` of a {label}": timed(lambda: engine.quiet("logs", LOGS_NAME)),
+        "same, `docker logs -t`": timed(lambda: engine.quiet("logs", "-t", LOGS_NAME)),
         "same, `docker logs --since` (epoch + 1 s: every line filtered)":
-            timed(lambda: engine.docker("logs", "--since", "1", LOGS_NAME)),
+            timed(lambda: engine.quiet("logs", "--since", "1", LOGS_NAME)),
         "same, `docker logs --tail 1000`":
-            timed(lambda: engine.docker("logs", "--tail", "1000", LOGS_NAME)),
+            timed(lambda: engine.quiet("logs", "--tail", "1000", LOGS_NAME)),
         "worst `docker ps` answer during that `docker logs` (ms)":
             _ps_latency_during(engine, ["logs", LOGS_NAME]),
     }
@@ -235,7 +236,9 @@ def scale(ctx: Context, engine: Engine) -> dict[str, float]:
     tags = ctx.size(1000, 10)
     out: dict[str, float] = {}
     names = [f"pdbench-s{i}" for i in range(running)]
-    network = "pdbench-net"
+    # a fresh name each run: dockerd 20.10 can keep endpoints of force-removed containers,
+    # and then refuses to remove the network until it restarts
+    network = f"pdbench-net-{os.getpid()}-{int(time.time())}"
     on_net = [f"pdbench-n{i}" for i in range(endpoints)]
     tagged = [f"pdbench/tag{i}:latest" for i in range(tags)]
     engine.docker("network", "rm", network, check=False)

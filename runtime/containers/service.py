@@ -1064,12 +1064,18 @@ async def _logs_iter(past: AsyncIterator[LogBatch],
                 yield batch
         if follow is None:
             return
-        async for message in follow:
-            if options.until_ns and message.time_ns > options.until_ns:
+        async for first in follow:
+            batch = [first, *follow.ready()]
+            if options.since_ns:
+                batch = [m for m in batch if m.time_ns >= options.since_ns]
+            late = next((i for i, m in enumerate(batch) if options.until_ns
+                         and m.time_ns > options.until_ns), None)
+            if late is not None:
+                if late:
+                    yield batch[:late]
                 return
-            if options.since_ns and message.time_ns < options.since_ns:
-                continue
-            yield [message]
+            if batch:
+                yield batch
     finally:
         if follow is not None:
             follow.close()

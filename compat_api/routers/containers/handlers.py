@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from aiohttp import web
@@ -244,7 +245,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
         if not isinstance(batch, list):
             from compat_api.streams.columns import encode_columns
 
-            await response.write(encode_columns(batch, multiplexed, options.timestamps))
+            await response.write(await asyncio.to_thread(encode_columns, batch, multiplexed,
+                                                         options.timestamps))
             continue
         parts = []
         for message in batch:

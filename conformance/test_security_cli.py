@@ -351,6 +351,9 @@ def test_fds_closed(box: Box) -> None:
 
 
 def test_memory_limit_oom_kill(box: Box) -> None:
+    if "systemd" in box.ok("info", "--format", "{{.CgroupDriver}}"):
+        pytest.skip("systemd 252 removes a scope's cgroup before its OOM kill can be read: "
+                    "OOMKilled is not reported under the systemd driver (docs/compat.md)")
     name = box.name()
     proc = box.run(
         "--name",

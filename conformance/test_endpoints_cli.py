@@ -31,10 +31,12 @@ def _network(box: Box, *args: str) -> str:
 
 def test_link_environment_and_hosts_entry(box: Box) -> None:
     target = box.run_d("--expose", "80", "--expose", "53/udp", "-e", "FOO=bar", box.image, "sleep", "300",
-                       network="bridge")
+                       network="default")
     child = box.name("child")
-    proc = box.run("--rm", "--name", child, "--link", f"{target}:my-db", "-e", "MY_DB_ENV_FOO=own",
-                   box.image, "sh", "-c", "env; echo ---; cat /etc/hosts", network="bridge")
+    # no --network at all: with one, the 20.10 CLI puts links on that network's endpoint and
+    # refuses them for anything but a user-defined network
+    proc = box.cli("run", "--rm", "--name", child, "--link", f"{target}:my-db", "-e", "MY_DB_ENV_FOO=own",
+                   box.image, "sh", "-c", "env; echo ---; cat /etc/hosts", timeout=60)
     assert proc.returncode == 0, proc.stderr
     env_text, _, hosts = proc.stdout.partition("---\n")
     env = dict(line.split("=", 1) for line in env_text.splitlines() if "=" in line)

@@ -12,6 +12,8 @@ import docker
 import pytest
 
 from conformance.cli import DockerCLI
+from conformance.apiversion import APIVersion
+from conformance.conftest import Advertised
 from conformance.containerkit import Box, unique
 from conformance.tracker import ResourceTracker
 
@@ -141,3 +143,30 @@ def test_container_wide_mac_address(api_client: docker.APIClient, tracker: Resou
     assert api_client.inspect_container(ctr)["NetworkSettings"]["MacAddress"] == "02:42:ac:11:00:0a"
     exec_id = api_client.exec_create(ctr, ["cat", "/sys/class/net/eth0/address"])
     assert api_client.exec_start(exec_id).decode().strip() == "02:42:ac:11:00:0a"
+
+
+@pytest.mark.parametrize("version", ["1.41", "1.44", "1.45"])
+def test_inspect_aliases_list_the_short_id_below_api_1_45(
+        docker_host: str, advertised: Advertised, tracker: ResourceTracker, busybox_image: str,
+        version: str) -> None:
+    """moby adds the short ID and hostname to a user-defined network's ``Aliases`` in inspect
+    below API 1.45 (docker-py 7.1.0's ``test_run_with_networking_config`` checks it at 1.44)."""
+    if APIVersion.parse(version) > advertised.max:
+        pytest.skip(f"the engine serves API {advertised.api_version} at most")
+    api = docker.APIClient(base_url=docker_host, version=version, timeout=60)
+    try:
+        net = tracker.network(unique("net"))
+        api.create_network(net)
+        ctr = api.create_container(
+            busybox_image, ["sleep", "60"], name=tracker.container(unique("alias")),
+            host_config=api.create_host_config(network_mode=net),
+            networking_config=api.create_networking_config(
+                {net: api.create_endpoint_config(aliases=["hello"])}))["Id"]
+        api.start(ctr)
+        aliases = api.inspect_container(ctr)["NetworkSettings"]["Networks"][net]["Aliases"]
+    finally:
+        api.close()
+    if version == "1.45":
+        assert aliases == ["hello"]
+    else:
+        assert aliases == ["hello", ctr[:12]]

@@ -15,7 +15,9 @@ import subprocess
 import urllib.request
 from pathlib import Path
 
+import docker
 import pytest
+from docker.types import IPAMConfig, IPAMPool
 
 from conformance.cli import CliDialect, DockerCLI
 from conformance.conftest import Engine
@@ -123,3 +125,48 @@ def test_default_bridge_ipv6_daemon_options(engine: Engine, busybox_tar: Path, d
     finally:
         daemon.stop()
         daemon.remove_dirs()
+
+
+def test_ipv6_address_on_a_network_without_ipv6(api_client: docker.APIClient, tracker: ResourceTracker,
+                                                busybox_image: str) -> None:
+    """An IPv6 pool on a network created without EnableIPv6 (docker-py's
+    ``test_create_with_ipv6_address``): the pool is listed after an automatic IPv4 one, an
+    ``IPv6Address`` is accepted at create and connect and kept in ``IPAMConfig``, and nothing
+    IPv6 is configured (dockerd 20.10)."""
+    subnet = _free_ula()
+    addr = str(ipaddress.IPv6Network(subnet).network_address + 0xF00D)
+    net = tracker.network(unique("net6off"))
+    api_client.create_network(net, ipam=IPAMConfig(driver="default", pool_configs=[IPAMPool(subnet=subnet)]))
+    info = api_client.inspect_network(net)
+    assert info["EnableIPv6"] is False
+    assert [c["Subnet"] for c in info["IPAM"]["Config"]][1:] == [subnet]
+    assert ":" not in info["IPAM"]["Config"][0]["Subnet"]
+    created = api_client.create_container(
+        busybox_image, ["sleep", "60"], name=tracker.container(unique("v6off")),
+        host_config=api_client.create_host_config(network_mode=net),
+        networking_config=api_client.create_networking_config(
+            {net: api_client.create_endpoint_config(ipv6_address=addr)}))["Id"]
+    api_client.start(created)
+    entry = api_client.inspect_container(created)["NetworkSettings"]["Networks"][net]
+    assert entry["IPAMConfig"]["IPv6Address"] == addr
+    assert entry["GlobalIPv6Address"] == "" and entry["IPAddress"] != ""
+    other = api_client.create_container(busybox_image, ["sleep", "60"], name=tracker.container(unique("v6off")))["Id"]
+    api_client.connect_container_to_network(other, net, ipv6_address=addr)
+    entry = api_client.inspect_container(other)["NetworkSettings"]["Networks"][net]
+    assert entry["IPAMConfig"]["IPv6Address"] == addr
+
+
+def test_ipv6_address_needs_a_configured_ipv6_pool(api_client: docker.APIClient, tracker: ResourceTracker,
+                                                  busybox_image: str) -> None:
+    net = tracker.network(unique("net4"))
+    api_client.create_network(net)
+    # dockerd 20.10 refuses it at start, Engines from 25 (and pydockerd) already at create
+    with pytest.raises(docker.errors.APIError) as err:
+        created = api_client.create_container(
+            busybox_image, ["true"], name=tracker.container(unique("v6no")),
+            host_config=api_client.create_host_config(network_mode=net),
+            networking_config=api_client.create_networking_config(
+                {net: api_client.create_endpoint_config(ipv6_address="fd42::f00d")}))
+        api_client.start(created)
+    assert err.value.status_code == 400
+    assert "supported only when connecting to networks with user configured subnets" in str(err.value)

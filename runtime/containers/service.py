@@ -1024,9 +1024,10 @@ class ContainerService:
                 await freeze.pause(self, container.id)
             except (SystemError_, Conflict):
                 exiting = self.live_of(container).exit_task
-                if exiting is None or exiting.done():
+                if container.state.running and (exiting is None or exiting.done()):
                     raise
-                # it is exiting (its cgroup already released): its layer no longer changes
+                # it exited or is exiting meanwhile (its cgroup released while the freeze was
+                # on the way): its layer no longer changes
                 pause = False
         try:
             image_id = await self.images.commit(container.image_id, container.rw_layer.upperdir,

@@ -92,13 +92,14 @@ def check_endpoint(network: Network, config: EndpointConfig) -> None:
         if not any(addr in ipaddress.ip_network(p, strict=False) for p in pools):
             raise InvalidParameter(f"no configured subnet or ip-range contain the IP address {config.ipv4_address}")
     if config.ipv6_address:
-        if not network.subnet6 or not any(":" in c.subnet for c in network.ipam_config):
+        if not any(":" in c.subnet for c in network.ipam_config):
             raise InvalidParameter(ERR_IP_NO_SUBNET)
         try:
             addr6 = ipaddress.IPv6Address(config.ipv6_address)
         except ValueError:
             raise InvalidParameter(f"invalid IPv6 address: {config.ipv6_address}") from None
-        if addr6 not in ipaddress.IPv6Network(network.subnet6):
+        # without EnableIPv6 an IPv6 pool is only recorded: the address is kept, never assigned
+        if network.subnet6 and addr6 not in ipaddress.IPv6Network(network.subnet6):
             raise InvalidParameter(f"no configured subnet or ip-range contain the IP address {config.ipv6_address}")
 
 

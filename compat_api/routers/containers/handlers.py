@@ -32,6 +32,7 @@ from runtime.network.versioned import migrate_container_mac, with_legacy_aliases
 from runtime.timefmt import parse_timestamp, rfc3339_nano_fixed
 
 _V1_44 = APIVersion(1, 44)
+_V1_45 = APIVersion(1, 45)
 
 
 def _stream_content_type(request: web.Request, tty: bool, operation: str) -> str:
@@ -78,7 +79,7 @@ async def inspect(request: web.Request) -> web.Response:
     container = service.get(request.match_info["id"])
     version = api_version(request)
     settings = service.network_settings(container)
-    if settings is not None and version < _V1_44:  # the one version check of the alias rule
+    if settings is not None and version < _V1_45:  # the one version check of the alias rule
         settings = with_legacy_aliases(settings, container.id, container.config.hostname or container.id[:12])
     return json_response(render_inspect(container, version, network_settings=settings,
                                         size=_size(request, container)))

@@ -330,3 +330,23 @@ async def test_commit_pauses_a_running_container_unless_told_not_to(
     await cg_svc.commit(cid, CommitOptions(repo="snap", pause=False))
     assert _actions(cg_svc)[-1] == "commit"
     assert _actions(cg_svc).count("pause") == 1
+
+
+async def test_commit_of_a_container_whose_exit_completes_during_the_pause(
+        cg_svc: ContainerService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker-py's RemoveImageTest::test_remove commits a container that is exiting: when
+    its exit is fully handled (cgroup released) before the freeze fails, commit goes on
+    without the pause instead of a 500."""
+    from runtime.containers.service import CommitOptions
+
+    cid = await _running(cg_svc, "sleep", "300")
+
+    async def pause_while_it_exits(service: ContainerService, ref: str) -> None:
+        await service.kill(ref)  # SIGKILL: returns once the exit is recorded
+        assert not service.get(ref).state.running
+        raise SystemError_(f"Cannot pause container {ref}: [Errno 2] No such file or directory")
+
+    monkeypatch.setattr(freeze, "pause", pause_while_it_exits)
+    image_id = await cg_svc.commit(cid, CommitOptions(repo="snap"))
+    assert image_id
+    assert "commit" in _actions(cg_svc) and "unpause" not in _actions(cg_svc)

@@ -66,6 +66,20 @@ def _net(name: str = "n1") -> Network:
                    ipam_config=[PoolConfig(subnet="10.9.0.0/24")], subnet="10.9.0.0/24")
 
 
+def test_check_endpoint_ipv6_address_needs_an_ipv6_pool_not_enable_ipv6() -> None:
+    v6_pool_only = _net()
+    v6_pool_only.ipam_config.append(PoolConfig(subnet="2001:389::/64"))
+    check_endpoint(v6_pool_only, EndpointConfig(ipv6_address="2001:389::f00d"))
+    check_endpoint(v6_pool_only, EndpointConfig(ipv6_address="2001:999::1"))  # kept, never assigned
+    with pytest.raises(InvalidParameter, match="user configured subnets"):
+        check_endpoint(_net(), EndpointConfig(ipv6_address="2001:389::f00d"))
+    enabled = _net()
+    enabled.ipam_config.append(PoolConfig(subnet="2001:389::/64"))
+    enabled.subnet6 = "2001:389::/64"
+    with pytest.raises(InvalidParameter, match="^no configured subnet or ip-range contain the IP address"):
+        check_endpoint(enabled, EndpointConfig(ipv6_address="2001:999::1"))
+
+
 def test_check_endpoint_mac_and_link_local() -> None:
     check_endpoint(_net(), EndpointConfig(mac_address="02:42:AC:11:00:02", link_local_ips=("169.254.1.1",)))
     with pytest.raises(InvalidParameter, match="^invalid MAC address 02:42$"):

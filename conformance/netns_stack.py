@@ -23,7 +23,7 @@ from pathlib import Path
 DRIVER_PORT = 9515  # alone in this namespace: no other process can hold it
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while data := await reader.read(65536):
             writer.write(data)
@@ -41,7 +41,7 @@ async def _forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
     except OSError:
         writer.close()
         return
-    await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
+    await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
 
 
 async def _wait_port(port: int, timeout: float = 20.0) -> None:

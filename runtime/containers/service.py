@@ -553,16 +553,23 @@ class ContainerService:
         cgroup (e.g. a process a crashed daemon started but never recorded), then remove
         the cgroup."""
         cgroup = self._cgroup_of(container)
+        if cgroup is None:
+            return
+        if killed := self._kill_all(container, cgroup):
+            log.warning("container %s: killed %d process(es) left in its cgroup",
+                        container.id[:12], len(killed))
+        self._release_cgroup(cgroup)
+
+    def _kill_all(self, container: Container, cgroup: Any) -> list[int]:
+        """SIGKILL everything in the container's cgroup (none can fork away); the pids."""
         kill_all = getattr(self.cgroups, "kill_all", None)
         if cgroup is None or kill_all is None:
-            return
+            return []
         try:
-            if killed := kill_all(cgroup):
-                log.warning("container %s: killed %d process(es) left in its cgroup",
-                            container.id[:12], len(killed))
+            return list(kill_all(cgroup))
         except OSError as exc:
-            log.warning("container %s: killing what is left in its cgroup: %s", container.id[:12], exc)
-        self._release_cgroup(cgroup)
+            log.warning("container %s: killing what is in its cgroup: %s", container.id[:12], exc)
+            return []
 
     def _release_cgroup(self, cgroup: Any) -> None:
         if cgroup is not None and self.cgroups is not None:
@@ -584,13 +591,7 @@ class ContainerService:
             live = self.live.get(container.id)
             if live is None or live.process is None or not container.state.running:
                 continue
-            cgroup = live.cgroup if live.cgroup is not None else self._cgroup_of(container)
-            kill_all = getattr(self.cgroups, "kill_all", None)
-            if cgroup is not None and kill_all is not None:
-                try:
-                    kill_all(cgroup)
-                except OSError as exc:
-                    log.warning("container %s: killing its processes: %s", container.id[:12], exc)
+            self._kill_all(container, live.cgroup if live.cgroup is not None else self._cgroup_of(container))
             self._on_exit(ExitReport(container.id, None, live.process.pid, 255, now))
 
     # --- exit handling ----------------------------------------------------------------

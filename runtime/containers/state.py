@@ -103,15 +103,8 @@ class State:
     def set_stopped(self, exit_code: int, finished_at_ns: int, oom_killed: bool = False) -> None:
         """The main process ended: resolve not-running and next-exit waiters."""
         self.running = False
-        self.paused = False
         self.restarting = False
-        self.pid = 0
-        self.exit_code = exit_code
-        self.oom_killed = oom_killed
-        self.finished_at_ns = finished_at_ns
-        status = self.exit_status()
-        self._resolve(WaitCondition.NOT_RUNNING, status)
-        self._resolve(WaitCondition.NEXT_EXIT, status)
+        self._record_exit(exit_code, finished_at_ns, oom_killed)
 
     def set_restarting(self, exit_code: int, finished_at_ns: int, oom_killed: bool = False) -> None:
         """The main process ended and the restart policy will start it again (dockerd's
@@ -120,6 +113,10 @@ class State:
         exit code."""
         self.running = True
         self.restarting = True
+        self._record_exit(exit_code, finished_at_ns, oom_killed)
+
+    def _record_exit(self, exit_code: int, finished_at_ns: int, oom_killed: bool) -> None:
+        """What every exit records; not-running and next-exit waiters wake with it."""
         self.paused = False
         self.pid = 0
         self.exit_code = exit_code

@@ -76,6 +76,8 @@ class DaemonSettings:
             settings.extra_args = shlex.split(extra)
         settings.log_level = os.environ.get("CONFORMANCE_LOG_LEVEL", settings.log_level)
         settings.keep_dirs = os.environ.get("CONFORMANCE_KEEP", "") not in ("", "0")
+        if timeout := os.environ.get("CONFORMANCE_START_TIMEOUT"):
+            settings.start_timeout = float(timeout)
         return settings
 
 

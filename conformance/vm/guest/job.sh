@@ -11,6 +11,9 @@ cd /root/pydockerd
 export PATH=/opt/pydockerd-venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1
 # tests that change the machine itself (systemd units on /run/docker.sock) run only here
 export PYDOCKERD_VM_GUEST=1
+# under TCG emulation on a busy host a daemon start (python imports, supervisor, bridge) has
+# taken over 30 s, the default wait
+export CONFORMANCE_START_TIMEOUT=${CONFORMANCE_START_TIMEOUT:-180}
 {
     echo "kernel: $(uname -r)"
     echo "cgroup fs: $(stat -fc %T /sys/fs/cgroup)"

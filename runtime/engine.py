@@ -28,6 +28,7 @@ from runtime.network.hooks import ContainerDirectoryAdapter
 from runtime.network.service import NetworkService
 from runtime.process.client import SupervisorClient, connect_or_spawn
 from runtime.statefile import ensure_private_dir, write_bytes_atomic
+from runtime.storage.trash import TRASH
 from runtime.system.host import HostFacts, read_host_facts
 from runtime.system.initbin import InitBinary, resolve as resolve_init
 from runtime.volumes.containers import ContainerVolumes
@@ -192,6 +193,8 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - shutting down anyway
                 log.warning("supervisor shutdown: %s", exc)
             await self._supervisor.close()
+        # trees of removed containers still being deleted in the background
+        await asyncio.get_running_loop().run_in_executor(None, TRASH.drain)
 
     @property
     def host(self) -> HostFacts:

@@ -2,7 +2,10 @@
 
 A write goes to a temporary file in the same directory, is fsynced, renamed over the
 target, and the directory is fsynced, so after a crash a reader sees either the old or the
-new content, never a torn file.
+new content, never a torn file. Records rewritten on every state transition (a container's
+config.v2.json, a sandbox) skip the directory fsync, as dockerd's atomic writer does: it
+only makes the rename itself survive a power loss, and the daemon reconciles those records
+with what is running when it starts; the file's own fsync, which keeps it whole, stays.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 
-def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Replace ``path`` with ``data`` atomically and durably."""
+def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o600, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically and durably (the rename too, unless
+    ``sync_dir`` is false)."""
     import tempfile  # here, not at import: the supervisor loads this module (tempfile ~1 MB)
 
     directory = path.parent
@@ -32,12 +36,13 @@ def write_bytes_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(directory)
+    if sync_dir:
+        fsync_dir(directory)
 
 
-def write_json_atomic(path: Path, value: Any, mode: int = 0o600) -> None:
+def write_json_atomic(path: Path, value: Any, mode: int = 0o600, sync_dir: bool = True) -> None:
     """Serialise ``value`` as compact JSON and write it with :func:`write_bytes_atomic`."""
-    write_bytes_atomic(path, json.dumps(value, separators=(",", ":")).encode(), mode)
+    write_bytes_atomic(path, json.dumps(value, separators=(",", ":")).encode(), mode, sync_dir)
 
 
 def read_json(path: Path) -> Any:

@@ -8,6 +8,7 @@ ID, then exact name (with or without '/'), then unique ID prefix.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,11 +21,14 @@ from runtime.containers.model import (
 from runtime.containers.state import State
 from runtime.errors import Conflict, ContainerNotFound, InvalidParameter
 from runtime.statefile import ensure_private_dir, read_json, write_json_atomic
+from runtime.storage.trash import TRASH
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.v2.json"
 HOSTCONFIG_FILE = "hostconfig.json"
+#: a removed container's directory, renamed so that it can be deleted in the background
+REMOVING_PREFIX = ".removing-"
 
 
 class AmbiguousPrefix(InvalidParameter):
@@ -77,7 +81,15 @@ class ContainerStore:
         self._by_id.pop(container.id, None)
         if self._names.get(container.name) == container.id:
             del self._names[container.name]
-        shutil.rmtree(container.root, ignore_errors=True)
+        doomed = self.root / f"{REMOVING_PREFIX}{container.id}"
+        try:
+            os.rename(container.root, doomed)
+        except FileNotFoundError:
+            return
+        except OSError:
+            shutil.rmtree(container.root, ignore_errors=True)
+            return
+        TRASH.discard(doomed)  # load() sweeps what a crash left
 
     def save(self, container: Container, host_config: bool = False) -> None:
         """Persist the record (and, when it changed, the host config) atomically.
@@ -89,13 +101,18 @@ class ContainerStore:
         if host_config or not (container.root / HOSTCONFIG_FILE).exists():
             write_json_atomic(container.root / HOSTCONFIG_FILE,
                               to_jsonable(container.host_config), mode=0o644)
-        write_json_atomic(container.root / CONFIG_FILE, _record_to_json(container))
+        # every state transition rewrites it: no directory fsync (see runtime.statefile)
+        write_json_atomic(container.root / CONFIG_FILE, _record_to_json(container),
+                          sync_dir=False)
 
     def load(self) -> list[Container]:
         """Read every container directory under the root into the index."""
         ensure_private_dir(self.root)
         loaded: list[Container] = []
         for entry in sorted(self.root.iterdir()):
+            if entry.name.startswith(REMOVING_PREFIX):
+                TRASH.discard(entry)
+                continue
             if not ID_RE.match(entry.name) or not (entry / CONFIG_FILE).exists():
                 continue
             try:

@@ -400,7 +400,8 @@ class NetworkService:
         write_json_atomic(self._root / "networks" / f"{net.id}.json", net.to_json())
 
     def _save_sandbox(self, sandbox: Sandbox) -> None:
-        write_json_atomic(self._root / "sandboxes" / f"{sandbox.container_id}.json", sandbox.to_json())
+        write_json_atomic(self._root / "sandboxes" / f"{sandbox.container_id}.json",
+                          sandbox.to_json(), sync_dir=False)  # rewritten per attach
 
     def _drop_sandbox_file(self, container_id: str) -> None:
         (self._root / "sandboxes" / f"{container_id}.json").unlink(missing_ok=True)

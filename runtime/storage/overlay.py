@@ -37,6 +37,7 @@ from runtime.statefile import ensure_private_dir, read_json, write_json_atomic
 from runtime.storage.digest import chain_id as make_chain_id
 from runtime.storage.digest import hex_of
 from runtime.storage.snapshots import Layer, LayerNotFound, Mount, is_mounted, unmount
+from runtime.storage.trash import TRASH
 from runtime.archive.rootfd import discard_path
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -122,6 +123,15 @@ class RWLayerNotFound(NotFound):
     def __init__(self, key: str) -> None:
         super().__init__(f"writable layer does not exist: {key}")
 
+
+
+def _mounted_here(merged: Path, parent: Path) -> bool:
+    """Cheap pre-check for :func:`is_mounted` (which reads all of mountinfo): a mount on
+    ``merged`` (an overlay, or anything else) shows as another device than its parent."""
+    try:
+        return os.stat(merged).st_dev != os.stat(parent).st_dev
+    except FileNotFoundError:
+        return False
 
 class OverlayLayerStore:
     def __init__(self, root: Path) -> None:
@@ -317,13 +327,13 @@ class OverlayLayerStore:
         if not d.exists():
             raise RWLayerNotFound(key)
         merged = d / "merged"
-        if merged.exists() and is_mounted(merged):
+        if _mounted_here(merged, d) and is_mounted(merged):
             unmount(merged, detach=True)
         with self._lock:
             # rename first so a half-deleted layer is never mistaken for a live one
             doomed = self.tmp_dir / f"rm-{uuid.uuid4().hex}"
             os.rename(d, doomed)
-        discard_path(doomed)
+        TRASH.discard(doomed)  # the tmp dir is swept at start should the daemon die first
 
     def gc(self, keep: Iterable[str]) -> list[Layer]:
         with self._lock:

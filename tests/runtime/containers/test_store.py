@@ -76,3 +76,21 @@ def test_remove_frees_name_and_dir(tmp_path: Path) -> None:
     with pytest.raises(ContainerNotFound):
         store.get("gone")
     store.reserve_name("/gone", new_id())
+
+
+def test_removed_directory_is_deleted_in_the_background_and_swept_at_load(
+        tmp_path: Path) -> None:
+    from runtime.storage.trash import TRASH
+
+    store = ContainerStore(tmp_path)
+    a = make(store, "/bg")
+    store.remove(a)
+    TRASH.drain()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # what a crash left between the rename and the deletion goes at the next load
+    leftover = tmp_path / f".removing-{new_id()}"
+    (leftover / "mounts").mkdir(parents=True)
+    (leftover / "config.v2.json").write_text("{}")
+    assert ContainerStore(tmp_path).load() == []
+    TRASH.drain()
+    assert not leftover.exists()

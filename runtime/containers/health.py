@@ -240,7 +240,7 @@ def _go_duration(seconds: float) -> str:
 def attach(containers: ContainerService, execs: ExecService) -> HealthMonitors:
     """Wire real monitors into the container service (one call from the engine wiring)."""
     monitors = HealthMonitors(ExecProbeRunner(execs),
-                              lambda container, action: containers._event(container, action))
+                              lambda container, action: containers.event(container, action))
     containers.set_health(monitors)
     return monitors
 

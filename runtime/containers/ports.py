@@ -7,10 +7,11 @@ services are built, only on these few calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from runtime.containers.model import RwLayer
+from runtime.containers.model import Container, MountPoint, RwLayer
+from runtime.network.contract import SandboxRequest
 from runtime.spec.model import ContainerSpec
 
 
@@ -90,4 +91,54 @@ class NetworkSteps(Protocol):
         ...
 
 
-__all__ = ["ImageRef", "ImageBackend", "RwLayerStore", "CgroupBackend", "NetworkSteps"]
+class ContainerNetworking(Protocol):
+    """What containers ask of the network service (``runtime.network.service.
+    NetworkService`` satisfies this): create-time checks, NetworkSettings, rename."""
+
+    async def validate_sandbox(self, request: SandboxRequest) -> list[str]:
+        """Refuse a container whose networking cannot work; the warnings otherwise."""
+        ...
+
+    def settings(self, container_id: str) -> Mapping[str, Any] | None:
+        """``NetworkSettings`` of a running container's sandbox (None: it has none)."""
+        ...
+
+    def inactive_settings(self, request: SandboxRequest) -> Mapping[str, Any]:
+        """``NetworkSettings`` of a container that is not running."""
+        ...
+
+    async def rename_container(self, container_id: str, new_name: str) -> None:
+        ...
+
+
+class VolumeMounts(Protocol):
+    """Volumes as containers use them (``runtime.volumes.containers.ContainerVolumes``)."""
+
+    def restore(self, containers: Iterable[Container]) -> None:
+        """Register the references of containers loaded from disk."""
+        ...
+
+    async def prepare(self, container: Container, bind_points: Sequence[MountPoint],
+                      lookup: Callable[[str], Container]) -> tuple[MountPoint, ...]:
+        """At create: every mount point (volumes created, referenced and populated)."""
+        ...
+
+    def mount(self, container: Container) -> None: ...
+
+    def unmount(self, container: Container) -> None: ...
+
+    def release(self, container: Container, remove_anonymous: bool = False) -> None:
+        """At removal: drop the container's references (anonymous volumes removed)."""
+        ...
+
+
+class HealthHooks(Protocol):
+    """Healthchecks follow the main process (``runtime.containers.health.HealthMonitors``)."""
+
+    def container_started(self, container: Container) -> None: ...
+
+    def container_stopped(self, container: Container) -> None: ...
+
+
+__all__ = ["ImageRef", "ImageBackend", "RwLayerStore", "CgroupBackend", "NetworkSteps",
+           "ContainerNetworking", "VolumeMounts", "HealthHooks"]

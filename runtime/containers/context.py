@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from runtime.containers.model import Container
 from runtime.containers.ports import (
@@ -23,6 +23,7 @@ from runtime.containers.rootfs import RootfsAccess
 from runtime.containers.stdio import StdioFanout
 from runtime.containers.store import ContainerStore
 from runtime.events import EventBus
+from runtime.linux.cgroups import CgroupHandle
 from runtime.process.contract import ExitReport, ProcessRuntime, StartedProcess
 
 
@@ -48,7 +49,7 @@ class Live:
 
     process: StartedProcess | None = None
     fanout: StdioFanout | None = None
-    cgroup: Any = None  # the cgroup backend's handle (opaque here)
+    cgroup: CgroupHandle | None = None
     pending: list[Callable[[StdioFanout | None], None]] = field(default_factory=list)
     starting: bool = False
     start_exit: ExitReport | None = None

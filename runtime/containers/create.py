@@ -21,6 +21,7 @@ from runtime.containers.model import (
 from runtime.containers.mountspec import is_volume_bind
 from runtime.containers.names import generate_name
 from runtime.containers.netview import sandbox_request
+from runtime.containers.ports import ImageRef
 from runtime.containers.spec import user_mounts
 from runtime.containers.store import ContainerStore
 from runtime.containers.validate import validate_host_config
@@ -114,9 +115,8 @@ def generate_unused_name(store: ContainerStore) -> str:
     return "/" + generate_name(99) + new_id()[:6]
 
 
-def _image_id(image: Any) -> str:
-    image_id = image.id if hasattr(image, "id") else str(image["Id"])
-    return image_id if image_id.startswith("sha256:") else "sha256:" + image_id
+def _image_id(image: ImageRef) -> str:
+    return image.id if image.id.startswith("sha256:") else "sha256:" + image.id
 
 
 def with_defaults(host: HostConfig, cgroupns_mode: str = "host") -> HostConfig:

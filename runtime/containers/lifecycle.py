@@ -7,12 +7,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from runtime.containers import freeze
 from runtime.containers.context import ContainerContext
 from runtime.containers.model import Container, HostConfig
+from runtime.containers.devicerules import device_cgroup_rules
 from runtime.errors import ContainerNotFound
+from runtime.linux.cgroups import CgroupHandle, Resources
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +71,13 @@ async def send_signal(ctx: ContainerContext, container: Container, sig: int) -> 
 # --- the container's cgroup ----------------------------------------------------------------
 
 
-def cgroup_of(ctx: ContainerContext, container: Container) -> Any:
+def cgroup_of(ctx: ContainerContext, container: Container) -> CgroupHandle | None:
     """The handle of the container's cgroup by its ID (it may exist or not)."""
     handle_for = getattr(ctx.cgroups, "handle_for", None)
-    return handle_for(container.id, container.host_config.cgroup_parent) if handle_for else None
+    if handle_for is None:
+        return None
+    handle: CgroupHandle = handle_for(container.id, container.host_config.cgroup_parent)
+    return handle
 
 
 def kill_cgroup_members(ctx: ContainerContext, container: Container) -> None:
@@ -89,7 +93,8 @@ def kill_cgroup_members(ctx: ContainerContext, container: Container) -> None:
     release_cgroup(ctx, cgroup)
 
 
-def kill_all(ctx: ContainerContext, container: Container, cgroup: Any) -> list[int]:
+def kill_all(ctx: ContainerContext, container: Container,
+             cgroup: CgroupHandle | None) -> list[int]:
     """SIGKILL everything in the container's cgroup (none can fork away); the pids."""
     kill = getattr(ctx.cgroups, "kill_all", None)
     if cgroup is None or kill is None:
@@ -101,7 +106,7 @@ def kill_all(ctx: ContainerContext, container: Container, cgroup: Any) -> list[i
         return []
 
 
-def release_cgroup(ctx: ContainerContext, cgroup: Any) -> None:
+def release_cgroup(ctx: ContainerContext, cgroup: CgroupHandle | None) -> None:
     if cgroup is not None and ctx.cgroups is not None:
         try:
             ctx.cgroups.remove(cgroup)
@@ -109,11 +114,8 @@ def release_cgroup(ctx: ContainerContext, cgroup: Any) -> None:
             log.warning("removing cgroup: %s", exc)
 
 
-def resources(host: HostConfig) -> Any:
-    """The cgroup limits of ``host`` (``runtime.linux.cgroups.Resources``)."""
-    from runtime.containers.devicerules import device_cgroup_rules
-    from runtime.linux.cgroups import Resources
-
+def resources(host: HostConfig) -> Resources:
+    """The cgroup limits of ``host``."""
     rules = device_cgroup_rules(host)
     return Resources(
         memory=host.memory, memory_swap=host.memory_swap,

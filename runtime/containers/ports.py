@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from runtime.containers.model import Container, MountPoint, RwLayer
+from runtime.linux.cgroups import CgroupHandle, Resources
 from runtime.network.contract import SandboxRequest
 from runtime.spec.model import ContainerSpec
 
@@ -23,15 +24,15 @@ class ImageRef(Protocol):
 
 
 class ImageBackend(Protocol):
-    def get(self, ref: str) -> Any:
+    def get(self, ref: str) -> ImageRef:
         """Resolve a reference, ID or ID prefix; raises ImageNotFound("No such image: ...")."""
         ...
 
-    def image_config(self, image: Any) -> Mapping[str, Any]:
+    def image_config(self, image: ImageRef) -> Mapping[str, Any]:
         """The image's runtime config with Docker keys (Env, Cmd, Entrypoint, ...)."""
         ...
 
-    def repo_tags(self, image: Any) -> tuple[str, ...]:
+    def repo_tags(self, image: ImageRef) -> tuple[str, ...]:
         ...
 
     async def commit(self, parent_id: str, diff_dir: str, config: Mapping[str, Any],
@@ -49,7 +50,7 @@ class ImageBackend(Protocol):
 
 
 class RwLayerStore(Protocol):
-    def prepare(self, container_id: str, image: Any) -> RwLayer:
+    def prepare(self, container_id: str, image: ImageRef) -> RwLayer:
         """Create the container's writable layer on top of ``image``."""
         ...
 
@@ -62,15 +63,20 @@ class RwLayerStore(Protocol):
 
 
 class CgroupBackend(Protocol):
-    """Per-container cgroups (``runtime.linux.cgroups.CgroupManager`` satisfies this)."""
+    """Per-container cgroups (``runtime.linux.cgroups.CgroupManager`` satisfies this).
+
+    Optional, used where a backend has them (``CgroupManager`` has all): ``driver``,
+    ``started(handle)``, ``handle_for(container_id, parent)``, ``kill_all(handle)``,
+    ``freeze(handle, frozen)``, ``controller_dir(handle, name)``."""
 
     version: str
 
-    def create(self, container_id: str, resources: Any, parent: str = "") -> Any: ...
+    def create(self, container_id: str, resources: Resources,
+               parent: str = "") -> CgroupHandle: ...
 
-    def remove(self, handle: Any) -> None: ...
+    def remove(self, handle: CgroupHandle) -> None: ...
 
-    def oom_killed(self, handle: Any) -> bool: ...
+    def oom_killed(self, handle: CgroupHandle) -> bool: ...
 
 
 class NetworkSteps(Protocol):

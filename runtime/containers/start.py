@@ -17,6 +17,7 @@ from runtime.containers.spec import Peers, compose_spec
 from runtime.containers.stdio import StdioFanout
 from runtime.errors import Conflict, NotModified, SystemError_
 from runtime.faults import fault_point
+from runtime.linux.cgroups import CgroupHandle
 from runtime.logs.driver import LogDriver, LogDriverInitFailed, NoneDriver, json_file_options
 from runtime.logs.jsonfile import JsonFileDriver
 from runtime.process.contract import StartedProcess, StartFailed
@@ -59,7 +60,7 @@ async def start_process(ctx: ContainerContext, exits: ExitSink, container: Conta
             fail_pending(live)
             raise
     steps = ctx.network_steps
-    cgroup = None
+    cgroup: CgroupHandle | None = None
     process: StartedProcess | None = None
     live.starting, live.start_exit = True, None
     try:
@@ -121,7 +122,7 @@ async def start_process(ctx: ContainerContext, exits: ExitSink, container: Conta
 
 
 async def _undo_start(ctx: ContainerContext, container: Container,
-                      process: StartedProcess | None, cgroup: object) -> None:
+                      process: StartedProcess | None, cgroup: CgroupHandle | None) -> None:
     if process is not None:
         with contextlib.suppress(Exception):  # already gone when its init failed
             await ctx.runtime.signal(process.pid, _signal.SIGKILL)

@@ -28,7 +28,8 @@ from typing import Any
 
 from runtime.containers import attach as attach_op
 from runtime.containers import create as create_op
-from runtime.containers import delete, freeze, kill as kill_op, logs as logs_op, restore
+from runtime.containers import delete, freeze, kill as kill_op, logs as logs_op, overview
+from runtime.containers import restore
 from runtime.containers import rename as rename_op, start as start_op, stop as stop_op
 from runtime.containers import stats as stats_op, top as top_op, update as update_op
 from runtime.containers.attach import AttachOptions, Attachment
@@ -37,9 +38,11 @@ from runtime.containers.context import ContainerContext, ContainerSettings, Live
 from runtime.containers.create import CreateRequest, CreateResult
 from runtime.containers.exit import ExecExitHandler, ExitMonitor
 from runtime.containers.files import ContainerFiles
+from runtime.containers.listing import ListOptions
 from runtime.containers.logs import LogsOptions, LogsStream
 from runtime.containers.model import Container, HostConfig
 from runtime.containers.netview import network_settings, sandbox_request
+from runtime.containers.overview import ContainerView
 from runtime.containers.ports import (
     CgroupBackend, ContainerNetworking, HealthHooks, ImageBackend, NetworkSteps, RwLayerStore,
     VolumeMounts,
@@ -192,15 +195,7 @@ class ContainerService:
 
     def sizes(self, container: Container) -> tuple[int, int]:
         """(SizeRw, SizeRootFs): bytes in the writable layer, and that plus the image."""
-        try:
-            rw = self.ctx.layers.size(container.id)
-        except OSError:
-            rw = 0
-        try:
-            image_size = int(getattr(self.ctx.images.get(container.image_id), "size", 0) or 0)
-        except Exception:  # noqa: BLE001 - the image may be gone (rmi -f): count nothing
-            image_size = 0
-        return rw, rw + image_size
+        return overview.sizes(self.ctx, container)
 
     def image_users(self, image_id: str) -> list[str]:
         """The ``rmi`` usage checker: containers created from ``image_id``."""
@@ -214,6 +209,12 @@ class ContainerService:
         return start_op.init_path_for(self.ctx, host)
 
     # --- the operations ----------------------------------------------------------------
+
+    def inspect(self, ref: str, size: bool = False) -> ContainerView:
+        return overview.inspect(self.ctx, ref, size)
+
+    def list_containers(self, options: ListOptions) -> list[ContainerView]:
+        return overview.list_containers(self.ctx, options)
 
     async def create(self, request: CreateRequest) -> CreateResult:
         return await create_op.create(self.ctx, request)

@@ -18,7 +18,7 @@ from runtime.config import DaemonConfig
 from runtime.containers.adapters import ImageBackendAdapter, ImageRwLayers
 from runtime.containers.context import ContainerSettings
 from runtime.containers.execs import ExecService
-from runtime.containers.health import attach as attach_health
+from runtime.containers.probes import attach as attach_health
 from runtime.containers.model import Container
 from runtime.containers.service import ContainerService
 from runtime.events import EventBus

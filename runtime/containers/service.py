@@ -29,7 +29,7 @@ from typing import Any
 from runtime.containers import attach as attach_op
 from runtime.containers import create as create_op
 from runtime.containers import delete, freeze, kill as kill_op, logs as logs_op, overview
-from runtime.containers import restore
+from runtime.containers import prune as prune_op, restore
 from runtime.containers import rename as rename_op, start as start_op, stop as stop_op
 from runtime.containers import stats as stats_op, top as top_op, update as update_op
 from runtime.containers.attach import AttachOptions, Attachment
@@ -47,12 +47,14 @@ from runtime.containers.ports import (
     CgroupBackend, ContainerNetworking, HealthHooks, ImageBackend, NetworkSteps, RwLayerStore,
     VolumeMounts,
 )
+from runtime.containers.prune import PruneReport
 from runtime.containers.rootfs import RootfsAccess
 from runtime.containers.state import ExitStatus, WaitCondition
 from runtime.containers.stats import Frame
 from runtime.containers.store import ContainerStore
 from runtime.containers.top import TopResult
 from runtime.events import EventBus
+from runtime.filters import Filters
 from runtime.network.contract import SandboxRequest
 from runtime.process.contract import ProcessRuntime
 
@@ -264,6 +266,10 @@ class ContainerService:
 
     async def unpause(self, ref: str) -> None:
         await freeze.unpause(self.ctx, ref)
+
+    async def prune(self, filters: Filters) -> PruneReport:
+        """``POST /containers/prune``: stopped containers matching ``filters`` removed."""
+        return await prune_op.prune(self.ctx, filters)
 
     async def top(self, ref: str, ps_args: str = "") -> TopResult:
         return await top_op.top(self.ctx, ref, ps_args)

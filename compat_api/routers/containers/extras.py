@@ -13,7 +13,6 @@ from compat_api.params import (
 from compat_api.render import dumps, json_response, no_content
 from compat_api.routers.containers.backend import containers
 from compat_api.routers.containers.statsjson import render_stats
-from runtime.containers import prune as container_prune
 from runtime.errors import InvalidParameter
 
 
@@ -68,6 +67,6 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def prune(request: web.Request) -> web.Response:
-    report = await container_prune.prune(containers(request), filters_value(request))
+    report = await containers(request).prune(filters_value(request))
     return json_response({"ContainersDeleted": list(report.deleted) or None,
                           "SpaceReclaimed": report.reclaimed})

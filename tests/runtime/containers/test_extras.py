@@ -273,17 +273,17 @@ async def test_prune_filters(svc: ContainerService) -> None:  # noqa: F811
     b = await exited({"env": "prod"})
     c = await exited({})
     running = await _running(svc, "sleep", "300", labels={"env": "test"})
-    report = await prune.prune(svc, Filters.of({"label": ["env=test"]}))
+    report = await svc.prune(Filters.of({"label": ["env=test"]}))
     assert report.deleted == (a,)
-    report = await prune.prune(svc, Filters.of({"label!": ["env=prod"], "until": ["1h"]}))
+    report = await svc.prune(Filters.of({"label!": ["env=prod"], "until": ["1h"]}))
     assert report.deleted == ()  # all were created less than an hour ago
-    report = await prune.prune(svc, Filters.of({"label!": ["env=prod"]}))
+    report = await svc.prune(Filters.of({"label!": ["env=prod"]}))
     assert report.deleted == (c,)
     assert svc.get(b) and svc.get(running).state.running
     with pytest.raises(InvalidParameter, match="invalid filter 'bogus'"):
-        await prune.prune(svc, Filters.of({"bogus": ["1"]}))
+        await svc.prune(Filters.of({"bogus": ["1"]}))
     with pytest.raises(InvalidParameter, match="more than one until"):
-        await prune.prune(svc, Filters.of({"until": ["1h", "2h"]}))
+        await svc.prune(Filters.of({"until": ["1h", "2h"]}))
     events = [e for e in svc.events.history() if e.action == "prune"]
     assert events and events[-1].attributes == {"reclaimed": "0"}
     os.kill(svc.get(running).state.pid, signal.SIGKILL)

@@ -8,10 +8,10 @@ import pytest
 
 from runtime.containers.execs import ExecService
 from runtime.containers.health import (
-    Health, HealthMonitors, ProbeResult, Schedule, apply_result, attach, probe_command,
-    status_of,
+    Health, HealthMonitors, ProbeResult, Schedule, apply_result, probe_command, status_of,
 )
 from runtime.containers.listing import ListOptions, select
+from runtime.containers.probes import attach
 from runtime.containers.model import Container, ContainerConfig, HealthConfig, HostConfig
 from runtime.containers.service import ContainerService, CreateRequest
 from runtime.events import EventBus

@@ -12,10 +12,12 @@ each operation lives in its own module and takes that context (as moby's ``daemo
 ``restore.py``            daemon start (reattach), supervisor replacement
 ``attach.py`` ``logs.py`` attach, resize / logs
 ``commit.py``             commit; ``rename.py`` rename; ``freeze.py`` pause
+``overview.py``           inspect, ps (``listing.py``: the filters); ``prune.py``
+``top.py`` ``stats.py``   top, stats; ``update.py`` update
 ``lifecycle.py``          lock, settle, signal, cgroup steps they share
 ========================  ==================================================
 
-Exec lives in ``runtime.containers.execs`` and listing in ``runtime.containers.listing``.
+Exec lives in ``runtime.containers.execs``; health probes (execs) in ``probes.py``.
 """
 
 from __future__ import annotations
@@ -85,8 +87,10 @@ class ContainerService:
             # dockerd's default: a private cgroup namespace on cgroup v2, the host's on v1
             v2 = str(getattr(cgroups, "version", "1")) == "2"
             settings = ContainerSettings(cgroupns_mode="private" if v2 else "host")
-        settings = replace(settings, all_caps=all_caps or settings.all_caps,
-                           masked_default=masked_default or settings.masked_default)
+        if all_caps is not None:
+            settings = replace(settings, all_caps=all_caps)
+        if masked_default is not None:
+            settings = replace(settings, masked_default=masked_default)
         self.ctx = ContainerContext(
             store=ContainerStore(data_root / "containers"), events=events, images=images,
             layers=layers, runtime=runtime, cgroups=cgroups, settings=settings,
@@ -227,7 +231,8 @@ class ContainerService:
     async def stop(self, ref: str, signal: str | None = None, timeout: int | None = None) -> None:
         await stop_op.stop(self.ctx, ref, signal, timeout)
 
-    async def restart(self, ref: str, signal: str | None = None, timeout: int | None = None) -> None:
+    async def restart(self, ref: str, signal: str | None = None,
+                      timeout: int | None = None) -> None:
         await stop_op.restart(self.ctx, self.monitor, ref, signal, timeout)
 
     async def shutdown(self, timeout: int | None = None) -> None:

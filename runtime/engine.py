@@ -15,18 +15,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from runtime.config import DaemonConfig
+from runtime.containers.adapters import ImageBackendAdapter, ImageRwLayers
+from runtime.containers.context import ContainerSettings
 from runtime.containers.execs import ExecService
+from runtime.containers.probes import attach as attach_health
 from runtime.containers.model import Container
 from runtime.containers.service import ContainerService
-from runtime.containers.wiring import open_container_services
 from runtime.events import EventBus
 from runtime.images.model import ImageSummary
 from runtime.images.service import ImageService
 from runtime.errors import SystemError_
+from runtime.linux.cgroups import CgroupManager
+from runtime.linux.cgroups_systemd import make_cgroup_manager
 from runtime.linux.mounts import root_is_mount_point
-from runtime.network.hooks import ContainerDirectoryAdapter
+from runtime.network.hooks import ContainerDirectoryAdapter, ContainerNetworkSteps
 from runtime.network.service import NetworkService
 from runtime.process.client import SupervisorClient, connect_or_spawn
+from runtime.process.contract import ProcessRuntime
 from runtime.statefile import ensure_private_dir, write_bytes_atomic
 from runtime.storage.trash import TRASH
 from runtime.system.host import HostFacts, read_host_facts
@@ -90,6 +95,42 @@ def _load_or_create_engine_id(data_root: Path) -> str:
     engine_id = str(uuid.uuid4())
     write_bytes_atomic(path, engine_id.encode() + b"\n")
     return engine_id
+
+
+async def open_container_services(
+    config: DaemonConfig,
+    events: EventBus,
+    images: ImageService,
+    runtime: ProcessRuntime,
+    cgroups: CgroupManager | None = None,
+    networking: NetworkService | None = None,
+    volumes: ContainerVolumes | None = None,
+) -> tuple[ContainerService, ExecService]:
+    """The container and exec services, built in this one place: ``ContainerService``
+    makes its ``ContainerContext`` (what every container operation takes) of exactly
+    these. Then containers are reloaded from disk and running ones reattached.
+
+    ``networking`` is used for create-time validation, rename, NetworkSettings and the
+    networking steps of starts and exits. ``volumes`` is there before the reload, so
+    ``--rm`` containers that exited while the daemon was down release their volumes.
+    """
+    if cgroups is None:
+        cgroups = make_cgroup_manager(config.cgroup_driver, config.cgroup_parent)
+    # dockerd's default: a private cgroup namespace on cgroup v2, the host's on v1
+    cgroupns = config.default_cgroupns_mode or (
+        "private" if str(cgroups.version) == "2" else "host")
+    settings = ContainerSettings(cgroupns_mode=cgroupns, init=config.init,
+                                 init_path=config.init_path)
+    steps = ContainerNetworkSteps(networking) if networking is not None else None
+    containers = ContainerService(config.data_root, events, ImageBackendAdapter(images),
+                                  ImageRwLayers(images), runtime, cgroups, settings=settings,
+                                  networking=networking, network_steps=steps, volumes=volumes)
+    if steps is not None:
+        steps.set_requests(containers.sandbox_request)  # the records live in the service
+    execs = ExecService(containers)
+    attach_health(containers, execs)
+    await containers.load()
+    return containers, execs
 
 
 class Engine:

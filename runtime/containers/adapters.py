@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.containers.model import RwLayer
+from runtime.containers.ports import ImageRef
 from runtime.images.model import Image
 from runtime.images.service import ImageService
 from runtime.storage.overlay import RWLayerNotFound
@@ -22,11 +23,11 @@ class ImageBackendAdapter:
     def get(self, ref: str) -> Image:
         return self.service.get(ref)
 
-    def image_config(self, image: Image) -> Mapping[str, Any]:
-        return image.runtime_config
+    def image_config(self, image: ImageRef) -> Mapping[str, Any]:
+        return _image(image).runtime_config
 
-    def repo_tags(self, image: Image) -> tuple[str, ...]:
-        return tuple(image.repo_tags)
+    def repo_tags(self, image: ImageRef) -> tuple[str, ...]:
+        return tuple(_image(image).repo_tags)
 
     async def commit(self, parent_id: str, diff_dir: str, config: Mapping[str, Any],
                      repo_tag: str | None, comment: str, author: str,
@@ -47,15 +48,15 @@ class ImageRwLayers:
     def __init__(self, images: ImageService) -> None:
         self.service = images
 
-    def prepare(self, container_id: str, image: Image) -> RwLayer:
+    def prepare(self, container_id: str, image: ImageRef) -> RwLayer:
         """The writable layer, with the upper and work dirs of the store's mount description.
 
         ``lowerdirs`` are the image's layer diff dirs (inspect's GraphDriver shows them);
         the spec composer turns them into the store's short ``l/`` form when an image is
         too deep for absolute paths (``runtime.containers.spec.rootfs_spec``)."""
-        mount = self.service.prepare_rootfs(container_id, image)
+        mount = self.service.prepare_rootfs(container_id, _image(image))
         options = {key: value for key, _, value in (o.partition("=") for o in mount.options)}
-        lowerdirs = tuple(str(p) for p in self.service.rootfs_lowerdirs(image))
+        lowerdirs = tuple(str(p) for p in self.service.rootfs_lowerdirs(_image(image)))
         return RwLayer(options["upperdir"], options["workdir"], lowerdirs, container_id)
 
     def remove(self, container_id: str) -> None:
@@ -80,6 +81,13 @@ class ImageRwLayers:
                         os.path.join(root, name)):
                     total += st.st_size
         return total
+
+
+def _image(image: ImageRef) -> Image:
+    """What ``ImageBackendAdapter.get`` returned (the ports see only an ``ImageRef``)."""
+    if not isinstance(image, Image):
+        raise TypeError(f"not an image of the image service: {image!r}")
+    return image
 
 
 __all__ = ["ImageBackendAdapter", "ImageRwLayers"]

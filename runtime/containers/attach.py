@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from runtime.containers.context import ContainerContext
 from runtime.containers.stdio import Chunk, StdioFanout, Subscription
-from runtime.errors import InvalidParameter
-from runtime.logs.driver import LogMessage
+from runtime.errors import Conflict, InvalidParameter
+from runtime.logs.driver import LogMessage, ReadOptions, open_reader
 
 DEFAULT_DETACH_KEYS = b"\x10\x11"  # ctrl-p, ctrl-q
 
@@ -178,4 +179,73 @@ async def _first(value: Awaitable[object], stop: asyncio.Event) -> object:
     return None
 
 
-__all__ = ["AttachOptions", "Attachment", "parse_detach_keys", "DEFAULT_DETACH_KEYS"]
+# --- the operations: docker attach, and resizing its TTY ------------------------------------
+
+
+def attach(ctx: ContainerContext, ref: str, options: AttachOptions) -> Attachment:
+    """``POST /containers/{id}/attach``: validate and set up a session (the API layer
+    hijacks afterwards). Before the start (``docker run``, ``start -a``) the session
+    subscribes when the process is there."""
+    container = ctx.get(ref)
+    state = container.state
+    if state.paused:
+        raise Conflict("You cannot attach to a paused container, unpause it first")
+    if state.restarting:
+        raise Conflict("You cannot attach to a restarting container, wait until it is running")
+    try:
+        keys = (parse_detach_keys(options.detach_keys) if options.detach_keys
+                else DEFAULT_DETACH_KEYS)
+    except InvalidParameter:
+        raise InvalidParameter(f"Invalid detach keys ({options.detach_keys}) provided") from None
+    if options.stdin and not container.config.open_stdin:
+        options = replace(options, stdin=False)
+    history = None
+    live = ctx.live_of(container)
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[tuple[StdioFanout, Subscription[Chunk]] | None] = loop.create_future()
+
+    def subscribe(fanout: StdioFanout | None) -> None:
+        if future.done():
+            return
+        if fanout is None:
+            future.set_result(None)
+        else:
+            future.set_result((fanout, fanout.subscribe(options.stdout, options.stderr)))
+
+    if options.logs and container.log_driver == "json-file":
+        if live.fanout is not None and not live.fanout.closed:
+            live.fanout.read_pending()
+        history = _as_chunks(open_reader("json-file", container.log_path).read(ReadOptions()),
+                             options.stdout, options.stderr)
+    if not options.stream:
+        future.set_result(None)
+    elif live.fanout is not None and not live.fanout.closed:
+        subscribe(live.fanout)
+    else:
+        live.pending.append(subscribe)  # e.g. docker run / start -a: attach, then start
+    ctx.event(container, "attach")
+    return Attachment(
+        tty=container.config.tty, subscription=future, stdin=options.stdin,
+        close_stdin_on_eof=container.config.stdin_once, detach_keys=keys, history=history,
+    )
+
+
+def resize(ctx: ContainerContext, ref: str, height: int, width: int) -> None:
+    """``POST /containers/{id}/resize``."""
+    container = ctx.get(ref)
+    live = ctx.live.get(container.id)
+    if not container.state.running or live is None or live.fanout is None:
+        raise Conflict(f"Container {container.id} is not running")
+    live.fanout.resize(height, width)
+    ctx.event(container, "resize", height=str(height), width=str(width))
+
+
+async def _as_chunks(messages: AsyncIterator[LogMessage], stdout: bool,
+                     stderr: bool) -> AsyncIterator[LogMessage]:
+    async for message in messages:
+        if (message.stream == "stdout" and stdout) or (message.stream == "stderr" and stderr):
+            yield message
+
+
+__all__ = ["AttachOptions", "Attachment", "parse_detach_keys", "DEFAULT_DETACH_KEYS",
+           "attach", "resize"]

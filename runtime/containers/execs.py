@@ -93,7 +93,7 @@ class ExecService:
         exec_id = new_id()
         self.execs[exec_id] = ExecRecord(exec_id, container, config)
         container.exec_ids.append(exec_id)
-        self.containers._event(container, f"exec_create: {_command(config)}", execID=exec_id)
+        self.containers.event(container, f"exec_create: {_command(config)}", execID=exec_id)
         return exec_id
 
     async def start(self, exec_id: str, detach: bool = False, tty: bool | None = None,
@@ -115,7 +115,7 @@ class ExecService:
         record.started = True
         spec = ExecSpec(container.id, exec_id, self._process(container, config, console_size),
                         privileged=config.privileged)
-        self.containers._event(container, f"exec_start: {_command(config)}", execID=exec_id)
+        self.containers.event(container, f"exec_start: {_command(config)}", execID=exec_id)
         try:
             process = await self.containers.runtime.exec(spec)
         except BaseException as exc:
@@ -159,9 +159,9 @@ class ExecService:
         size = console_size or config.console_size
         if config.privileged:
             from dataclasses import replace
-            caps = capabilities(replace(host, privileged=True), self.containers._all_caps)
+            caps = capabilities(replace(host, privileged=True), self.containers.settings.all_caps)
         else:
-            caps = capabilities(host, self.containers._all_caps)
+            caps = capabilities(host, self.containers.settings.all_caps)
         from runtime.containers.spec import no_new_privileges
         return ProcessSpec(
             args=config.cmd, env=tuple(env),
@@ -197,7 +197,7 @@ class ExecService:
             record.running = False
             record.exit_code = report.exit_code
             record.done.set()
-            self.containers._event(record.container, "exec_die", execID=record.id,
+            self.containers.event(record.container, "exec_die", execID=record.id,
                                    exitCode=str(report.exit_code))
             self._remove_later(record)
 

@@ -31,7 +31,7 @@ from runtime.containers.cpath import (
 from runtime.containers.fsdiff import Change, changes
 from runtime.containers.model import Container
 from runtime.containers.rootfs import Root, RootfsAccess
-from runtime.containers.service import ContainerService
+from runtime.containers.context import ContainerContext
 from runtime.containers.targuard import go_quote, guarded
 from runtime.containers.treetar import Boundary, TreeTar, end_of_archive
 from runtime.errors import InvalidParameter, NotFound, SystemError_
@@ -102,11 +102,11 @@ def _export_chunks(root: Root) -> Iterator[bytes]:
 
 
 class ContainerFiles:
-    """The archive and export endpoints, on top of a :class:`ContainerService`."""
+    """The archive, export and changes endpoints, on the containers of a context."""
 
-    def __init__(self, service: ContainerService, access: RootfsAccess | None = None) -> None:
-        self.service = service
-        self.access = access or service.rootfs
+    def __init__(self, ctx: ContainerContext, access: RootfsAccess | None = None) -> None:
+        self.ctx = ctx
+        self.access = access or ctx.rootfs
 
     async def _open(self, container: Container) -> Root:
         return await asyncio.to_thread(self.access.open, container)
@@ -121,7 +121,7 @@ class ContainerFiles:
                                f"{os.strerror(exc.errno or errno.EIO).lower()}") from exc
 
     async def stat(self, ref: str, path: str) -> PathStat:
-        container = self.service.get(ref)
+        container = self.ctx.get(ref)
         root = await self._open(container)
 
         def work() -> PathStat:
@@ -138,7 +138,7 @@ class ContainerFiles:
 
     async def archive(self, ref: str, path: str) -> tuple[PathStat, AsyncIterator[bytes]]:
         """Stat now (errors before any byte is sent), stream the tar afterwards."""
-        container = self.service.get(ref)
+        container = self.ctx.get(ref)
         root = await self._open(container)
         try:
             located = await asyncio.to_thread(self._located, root, ref, path)
@@ -151,18 +151,18 @@ class ContainerFiles:
             located.close()
             root.close()
             raise
-        self.service._event(container, "archive-path")
+        self.ctx.event(container, "archive-path")
         return stat_, iterate_in_thread(lambda: _archive_chunks(root, located))
 
     async def export(self, ref: str) -> AsyncIterator[bytes]:
-        container = self.service.get(ref)
+        container = self.ctx.get(ref)
         root = await self._open(container)
-        self.service._event(container, "export")
+        self.ctx.event(container, "export")
         return iterate_in_thread(lambda: _export_chunks(root))
 
     async def changes(self, ref: str) -> list[Change]:
         """``docker diff`` (from the writable layer; no event, as dockerd)."""
-        container = self.service.get(ref)
+        container = self.ctx.get(ref)
         layer = container.rw_layer
         if layer is None:
             return []
@@ -171,7 +171,7 @@ class ContainerFiles:
     async def extract(self, ref: str, path: str, body: AsyncReadable,
                       no_overwrite_dir_non_dir: bool = False, copy_uid_gid: bool = False) -> None:
         """Unpack the tar in ``body`` (possibly compressed) into directory ``path``."""
-        container = self.service.get(ref)
+        container = self.ctx.get(ref)
         root = await self._open(container)
         try:
             dest_fd, dest = await asyncio.to_thread(self._destination, root, container, ref, path)
@@ -201,7 +201,7 @@ class ContainerFiles:
                 reader.close()
         finally:
             root.close()
-        self.service._event(container, "extract-to-dir")
+        self.ctx.event(container, "extract-to-dir")
 
     def _destination(self, root: Root, container: Container, ref: str,
                      path: str) -> tuple[int, str]:

@@ -17,26 +17,26 @@ import signal as _signal
 from typing import Any
 
 from runtime.containers.model import Container
-from runtime.containers.service import ContainerService
+from runtime.containers.context import ContainerContext
 from runtime.containers.signals import parse_signal
 from runtime.errors import Conflict, InvalidParameter, SystemError_
 
 
-def cgroup_handle(service: ContainerService, container: Container) -> Any:
+def cgroup_handle(ctx: ContainerContext, container: Container) -> Any:
     """The container's cgroup handle (rebuilt for containers reattached at daemon start)."""
-    if service.cgroups is None:
+    if ctx.cgroups is None:
         raise SystemError_("cgroups are not available: cannot pause or unpause containers")
-    live = service.live.get(container.id)
+    live = ctx.live.get(container.id)
     if live is not None and live.cgroup is not None:
         return live.cgroup
-    return service.cgroups.handle_for(  # type: ignore[attr-defined]
+    return ctx.cgroups.handle_for(  # type: ignore[attr-defined]
         container.id, container.host_config.cgroup_parent)
 
 
-async def _freeze(service: ContainerService, container: Container, frozen: bool) -> None:
-    handle = cgroup_handle(service, container)
+async def _freeze(ctx: ContainerContext, container: Container, frozen: bool) -> None:
+    handle = cgroup_handle(ctx, container)
     try:
-        await asyncio.to_thread(service.cgroups.freeze, handle, frozen)  # type: ignore[union-attr]
+        await asyncio.to_thread(ctx.cgroups.freeze, handle, frozen)  # type: ignore[union-attr]
     except FileNotFoundError as exc:
         if not frozen:
             # cgroup v2: a frozen task dies of a fatal signal at once, and its exit may
@@ -48,8 +48,8 @@ async def _freeze(service: ContainerService, container: Container, frozen: bool)
         raise SystemError_(f"Cannot {verb} container {container.id}: {exc}") from exc
 
 
-async def pause(service: ContainerService, ref: str) -> None:
-    container = service.get(ref)
+async def pause(ctx: ContainerContext, ref: str) -> None:
+    container = ctx.get(ref)
     state = container.state
     if not state.running:
         raise Conflict(f"Container {container.id} is not running")
@@ -58,22 +58,22 @@ async def pause(service: ContainerService, ref: str) -> None:
     if state.restarting:
         raise Conflict(f"Container {container.id} is restarting, wait until the container "
                        "is running")
-    await _freeze(service, container, True)
+    await _freeze(ctx, container, True)
     state.paused = True
-    service.store.save(container)
-    service._event(container, "pause")
+    ctx.store.save(container)
+    ctx.event(container, "pause")
 
 
-async def unpause(service: ContainerService, ref: str) -> None:
-    container = service.get(ref)
+async def unpause(ctx: ContainerContext, ref: str) -> None:
+    container = ctx.get(ref)
     state = container.state
     if not state.paused or not state.running:
         # dockerd returns a plain error here (500), not a conflict
         raise SystemError_(f"Container {container.id} is not paused")
-    await _freeze(service, container, False)
+    await _freeze(ctx, container, False)
     state.paused = False
-    service.store.save(container)
-    service._event(container, "unpause")
+    ctx.store.save(container)
+    ctx.event(container, "unpause")
 
 
 def _stop_signal(container: Container) -> int | None:
@@ -86,20 +86,20 @@ def _stop_signal(container: Container) -> int | None:
         return None
 
 
-async def resume_after_signal(service: ContainerService, container: Container, sig: int) -> None:
+async def resume_after_signal(ctx: ContainerContext, container: Container, sig: int) -> None:
     """Called after ``sig`` was sent to a paused container (see module doc)."""
     if not container.state.paused or not container.state.running:
         return
     if sig == _signal.SIGKILL:
         # the process dies once thawed; the exit clears Paused (no unpause event)
-        await _freeze(service, container, False)
+        await _freeze(ctx, container, False)
         return
     stop = _stop_signal(container)
     if stop is None or stop == sig:
-        await _freeze(service, container, False)
+        await _freeze(ctx, container, False)
         container.state.paused = False
-        service.store.save(container)
-        service._event(container, "unpause")
+        ctx.store.save(container)
+        ctx.event(container, "unpause")
 
 
 __all__ = ["pause", "unpause", "resume_after_signal", "cgroup_handle"]

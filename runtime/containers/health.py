@@ -9,17 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal as _signal
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from runtime.containers.model import Container, HealthConfig
-from runtime.errors import EngineError
-
-if TYPE_CHECKING:
-    from runtime.containers.execs import ExecService
-    from runtime.containers.service import ContainerService
 
 log = logging.getLogger(__name__)
 
@@ -181,70 +175,6 @@ class EventPublisher(Protocol):
     def __call__(self, container: Container, action: str) -> None: ...
 
 
-class ExecProbeRunner:
-    """Runs probes as real execs (with exec_create/exec_start/exec_die events, as dockerd)."""
-
-    def __init__(self, execs: ExecService) -> None:
-        self.execs = execs
-
-    async def run(self, container: Container, cmd: tuple[str, ...],
-                  timeout: float) -> ProbeResult:
-        from runtime.containers.execs import ExecConfig
-        start = time.time_ns()
-        try:
-            exec_id = self.execs.create(container.id, ExecConfig(
-                cmd=cmd, attach_stdout=True, attach_stderr=True))
-            record = self.execs.get(exec_id)
-            await self.execs.start(exec_id, detach=True)
-        except EngineError as exc:
-            return ProbeResult(start, time.time_ns(), -1, str(exc))
-        output = bytearray()
-        # no await since start: nothing has been read from the process yet
-        subscription = record.fanout.subscribe() if record.fanout is not None else None
-
-        async def collect() -> None:
-            if subscription is None:
-                return
-            try:
-                async for _stream, data in subscription:
-                    output.extend(data[:max(0, MAX_OUTPUT - len(output))])
-            finally:
-                subscription.close()
-
-        async def finished() -> None:
-            await collect()
-            await record.done.wait()
-
-        try:
-            await asyncio.wait_for(finished(), timeout)
-        except TimeoutError:
-            if record.running and record.pid:
-                try:
-                    await self.execs.containers.runtime.signal(record.pid, _signal.SIGKILL)
-                except Exception as exc:  # noqa: BLE001 - it may have exited meanwhile
-                    log.debug("killing probe %s: %s", exec_id[:12], exc)
-            return ProbeResult(start, time.time_ns(), -1,
-                               f"Health check exceeded timeout ({_go_duration(timeout)})")
-        code = record.exit_code if record.exit_code is not None else -1
-        return ProbeResult(start, time.time_ns(), code, output.decode("utf-8", "replace"))
-
-
-def _go_duration(seconds: float) -> str:
-    if seconds >= 1 and float(seconds).is_integer():
-        return f"{int(seconds)}s"
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    return f"{seconds:g}s"
-
-
-def attach(containers: ContainerService, execs: ExecService) -> HealthMonitors:
-    """Wire real monitors into the container service (one call from the engine wiring)."""
-    monitors = HealthMonitors(ExecProbeRunner(execs),
-                              lambda container, action: containers._event(container, action))
-    containers.set_health(monitors)
-    return monitors
-
-
 __all__ = ["Health", "ProbeResult", "ProbeRunner", "Schedule", "HealthMonitors",
-           "ExecProbeRunner", "apply_result", "probe_command", "status_of", "attach",
+           "apply_result", "probe_command", "status_of",
            "STARTING", "HEALTHY", "UNHEALTHY", "NONE"]

@@ -7,10 +7,12 @@ services are built, only on these few calls.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
-from runtime.containers.model import RwLayer
+from runtime.containers.model import Container, MountPoint, RwLayer
+from runtime.linux.cgroups import CgroupHandle, Resources
+from runtime.network.contract import SandboxRequest
 from runtime.spec.model import ContainerSpec
 
 
@@ -22,15 +24,15 @@ class ImageRef(Protocol):
 
 
 class ImageBackend(Protocol):
-    def get(self, ref: str) -> Any:
+    def get(self, ref: str) -> ImageRef:
         """Resolve a reference, ID or ID prefix; raises ImageNotFound("No such image: ...")."""
         ...
 
-    def image_config(self, image: Any) -> Mapping[str, Any]:
+    def image_config(self, image: ImageRef) -> Mapping[str, Any]:
         """The image's runtime config with Docker keys (Env, Cmd, Entrypoint, ...)."""
         ...
 
-    def repo_tags(self, image: Any) -> tuple[str, ...]:
+    def repo_tags(self, image: ImageRef) -> tuple[str, ...]:
         ...
 
     async def commit(self, parent_id: str, diff_dir: str, config: Mapping[str, Any],
@@ -48,7 +50,7 @@ class ImageBackend(Protocol):
 
 
 class RwLayerStore(Protocol):
-    def prepare(self, container_id: str, image: Any) -> RwLayer:
+    def prepare(self, container_id: str, image: ImageRef) -> RwLayer:
         """Create the container's writable layer on top of ``image``."""
         ...
 
@@ -61,15 +63,20 @@ class RwLayerStore(Protocol):
 
 
 class CgroupBackend(Protocol):
-    """Per-container cgroups (``runtime.linux.cgroups.CgroupManager`` satisfies this)."""
+    """Per-container cgroups (``runtime.linux.cgroups.CgroupManager`` satisfies this).
+
+    Optional, used where a backend has them (``CgroupManager`` has all): ``driver``,
+    ``started(handle)``, ``handle_for(container_id, parent)``, ``kill_all(handle)``,
+    ``freeze(handle, frozen)``, ``controller_dir(handle, name)``."""
 
     version: str
 
-    def create(self, container_id: str, resources: Any, parent: str = "") -> Any: ...
+    def create(self, container_id: str, resources: Resources,
+               parent: str = "") -> CgroupHandle: ...
 
-    def remove(self, handle: Any) -> None: ...
+    def remove(self, handle: CgroupHandle) -> None: ...
 
-    def oom_killed(self, handle: Any) -> bool: ...
+    def oom_killed(self, handle: CgroupHandle) -> bool: ...
 
 
 class NetworkSteps(Protocol):
@@ -90,4 +97,54 @@ class NetworkSteps(Protocol):
         ...
 
 
-__all__ = ["ImageRef", "ImageBackend", "RwLayerStore", "CgroupBackend", "NetworkSteps"]
+class ContainerNetworking(Protocol):
+    """What containers ask of the network service (``runtime.network.service.
+    NetworkService`` satisfies this): create-time checks, NetworkSettings, rename."""
+
+    async def validate_sandbox(self, request: SandboxRequest) -> list[str]:
+        """Refuse a container whose networking cannot work; the warnings otherwise."""
+        ...
+
+    def settings(self, container_id: str) -> Mapping[str, Any] | None:
+        """``NetworkSettings`` of a running container's sandbox (None: it has none)."""
+        ...
+
+    def inactive_settings(self, request: SandboxRequest) -> Mapping[str, Any]:
+        """``NetworkSettings`` of a container that is not running."""
+        ...
+
+    async def rename_container(self, container_id: str, new_name: str) -> None:
+        ...
+
+
+class VolumeMounts(Protocol):
+    """Volumes as containers use them (``runtime.volumes.containers.ContainerVolumes``)."""
+
+    def restore(self, containers: Iterable[Container]) -> None:
+        """Register the references of containers loaded from disk."""
+        ...
+
+    async def prepare(self, container: Container, bind_points: Sequence[MountPoint],
+                      lookup: Callable[[str], Container]) -> tuple[MountPoint, ...]:
+        """At create: every mount point (volumes created, referenced and populated)."""
+        ...
+
+    def mount(self, container: Container) -> None: ...
+
+    def unmount(self, container: Container) -> None: ...
+
+    def release(self, container: Container, remove_anonymous: bool = False) -> None:
+        """At removal: drop the container's references (anonymous volumes removed)."""
+        ...
+
+
+class HealthHooks(Protocol):
+    """Healthchecks follow the main process (``runtime.containers.health.HealthMonitors``)."""
+
+    def container_started(self, container: Container) -> None: ...
+
+    def container_stopped(self, container: Container) -> None: ...
+
+
+__all__ = ["ImageRef", "ImageBackend", "RwLayerStore", "CgroupBackend", "NetworkSteps",
+           "ContainerNetworking", "VolumeMounts", "HealthHooks"]

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from runtime.containers.service import ContainerService
+from runtime.containers.context import ContainerContext
+from runtime.containers.delete import remove
+from runtime.containers.overview import sizes
 from runtime.errors import InvalidParameter, SystemError_
 from runtime.filters import Filters
 from runtime.timefmt import until_ns as parse_until
@@ -35,7 +37,7 @@ def until_ns(value: str, now_ns: int | None = None) -> int:
         raise SystemError_(str(exc)) from None  # a plain error in dockerd: 500, not 400
 
 
-async def prune(service: ContainerService, filters: Filters) -> PruneReport:
+async def prune(ctx: ContainerContext, filters: Filters) -> PruneReport:
     filters.validate(PRUNE_FILTERS)
     until = None
     values = filters.get("until")
@@ -45,7 +47,7 @@ async def prune(service: ContainerService, filters: Filters) -> PruneReport:
         until = until_ns(values[0])
     deleted: list[str] = []
     reclaimed = 0
-    for container in sorted(service.store, key=lambda c: c.created_ns):
+    for container in sorted(ctx.store, key=lambda c: c.created_ns):
         state = container.state
         if state.running or state.removal_in_progress:
             continue
@@ -54,15 +56,15 @@ async def prune(service: ContainerService, filters: Filters) -> PruneReport:
         labels = dict(container.config.labels or {})
         if not filters.match_label_filters(labels):
             continue
-        size, _ = service.sizes(container)
+        size, _ = sizes(ctx, container)
         try:
-            await service.remove(container.id)
+            await remove(ctx, container.id)
         except Exception as exc:  # noqa: BLE001 - dockerd logs and goes on with the rest
             log.warning("prune: could not remove container %s: %s", container.id[:12], exc)
             continue
         deleted.append(container.id)
         reclaimed += size
-    service.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
+    ctx.events.publish("container", "prune", "", {"reclaimed": str(reclaimed)})
     return PruneReport(tuple(deleted), reclaimed)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from runtime.containers.model import Container, ContainerConfig, HostConfig, MountPoint, RwLayer
@@ -27,7 +27,7 @@ from runtime.spec.model import (
 from runtime.spec.seccomp_default import container_profile
 from runtime.storage.overlay import compact_lowerdirs
 from runtime.system.initbin import IN_CONTAINER_PATH
-from runtime.volumes.mountspec import is_volume_bind
+from runtime.containers.mountspec import is_volume_bind
 
 _RLIMITS = {"core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
             "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack", "as"}
@@ -445,100 +445,8 @@ def _privileged_mount(mount: Mount) -> Mount:
     return mount
 
 
-def merge_image_config(user: ContainerConfig, image: Mapping[str, object]) -> ContainerConfig:
-    """dockerd's ``merge``: fill unset user settings from the image's config.
-
-    ``image`` is the image's runtime config with OCI/Docker keys (Env, Cmd, Entrypoint,
-    WorkingDir, User, ExposedPorts, Volumes, Labels, StopSignal, Healthcheck, Shell...).
-    """
-    from dataclasses import replace
-
-    def strs(key: str) -> tuple[str, ...] | None:
-        value = image.get(key)
-        if value is None:
-            return None
-        if isinstance(value, Mapping):
-            return tuple(str(k) for k in value)
-        if isinstance(value, (list, tuple)):
-            return tuple(str(v) for v in value)
-        return (str(value),)
-
-    changes: dict[str, object] = {}
-    if not user.user and image.get("User"):
-        changes["user"] = str(image["User"])
-    image_ports = strs("ExposedPorts") or ()
-    if image_ports:
-        merged = list(user.exposed_ports or ())
-        merged += [p for p in image_ports if p not in merged]
-        changes["exposed_ports"] = tuple(merged)
-    image_env = strs("Env") or ()
-    if not user.env:
-        changes["env"] = strs("Env")
-    else:
-        keys = {e.partition("=")[0] for e in user.env}
-        changes["env"] = tuple(user.env) + tuple(e for e in image_env
-                                                 if e.partition("=")[0] not in keys)
-    image_labels = image.get("Labels")
-    labels = {str(k): str(v) for k, v in image_labels.items()} if isinstance(
-        image_labels, Mapping) else {}
-    labels.update(user.labels or {})
-    changes["labels"] = labels
-    entrypoint = user.entrypoint
-    if not entrypoint:
-        if not user.cmd:
-            changes["cmd"] = strs("Cmd")
-            changes["args_escaped"] = bool(image.get("ArgsEscaped", False))
-        if entrypoint is None:
-            changes["entrypoint"] = strs("Entrypoint")
-    if isinstance(image.get("Healthcheck"), Mapping):
-        from runtime.containers.codec import from_jsonable
-        from runtime.containers.model import HealthConfig
-        hc = image["Healthcheck"]
-        assert isinstance(hc, Mapping)
-        image_hc = from_jsonable(HealthConfig, {_snake(k): v for k, v in hc.items()})
-        given = user.healthcheck
-        # per field, as dockerd: `run --health-timeout 2s` keeps the image's test
-        changes["healthcheck"] = image_hc if given is None else replace(
-            given, test=given.test or image_hc.test,
-            **{f: getattr(given, f) or getattr(image_hc, f) for f in (
-                "interval", "timeout", "retries", "start_period", "start_interval")})
-    if not user.working_dir and image.get("WorkingDir"):
-        changes["working_dir"] = str(image["WorkingDir"])
-    image_volumes = strs("Volumes")
-    if not user.volumes:
-        changes["volumes"] = image_volumes
-    elif image_volumes:
-        merged = list(user.volumes)
-        merged += [v for v in image_volumes if v not in merged]
-        changes["volumes"] = tuple(merged)
-    if not user.stop_signal and image.get("StopSignal"):
-        changes["stop_signal"] = str(image["StopSignal"])
-    if user.on_build is None and strs("OnBuild"):
-        changes["on_build"] = strs("OnBuild")
-    if user.shell is None and strs("Shell"):
-        changes["shell"] = strs("Shell")
-    return replace(user, **changes)  # type: ignore[arg-type]
-
-
-def _snake(name: str) -> str:
-    out = []
-    for i, ch in enumerate(name):
-        if ch.isupper() and i:
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
-
-
-def command_line(config: ContainerConfig) -> tuple[str, ...]:
-    """Entrypoint + Cmd, with ``--entrypoint ""`` meaning no entrypoint."""
-    entrypoint = tuple(config.entrypoint or ())
-    if entrypoint == ("",):
-        entrypoint = ()
-    return entrypoint + tuple(config.cmd or ())
-
-
 __all__ = ["Peers", "replace_or_append_env", "container_env", "normalize_capability",
            "capabilities", "namespaces", "parse_bind", "user_mounts", "mount_point_mounts",
            "create_missing_bind_sources", "by_depth", "etc_mounts",
            "device_nodes", "privileged_devices", "rlimits", "no_new_privileges", "process_spec",
-           "compose_spec", "rootfs_spec", "merge_image_config", "command_line"]
+           "compose_spec", "rootfs_spec"]

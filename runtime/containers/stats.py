@@ -21,7 +21,7 @@ from typing import Any
 
 from runtime.containers.freeze import cgroup_handle
 from runtime.containers.model import Container
-from runtime.containers.service import ContainerService
+from runtime.containers.context import ContainerContext
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 #: dockerd collects once a second
@@ -293,41 +293,41 @@ def _has_own_network(container: Container) -> bool:
     return mode not in ("none", "host") and not container.config.network_disabled
 
 
-async def _sample(service: ContainerService, container: Container) -> Sample | None:
+async def _sample(ctx: ContainerContext, container: Container) -> Sample | None:
     state = container.state
-    if not state.running or service.cgroups is None:
+    if not state.running or ctx.cgroups is None:
         return None
     try:
-        handle = cgroup_handle(service, container)
-        return await asyncio.to_thread(read_sample, service.cgroups, handle, state.pid,
+        handle = cgroup_handle(ctx, container)
+        return await asyncio.to_thread(read_sample, ctx.cgroups, handle, state.pid,
                                        _has_own_network(container))
     except OSError:
         return None  # exited between the check and the reading
 
 
-async def frames(service: ContainerService, ref: str, stream: bool,
+async def frames(ctx: ContainerContext, ref: str, stream: bool,
                  one_shot: bool) -> AsyncIterator[Frame]:
     """The frames of ``GET /stats``. The container is looked up at once (404 before any
     byte is sent). Without ``stream`` and ``one_shot`` the single frame carries two samples
     ``INTERVAL`` apart, so ``precpu_stats`` is real (dockerd waits for two as well)."""
-    container = service.get(ref)
+    container = ctx.get(ref)
 
     async def generate() -> AsyncIterator[Frame]:
         if not stream:
-            first = await _sample(service, container)
+            first = await _sample(ctx, container)
             if one_shot or first is None:
                 yield Frame(container, first, None)
                 return
             await asyncio.sleep(INTERVAL)
-            second = await _sample(service, container)
+            second = await _sample(ctx, container)
             yield Frame(container, second, first if second is not None else None)
             return
         previous: Sample | None = None
         while True:
-            current = await _sample(service, container)
+            current = await _sample(ctx, container)
             yield Frame(container, current, previous)
             previous = current
-            if service.store.find(container.id) is None:
+            if ctx.store.find(container.id) is None:
                 return  # removed: nothing more to report
             await asyncio.sleep(INTERVAL)
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from runtime.containers.freeze import cgroup_handle
-from runtime.containers.service import ContainerService
+from runtime.containers.context import ContainerContext
 from runtime.errors import Conflict, InvalidParameter, SystemError_
 
 PS_CANDIDATES = ("/usr/bin/ps", "/bin/ps")
@@ -82,8 +82,8 @@ async def _run(argv: list[str]) -> tuple[int, bytes, bytes]:
     return proc.returncode or 0, out, err
 
 
-async def top(service: ContainerService, ref: str, ps_args: str = "") -> TopResult:
-    container = service.get(ref)
+async def top(ctx: ContainerContext, ref: str, ps_args: str = "") -> TopResult:
+    container = ctx.get(ref)
     state = container.state
     if not state.running:
         raise Conflict(f"Container {container.id} is not running")
@@ -92,11 +92,11 @@ async def top(service: ContainerService, ref: str, ps_args: str = "") -> TopResu
                        "is running")
     ps_args = ps_args or "-ef"
     validate_ps_args(ps_args)
-    if service.cgroups is None:
+    if ctx.cgroups is None:
         pids = {state.pid}
     else:
-        pids = set(await asyncio.to_thread(service.cgroups.pids,  # type: ignore[attr-defined]
-                                           cgroup_handle(service, container)))
+        pids = set(await asyncio.to_thread(ctx.cgroups.pids,  # type: ignore[attr-defined]
+                                           cgroup_handle(ctx, container)))
     args = ps_args.split(" ")
     binary = ps_binary()
     code, out, err = await _run([binary, *args, "-q", ",".join(str(p) for p in sorted(pids))])
@@ -107,7 +107,7 @@ async def top(service: ContainerService, ref: str, ps_args: str = "") -> TopResu
             first = err.decode("utf-8", "replace").split("\n", 1)[0]
             raise SystemError_(first or f"ps: exit status {code}")
     result = parse_ps_output(out.decode("utf-8", "replace"), pids)
-    service._event(container, "top")
+    ctx.event(container, "top")
     return result
 
 

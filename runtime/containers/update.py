@@ -14,7 +14,8 @@ from dataclasses import replace
 
 from runtime.containers.freeze import cgroup_handle
 from runtime.containers.model import HostConfig
-from runtime.containers.service import ContainerService, _resources
+from runtime.containers.context import ContainerContext
+from runtime.containers.lifecycle import resources
 from runtime.containers.validate import validate_host_config
 from runtime.errors import Conflict, InvalidParameter, SystemError_
 
@@ -62,9 +63,9 @@ def merge(current: HostConfig, update: HostConfig, container_id: str) -> HostCon
     return replace(current, **changes)  # type: ignore[arg-type]
 
 
-async def update(service: ContainerService, ref: str, request: HostConfig) -> list[str]:
+async def update(ctx: ContainerContext, ref: str, request: HostConfig) -> list[str]:
     """Apply ``request`` (only its resource fields and restart policy); returns warnings."""
-    container = service.get(ref)
+    container = ctx.get(ref)
     validate_host_config(request, update=True)
     state = container.state
     if state.removal_in_progress or state.dead:
@@ -73,15 +74,15 @@ async def update(service: ContainerService, ref: str, request: HostConfig) -> li
     previous = container.host_config
     merged = merge(previous, request, container.id)
     container.host_config = merged
-    if state.running and not state.restarting and service.cgroups is not None:
+    if state.running and not state.restarting and ctx.cgroups is not None:
         try:
-            handle = cgroup_handle(service, container)
-            await asyncio.to_thread(service.cgroups.update, handle, _resources(merged))  # type: ignore[attr-defined]
+            handle = cgroup_handle(ctx, container)
+            await asyncio.to_thread(ctx.cgroups.update, handle, resources(merged))  # type: ignore[attr-defined]
         except OSError as exc:
             container.host_config = previous
             raise SystemError_(f"Cannot update container {container.id}: {exc}") from exc
-    service.store.save(container, host_config=True)
-    service._event(container, "update")
+    ctx.store.save(container, host_config=True)
+    ctx.event(container, "update")
     return []
 
 

@@ -8,7 +8,8 @@ written before the start. On exit the service detaches the networking itself, in
 :func:`sandbox_request_for` builds the :class:`SandboxRequest` from a container record, and
 :class:`ContainerDirectoryAdapter` lets ``POST /networks/{id}/connect`` find containers.
 
-Engine wiring: ``ContainerService.set_networking(networking)`` builds the steps;
+Engine wiring (``runtime.engine``): ``ContainerNetworkSteps(networking)``, then
+``set_requests(containers.sandbox_request)``;
 ``networking.set_container_directory(ContainerDirectoryAdapter(containers))``.
 """
 

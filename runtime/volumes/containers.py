@@ -24,7 +24,7 @@ from runtime.errors import Conflict, EngineError, InvalidParameter, NotFound, Sy
 from runtime.volumes.copyup import RootfsLayers, check_not_file, populate, rootfs_view
 from runtime.volumes.local import needs_mount
 from runtime.volumes.model import Volume
-from runtime.volumes.mountspec import (
+from runtime.containers.mountspec import (
     VolumeSpec, is_volume_bind, parse_volume_bind, parse_volume_mount, parse_volumes_from,
     read_write,
 )

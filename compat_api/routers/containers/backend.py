@@ -7,7 +7,6 @@ ExecService); tests build the app with an engine-like object carrying the same t
 from __future__ import annotations
 
 from typing import Protocol
-from weakref import WeakKeyDictionary
 
 from aiohttp import web
 
@@ -37,16 +36,9 @@ def execs(request: web.Request) -> ExecService:
     return service  # type: ignore[no-any-return]
 
 
-_FILES: WeakKeyDictionary[ContainerService, ContainerFiles] = WeakKeyDictionary()
-
-
 def files(request: web.Request) -> ContainerFiles:
-    """``docker cp`` / export on the engine's container service (one per service)."""
-    service = containers(request)
-    found = _FILES.get(service)
-    if found is None:
-        found = _FILES[service] = ContainerFiles(service, service.rootfs)
-    return found
+    """``docker cp`` / export / diff on the engine's containers (built by the service)."""
+    return containers(request).files
 
 
 __all__ = ["ContainersEngine", "containers", "execs", "files"]

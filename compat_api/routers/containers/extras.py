@@ -13,21 +13,16 @@ from compat_api.params import (
 from compat_api.render import dumps, json_response, no_content
 from compat_api.routers.containers.backend import containers
 from compat_api.routers.containers.statsjson import render_stats
-from runtime.containers import freeze
-from runtime.containers import prune as container_prune
-from runtime.containers import stats as container_stats
-from runtime.containers import top as container_top
-from runtime.containers import update as container_update
 from runtime.errors import InvalidParameter
 
 
 async def pause(request: web.Request) -> web.Response:
-    await freeze.pause(containers(request), request.match_info["id"])
+    await containers(request).pause(request.match_info["id"])
     return no_content()
 
 
 async def unpause(request: web.Request) -> web.Response:
-    await freeze.unpause(containers(request), request.match_info["id"])
+    await containers(request).unpause(request.match_info["id"])
     return no_content()
 
 
@@ -36,8 +31,7 @@ async def stats(request: web.Request) -> web.StreamResponse:
     one_shot = bool_value(request, "one-shot")
     if one_shot and stream:
         raise InvalidParameter("cannot have stream=true and one-shot=true")
-    frames = await container_stats.frames(containers(request), request.match_info["id"],
-                                          stream, one_shot)
+    frames = await containers(request).stats(request.match_info["id"], stream, one_shot)
     response = web.StreamResponse(headers={"Content-Type": "application/json"})
     if stream:
         response.enable_chunked_encoding()
@@ -54,8 +48,8 @@ async def stats(request: web.Request) -> web.StreamResponse:
 
 
 async def top(request: web.Request) -> web.Response:
-    result = await container_top.top(containers(request), request.match_info["id"],
-                                     request.query.get("ps_args", ""))
+    result = await containers(request).top(request.match_info["id"],
+                                          request.query.get("ps_args", ""))
     return json_response({"Processes": [list(p) for p in result.processes],
                           "Titles": list(result.titles)})
 
@@ -67,13 +61,12 @@ async def update(request: web.Request) -> web.Response:
     if not isinstance(policy, dict) or not policy.get("Name"):
         # absent or empty: unchanged (the wire default would read as "no")
         host = replace(host, restart_policy=replace(host.restart_policy, name=""))
-    warnings = await container_update.update(containers(request), request.match_info["id"],
-                                             host)
+    warnings = await containers(request).update(request.match_info["id"], host)
     # dockerd's Warnings is a nil slice unless something was discarded
     return json_response({"Warnings": warnings or None})
 
 
 async def prune(request: web.Request) -> web.Response:
-    report = await container_prune.prune(containers(request), filters_value(request))
+    report = await containers(request).prune(filters_value(request))
     return json_response({"ContainersDeleted": list(report.deleted) or None,
                           "SpaceReclaimed": report.reclaimed})

@@ -22,9 +22,7 @@ from compat_api.routers.containers.streaming import frame, pump
 from compat_api.streams.hijack import MULTIPLEXED_STREAM, RAW_STREAM, hijack
 from compat_api.versions import APIVersion
 from runtime.containers.attach import AttachOptions
-from runtime.containers.links import link_names
-from runtime.containers.listing import ListOptions, select
-from runtime.containers.model import Container
+from runtime.containers.listing import ListOptions
 from runtime.containers.service import CommitOptions, CreateRequest, LogsOptions
 from runtime.containers.state import WaitCondition
 from runtime.errors import InvalidParameter
@@ -40,12 +38,6 @@ def _stream_content_type(request: web.Request, tty: bool, operation: str) -> str
         return RAW_STREAM
     headers = adjust_response(operation, api_version(request), {"Content-Type": MULTIPLEXED_STREAM})
     return str(headers["Content-Type"])
-
-
-def _size(request: web.Request, container: Container) -> tuple[int, int] | None:
-    if not bool_value(request, "size"):
-        return None
-    return containers(request).sizes(container)
 
 
 # --- create / inspect / list -------------------------------------------------------------
@@ -75,38 +67,25 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def inspect(request: web.Request) -> web.Response:
-    service = containers(request)
-    container = service.get(request.match_info["id"])
+    view = containers(request).inspect(request.match_info["id"], bool_value(request, "size"))
+    container = view.container
     version = api_version(request)
-    settings = service.network_settings(container)
+    settings = view.network_settings
     if settings is not None and version < _V1_45:  # the one version check of the alias rule
         settings = with_legacy_aliases(settings, container.id, container.config.hostname or container.id[:12])
     return json_response(render_inspect(container, version, network_settings=settings,
-                                        size=_size(request, container)))
+                                        size=view.size))
 
 
 async def list_(request: web.Request) -> web.Response:
-    service = containers(request)
     version = api_version(request)
     limit = int_value(request, "limit", -1)
     options = ListOptions(all=bool_value(request, "all"), limit=limit,
                           size=bool_value(request, "size"), filters=filters_value(request))
-
-    def image_matches(ref: str, container: Container) -> bool:
-        if ref in (container.config.image, container.image_id) or container.image_id.startswith(
-                "sha256:" + ref) or container.image_id.startswith(ref):
-            return True
-        try:
-            image = service.images.get(ref)
-        except Exception:  # noqa: BLE001 - an unknown ancestor simply matches nothing
-            return False
-        return getattr(image, "id", None) == container.image_id
-
-    selected = select(service.store, options, service.get, image_matches)
-    linked = link_names(service.store, service.store.find)
     return json_response([
-        render_summary(c, version, network_settings=service.network_settings(c),
-                       size=_size(request, c), link_names=linked.get(c.id)) for c in selected])
+        render_summary(v.container, version, network_settings=v.network_settings, size=v.size,
+                       link_names=list(v.link_names))
+        for v in containers(request).list_containers(options)])
 
 
 # --- lifecycle -----------------------------------------------------------------------------

@@ -45,7 +45,7 @@ async def test_pause_freezes_the_cgroup_and_unpause_thaws(cg_svc: ContainerServi
     counter = tmp_path / "count"
     cid = await _running(cg_svc, "sh", "-c", COUNTER.format(path=counter))
     await asyncio.sleep(0.2)
-    await freeze.pause(cg_svc, cid)
+    await cg_svc.pause(cid)
     container = cg_svc.get(cid)
     assert container.state.paused and container.state.status == "paused"
     if cg_svc.cgroups.version == "1":  # type: ignore[union-attr]
@@ -58,12 +58,12 @@ async def test_pause_freezes_the_cgroup_and_unpause_thaws(cg_svc: ContainerServi
     await asyncio.sleep(0.3)
     assert counter.read_text() == frozen
     with pytest.raises(Conflict, match=f"^Container {cid} is already paused$"):
-        await freeze.pause(cg_svc, cid)
-    await freeze.unpause(cg_svc, cid)
+        await cg_svc.pause(cid)
+    await cg_svc.unpause(cid)
     await asyncio.sleep(0.3)
     assert counter.read_text() != frozen
     with pytest.raises(SystemError_, match=f"^Container {cid} is not paused$"):
-        await freeze.unpause(cg_svc, cid)
+        await cg_svc.unpause(cid)
     assert _actions(cg_svc)[-2:] == ["pause", "unpause"]
 
 
@@ -71,15 +71,15 @@ async def test_pause_needs_a_running_container(cg_svc: ContainerService) -> None
     result = await cg_svc.create(CreateRequest(ContainerConfig(image="busybox", cmd=("true",)),
                                                HostConfig()))
     with pytest.raises(Conflict, match="is not running"):
-        await freeze.pause(cg_svc, result.id)
+        await cg_svc.pause(result.id)
     with pytest.raises(ContainerNotFound):
-        await freeze.pause(cg_svc, "nope")
+        await cg_svc.pause("nope")
 
 
 async def test_stop_of_paused_container_thaws_with_unpause_event(cg_svc: ContainerService) -> None:
     cid = await _running(cg_svc, "sh", "-c", "trap 'exit 3' TERM; while true; do sleep 0.05; done")
     await asyncio.sleep(0.2)
-    await freeze.pause(cg_svc, cid)
+    await cg_svc.pause(cid)
     started = time.monotonic()
     await cg_svc.stop(cid, timeout=5)
     assert time.monotonic() - started < 3
@@ -92,7 +92,7 @@ async def test_stop_of_paused_container_thaws_with_unpause_event(cg_svc: Contain
 async def test_kill_of_paused_container_thaws_without_unpause_event(
         cg_svc: ContainerService) -> None:
     cid = await _running(cg_svc, "sleep", "300")
-    await freeze.pause(cg_svc, cid)
+    await cg_svc.pause(cid)
     waiter = cg_svc.wait(cid, WaitCondition.NOT_RUNNING)
     await cg_svc.kill(cid)
     status = await asyncio.wait_for(waiter, 10)
@@ -104,7 +104,7 @@ async def test_kill_of_paused_container_whose_cgroup_is_already_gone(
         cg_svc: ContainerService, monkeypatch: pytest.MonkeyPatch) -> None:
     # v2: SIGKILL ends a frozen task at once; the exit may remove the cgroup before the thaw
     cid = await _running(cg_svc, "sleep", "300")
-    await freeze.pause(cg_svc, cid)
+    await cg_svc.pause(cid)
     manager = cg_svc.cgroups
     real_freeze = manager.freeze  # type: ignore[union-attr]
 
@@ -130,11 +130,11 @@ async def test_other_signals_stay_pending_when_a_stop_signal_is_set(
         stop_signal="SIGUSR1"), HostConfig()))
     await cg_svc.start(result.id)
     await asyncio.sleep(0.2)
-    await freeze.pause(cg_svc, result.id)
+    await cg_svc.pause(result.id)
     await cg_svc.kill(result.id, "HUP")
     await asyncio.sleep(0.3)
     assert cg_svc.get(result.id).state.paused and not marker.exists()
-    await freeze.unpause(cg_svc, result.id)
+    await cg_svc.unpause(result.id)
     for _ in range(50):
         if marker.exists():
             break
@@ -146,16 +146,16 @@ async def test_top_lists_the_cgroup_processes(cg_svc: ContainerService) -> None:
     # the fake runtime joins the cgroup just after the spawn: fork only after that
     cid = await _running(cg_svc, "sh", "-c", "sleep 0.1; sleep 301 & sleep 302 & wait")
     await asyncio.sleep(0.3)
-    result = await top.top(cg_svc, cid)
+    result = await cg_svc.top(cid)
     assert result.titles[1] == "PID" and result.titles[-1] == "CMD"
     commands = sorted(p[-1] for p in result.processes)
     assert any(c.endswith("sleep 301") for c in commands)
     assert any(c.endswith("sleep 302") for c in commands)
     assert not any(str(os.getpid()) == p[1] for p in result.processes)
-    custom = await top.top(cg_svc, cid, "-o pid,comm")
+    custom = await cg_svc.top(cid, "-o pid,comm")
     assert custom.titles == ("PID", "COMMAND")
     with pytest.raises(InvalidParameter, match='specifying "user=PID" is not allowed'):
-        await top.top(cg_svc, cid, "-o user=PID")
+        await cg_svc.top(cid, "-o user=PID")
     assert _actions(cg_svc)[-1] == "top"
 
 
@@ -175,7 +175,7 @@ async def test_stats_reading_and_two_sample_frame(cg_svc: ContainerService) -> N
     cid = await _running(cg_svc, "sh", "-c", "while true; do :; done",
                          host=HostConfig(memory=64 << 20, pids_limit=30))
     await asyncio.sleep(0.3)
-    frames = [f async for f in await stats.frames(cg_svc, cid, stream=False, one_shot=False)]
+    frames = [f async for f in await cg_svc.stats(cid, stream=False, one_shot=False)]
     assert len(frames) == 1
     frame = frames[0]
     assert frame.sample is not None and frame.previous is not None
@@ -187,17 +187,17 @@ async def test_stats_reading_and_two_sample_frame(cg_svc: ContainerService) -> N
     assert cur.memory.limit == 64 << 20 and "rss" in cur.memory.stats or "anon" in cur.memory.stats
     assert cur.pids_current >= 1 and cur.pids_limit == 30
     assert cur.networks is not None and "lo" not in cur.networks  # host netns here
-    one = [f async for f in await stats.frames(cg_svc, cid, stream=False, one_shot=True)]
+    one = [f async for f in await cg_svc.stats(cid, stream=False, one_shot=True)]
     assert one[0].sample is not None and one[0].previous is None
 
 
 async def test_stats_of_a_stopped_container_is_empty(cg_svc: ContainerService) -> None:
     result = await cg_svc.create(CreateRequest(ContainerConfig(image="busybox", cmd=("true",)),
                                                HostConfig()))
-    frames = [f async for f in await stats.frames(cg_svc, result.id, False, False)]
+    frames = [f async for f in await cg_svc.stats(result.id, False, False)]
     assert [(f.sample, f.previous) for f in frames] == [(None, None)]
     with pytest.raises(ContainerNotFound):
-        await stats.frames(cg_svc, "nope", False, False)
+        await cg_svc.stats("nope", False, False)
 
 
 def test_stats_parsers() -> None:
@@ -220,7 +220,7 @@ def test_stats_parsers() -> None:
 async def test_update_live_and_merge_rules(cg_svc: ContainerService) -> None:
     cid = await _running(cg_svc, "sleep", "300", host=HostConfig(memory=64 << 20))
     container = cg_svc.get(cid)
-    await update.update(cg_svc, cid, HostConfig(memory=128 << 20, memory_swap=256 << 20,
+    await cg_svc.update(cid, HostConfig(memory=128 << 20, memory_swap=256 << 20,
                                                 nano_cpus=500_000_000, pids_limit=40,
                                                 restart_policy=RestartPolicy("always")))
     host = container.host_config
@@ -228,7 +228,7 @@ async def test_update_live_and_merge_rules(cg_svc: ContainerService) -> None:
         128 << 20, 256 << 20, 500_000_000, 40)
     assert host.restart_policy.name == "always"
     manager = cg_svc.cgroups
-    handle = freeze.cgroup_handle(cg_svc, container)
+    handle = freeze.cgroup_handle(cg_svc.ctx, container)
     mem = manager.controller_dir(handle, "memory")  # type: ignore[union-attr]
     pids = manager.controller_dir(handle, "pids")  # type: ignore[union-attr]
     if manager.version == "2":  # type: ignore[union-attr]
@@ -237,9 +237,9 @@ async def test_update_live_and_merge_rules(cg_svc: ContainerService) -> None:
         assert (mem / "memory.limit_in_bytes").read_text().strip() == str(128 << 20)
     assert (pids / "pids.max").read_text().strip() == "40"
     with pytest.raises(Conflict, match="CPU Quota cannot be updated as NanoCPUs"):
-        await update.update(cg_svc, cid, HostConfig(cpu_quota=20000))
+        await cg_svc.update(cid, HostConfig(cpu_quota=20000))
     with pytest.raises(InvalidParameter, match="Minimum memory limit allowed is 6MB"):
-        await update.update(cg_svc, cid, HostConfig(memory=1000))
+        await cg_svc.update(cid, HostConfig(memory=1000))
     assert _actions(cg_svc)[-1] == "update"
     # saved with the container
     assert '"memory":134217728' in (cg_svc.store.directory(cid) / "hostconfig.json").read_text()
@@ -273,17 +273,17 @@ async def test_prune_filters(svc: ContainerService) -> None:  # noqa: F811
     b = await exited({"env": "prod"})
     c = await exited({})
     running = await _running(svc, "sleep", "300", labels={"env": "test"})
-    report = await prune.prune(svc, Filters.of({"label": ["env=test"]}))
+    report = await svc.prune(Filters.of({"label": ["env=test"]}))
     assert report.deleted == (a,)
-    report = await prune.prune(svc, Filters.of({"label!": ["env=prod"], "until": ["1h"]}))
+    report = await svc.prune(Filters.of({"label!": ["env=prod"], "until": ["1h"]}))
     assert report.deleted == ()  # all were created less than an hour ago
-    report = await prune.prune(svc, Filters.of({"label!": ["env=prod"]}))
+    report = await svc.prune(Filters.of({"label!": ["env=prod"]}))
     assert report.deleted == (c,)
     assert svc.get(b) and svc.get(running).state.running
     with pytest.raises(InvalidParameter, match="invalid filter 'bogus'"):
-        await prune.prune(svc, Filters.of({"bogus": ["1"]}))
+        await svc.prune(Filters.of({"bogus": ["1"]}))
     with pytest.raises(InvalidParameter, match="more than one until"):
-        await prune.prune(svc, Filters.of({"until": ["1h", "2h"]}))
+        await svc.prune(Filters.of({"until": ["1h", "2h"]}))
     events = [e for e in svc.events.history() if e.action == "prune"]
     assert events and events[-1].attributes == {"reclaimed": "0"}
     os.kill(svc.get(running).state.pid, signal.SIGKILL)
@@ -341,9 +341,9 @@ async def test_commit_of_a_container_whose_exit_completes_during_the_pause(
 
     cid = await _running(cg_svc, "sleep", "300")
 
-    async def pause_while_it_exits(service: ContainerService, ref: str) -> None:
-        await service.kill(ref)  # SIGKILL: returns once the exit is recorded
-        assert not service.get(ref).state.running
+    async def pause_while_it_exits(ctx: object, ref: str) -> None:
+        await cg_svc.kill(ref)  # SIGKILL: returns once the exit is recorded
+        assert not cg_svc.get(ref).state.running
         raise SystemError_(f"Cannot pause container {ref}: [Errno 2] No such file or directory")
 
     monkeypatch.setattr(freeze, "pause", pause_while_it_exits)

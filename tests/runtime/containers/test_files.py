@@ -66,7 +66,7 @@ async def files(tmp_path: Path) -> AsyncIterator[tuple[ContainerService, Contain
     service = ContainerService(tmp_path / "data", EventBus(), FakeImages(),
                                RealLayers(tmp_path / "layers"), runtime)
     await service.load()
-    yield service, ContainerFiles(service)
+    yield service, service.files
     await runtime.close()
 
 

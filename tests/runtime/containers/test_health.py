@@ -8,10 +8,10 @@ import pytest
 
 from runtime.containers.execs import ExecService
 from runtime.containers.health import (
-    Health, HealthMonitors, ProbeResult, Schedule, apply_result, attach, probe_command,
-    status_of,
+    Health, HealthMonitors, ProbeResult, Schedule, apply_result, probe_command, status_of,
 )
 from runtime.containers.listing import ListOptions, select
+from runtime.containers.probes import attach
 from runtime.containers.model import Container, ContainerConfig, HealthConfig, HostConfig
 from runtime.containers.service import ContainerService, CreateRequest
 from runtime.events import EventBus
@@ -208,7 +208,7 @@ async def test_real_probe_failure_timeout_and_output_limit(svc: ContainerService
 
 
 def test_image_healthcheck_merged_per_field() -> None:
-    from runtime.containers.spec import merge_image_config
+    from runtime.containers.imageconfig import merge_image_config
     image = {"Healthcheck": {"Test": ["CMD", "true"], "Interval": 200 * MS, "Retries": 2}}
     partial = ContainerConfig(healthcheck=HealthConfig(timeout=2000 * MS))
     assert merge_image_config(partial, image).healthcheck == HealthConfig(

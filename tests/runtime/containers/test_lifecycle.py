@@ -216,16 +216,16 @@ def test_which_containers_get_the_init(tmp_path: Path) -> None:
     tool = tmp_path / "tini"
     tool.write_text("")
     tool.chmod(0o755)
-    svc.init_path = str(tool)
-    assert svc._init_path(HostConfig()) is None
-    assert svc._init_path(HostConfig(init=True)) == str(tool)
-    assert svc._init_path(HostConfig(init=True, pid_mode="host")) is None  # as dockerd
-    svc.default_init = True
-    assert svc._init_path(HostConfig()) == str(tool)
-    assert svc._init_path(HostConfig(init=False)) is None
-    svc.init_path = str(tmp_path / "missing")
+    svc.settings = replace(svc.settings, init_path=str(tool))
+    assert svc.init_path_for(HostConfig()) is None
+    assert svc.init_path_for(HostConfig(init=True)) == str(tool)
+    assert svc.init_path_for(HostConfig(init=True, pid_mode="host")) is None  # as dockerd
+    svc.settings = replace(svc.settings, init=True)
+    assert svc.init_path_for(HostConfig()) == str(tool)
+    assert svc.init_path_for(HostConfig(init=False)) is None
+    svc.settings = replace(svc.settings, init_path=str(tmp_path / "missing"))
     with pytest.raises(SystemError_, match="executable file not found"):
-        svc._init_path(HostConfig(init=True))
+        svc.init_path_for(HostConfig(init=True))
 
 
 async def test_exec_is_refused_while_restarting(svc: ContainerService) -> None:

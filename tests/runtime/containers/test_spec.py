@@ -5,10 +5,10 @@ import pytest
 from runtime.containers.model import (
     Container, ContainerConfig, HostConfig, MountRequest, RwLayer, TmpfsOptions, Ulimit,
 )
+from runtime.containers.imageconfig import command_line, merge_image_config
 from runtime.containers.spec import (
-    Peers, capabilities, command_line, compose_spec, container_env, create_missing_bind_sources,
-    merge_image_config, namespaces, no_new_privileges, parse_bind, replace_or_append_env,
-    user_mounts,
+    Peers, capabilities, compose_spec, container_env, create_missing_bind_sources,
+    namespaces, no_new_privileges, parse_bind, replace_or_append_env, user_mounts,
 )
 from runtime.errors import InvalidParameter
 from runtime.spec.defaults import CAPABILITY_NAMES, DEFAULT_CAPABILITIES, capability_mask

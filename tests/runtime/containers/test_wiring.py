@@ -16,7 +16,7 @@ from runtime.config import DaemonConfig
 from runtime.containers.service import CommitOptions, ContainerService, CreateRequest
 from runtime.containers.model import ContainerConfig, HostConfig
 from runtime.containers.state import WaitCondition
-from runtime.containers.wiring import open_container_services
+from runtime.engine import open_container_services
 from runtime.errors import Conflict, ImageNotFound
 from runtime.events import EventBus
 from runtime.images.service import ImageService

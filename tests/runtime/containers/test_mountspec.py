@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from runtime.errors import InvalidParameter
-from runtime.volumes.mountspec import (
+from runtime.containers.mountspec import (
     VolumeSpec, is_volume_bind, parse_volume_bind, parse_volume_mount, parse_volumes_from,
     read_write, valid_mode,
 )

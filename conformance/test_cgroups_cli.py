@@ -139,6 +139,25 @@ def test_systemd_scope_per_container(box: Box, systemd_driver: None) -> None:
     assert state == "not-found"  # removed with the container
 
 
+def test_systemd_update_changes_unit_properties(box: Box, systemd_driver: None) -> None:
+    name = box.run_d("--memory", "32m", box.image, "sleep", "60")
+    ident = box.cli("inspect", "-f", "{{.Id}}", name).stdout.strip()
+    scope = f"docker-{ident}.scope"
+
+    def unit(prop: str) -> str:
+        return subprocess.run(["systemctl", "show", "-p", prop, "--value", scope],
+                              capture_output=True, text=True, timeout=30).stdout.strip()
+
+    assert unit("MemoryMax") == str(32 << 20)
+    box.cli("update", "--memory", "48m", "--memory-swap", "64m", "--pids-limit", "9", name)
+    # systemd keeps the new limits (a daemon-reload would otherwise put the old ones back)
+    assert (unit("MemoryMax"), unit("TasksMax")) == (str(48 << 20), "9")
+    files = box.cli("exec", name, "cat", "/sys/fs/cgroup/memory.max",
+                    "/sys/fs/cgroup/pids.max").stdout.split()
+    assert files == [str(48 << 20), "9"]
+    box.cli("rm", "-f", name)
+
+
 def test_systemd_slice_parent(box: Box, raw: RawHTTP, systemd_driver: None,
                               busybox_image: str) -> None:
     bad = raw.post("/containers/create", json_body={

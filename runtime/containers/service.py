@@ -638,14 +638,16 @@ class ContainerService:
         # waiters learn about the exit (docker-py reads the logs right after wait)
         if live.fanout is not None:
             await live.fanout.drain()
-        oom = False
+        # the supervisor watched memory.events while it ran (cgroup v2: under systemd the
+        # scope's cgroup may be gone by now); otherwise read the cgroup, which v1 keeps
+        oom = report.oom_killed
         # a container reattached after a daemon restart has no handle yet: derive it
         cgroup = live.cgroup if live.cgroup is not None else self._cgroup_of(container)
         if cgroup is not None and self.cgroups is not None:
             try:
-                oom = self.cgroups.oom_killed(cgroup)
+                oom = oom or self.cgroups.oom_killed(cgroup)
             except OSError:
-                oom = False
+                pass
             self._release_cgroup(cgroup)
         live.process = None
         live.fanout = None

@@ -97,11 +97,19 @@ class SystemdCgroupManager(CgroupManager):
             self.units.start_transient_unit(scope_name(container_id), props)
             self._wait_joined(holder.pid, path)
             attach_device_program(self.sys, str(path), resources.device_rules)
-            self.update(handle, resources)
+            super().update(handle, resources)  # the unit already has these properties
         except BaseException:
             self.remove(handle)
             raise
         return handle
+
+    def update(self, handle: CgroupHandle, resources: Resources) -> None:
+        """``docker update``: the unit's properties first, so that systemd does not put
+        the old limits back (on a daemon-reload, say), then the cgroup files, as runc."""
+        props = unit_properties(resources)
+        if props:
+            self.units.set_unit_properties(scope_name(handle.container_id), props)
+        super().update(handle, resources)
 
     def _proc_in_scope(self, pid: int, path: Path) -> bool:
         try:

@@ -23,6 +23,7 @@ class UnitManager(Protocol):
     """systemd's unit operations (``SystemdBus`` talks to PID 1; tests use a fake)."""
 
     def start_transient_unit(self, name: str, properties: Sequence[Property]) -> None: ...
+    def set_unit_properties(self, name: str, properties: Sequence[Property]) -> None: ...
     def stop_unit(self, name: str) -> None: ...
     def scope_result(self, name: str) -> str: ...
     def reset_failed_unit(self, name: str) -> None: ...
@@ -63,6 +64,11 @@ class SystemdBus:
 
     def start_transient_unit(self, name: str, properties: Sequence[Property]) -> None:
         self._call("StartTransientUnit", "ssa(sv)a(sa(sv))", (name, "fail", list(properties), []))
+
+    def set_unit_properties(self, name: str, properties: Sequence[Property]) -> None:
+        """Changes a running unit's properties until it stops (``runtime=true``, as runc's
+        ``Set`` under the systemd driver)."""
+        self._call("SetUnitProperties", "sba(sv)", (name, True, list(properties)))
 
     def stop_unit(self, name: str) -> None:
         self._call("StopUnit", "ss", (name, "replace"))

@@ -186,7 +186,8 @@ class SupervisorClient:
         if msg.get("event") == "exit":
             self._close_all(fds)
             report = ExitReport(str(msg["container_id"]), msg.get("exec_id"), int(msg["pid"]),
-                                int(msg["exit_code"]), int(msg["finished_at_ns"]))
+                                int(msg["exit_code"]), int(msg["finished_at_ns"]),
+                                bool(msg.get("oom_killed", False)))
             # call_soon: a start reply read in the same batch wakes its awaiting task
             # first, so the caller can record the pid before hearing that it exited.
             self._loop.call_soon(self._deliver, report)

@@ -48,6 +48,7 @@ class ExitReport:
     pid: int
     exit_code: int               # 128+signal when killed by a signal
     finished_at_ns: int          # time.time_ns() at reaping
+    oom_killed: bool = False     # the cgroup counted an OOM kill while it ran (cgroup v2)
 
 
 class StartFailed(EngineError):

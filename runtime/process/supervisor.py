@@ -57,6 +57,7 @@ from runtime.linux import syscalls as S
 from runtime.linux.seccomp import CompiledFilter, FilterCache, SeccompError
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import init as init_mod
+from runtime.process.oomwatch import OomWatch
 from runtime.process import sync
 from runtime.spec.defaults import DEFAULT_CAPABILITIES, all_host_capabilities
 from runtime.spec.model import ContainerSpec, ExecSpec, ProcessSpec
@@ -123,6 +124,7 @@ class Supervisor:
         self.containers: dict[str, Proc] = {}
         self.unacked: dict[int, dict[str, Any]] = {}
         self.running = True
+        self.oom = OomWatch()
         # Each distinct profile is compiled here once; children only load the program.
         self.filters = FilterCache()
         with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as f:
@@ -162,6 +164,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         self.sel.register(rfd, selectors.EVENT_READ, self._on_wakeup)
+        self.sel.register(self.oom.fd, selectors.EVENT_READ, lambda _ev: self.oom.on_ready())
         for entry in sorted(self.exits_dir.glob("*.json")):
             try:
                 report = json.loads(entry.read_bytes())
@@ -434,6 +437,7 @@ class Supervisor:
                          "seccomp": compiled})
         proc.cgroup_dirs = spec.cgroup_dirs
         proc.seccomp = compiled
+        self.oom.watch(proc.pid, spec.cgroup_dirs)
         self.containers[spec.container_id] = proc
 
     def _exec(self, conn: Conn, req: int, spec: ExecSpec) -> None:
@@ -570,11 +574,12 @@ class Supervisor:
             if fd is not None:
                 os.close(fd)
         proc.stdin = proc.stdout = proc.stderr = proc.master = None
+        oom_killed = self.oom.finish(proc.pid)
         if proc.state == "failed" or proc.failure is not None:
             return
         report = {"event": "exit", "container_id": proc.container_id, "exec_id": proc.exec_id,
                   "pid": proc.pid, "exit_code": _exit_code(proc.exit_status),
-                  "finished_at_ns": time.time_ns()}
+                  "finished_at_ns": time.time_ns(), "oom_killed": oom_killed}
         self.unacked[proc.pid] = report
         if not self.conns:
             write_json_atomic(self.exits_dir / f"{proc.pid}.json", report)

@@ -24,6 +24,10 @@ class FakeSystemd:
         self.root = root
         self.started: list[tuple[str, dict[str, object]]] = []
         self.stopped: list[str] = []
+        self.changed: list[tuple[str, dict[str, object]]] = []
+
+    def set_unit_properties(self, name: str, properties: Sequence[Property]) -> None:
+        self.changed.append((name, {k: v[1] for k, (v) in properties}))
 
     def start_transient_unit(self, name: str, properties: Sequence[Property]) -> None:
         props = {k: v[1] for k, (v) in properties}
@@ -100,6 +104,18 @@ def test_scope_lifecycle(tmp_path: Path) -> None:
     assert manager.oom_killed(handle) and units.reset == ["docker-abc.scope"]
     manager.remove(handle)  # NoSuchUnit the second time: already gone is fine
     assert units.stopped == ["docker-abc.scope", "docker-abc.scope"] and not scope.exists()
+
+
+def test_update_sets_unit_properties_then_files(tmp_path: Path) -> None:
+    manager, units, _sys = make(tmp_path)
+    handle = manager.create("abc", Resources(memory=32 << 20))
+    assert units.changed == []  # create passes the limits in StartTransientUnit already
+    manager.update(handle, Resources(memory=64 << 20, pids_limit=7))
+    assert units.changed == [("docker-abc.scope", {"MemoryMax": 64 << 20, "TasksMax": 7})]
+    scope = tmp_path / "cg/system.slice/docker-abc.scope"
+    assert (scope / "memory.max").read_text() == str(64 << 20)
+    assert (scope / "pids.max").read_text() == "7"
+    manager.remove(handle)
 
 
 def test_given_slice_and_failed_start(tmp_path: Path) -> None:

@@ -80,7 +80,8 @@ class NetworkContext:
 
     Every change to ``networks`` or ``sandboxes`` happens under :attr:`lock`; the
     records on disk (under ``<data-root>/network/``) are written through
-    :meth:`save_network` and :meth:`save_sandbox`."""
+    :meth:`save_network` and :meth:`save_sandbox`. The maps are changed in place, never
+    rebound: :attr:`resolver` (the DNS server's backend) reads the same objects."""
 
     def __init__(
         self,

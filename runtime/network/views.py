@@ -36,6 +36,8 @@ class AttachedContainer:
 
 @dataclass(frozen=True, slots=True)
 class NetworkView:
+    """A network with the containers attached to it, as ``GET /networks/{id}`` shows it."""
+
     network: Network
     containers: tuple[AttachedContainer, ...]
 
@@ -53,6 +55,7 @@ def attached(ctx: NetworkContext, net: Network) -> tuple[AttachedContainer, ...]
 
 
 def view(ctx: NetworkContext, ref: str, scope: str = "") -> NetworkView:
+    """One network by reference (404 when ``scope`` is given and differs)."""
     net = ctx.find(ref)
     if scope and scope != net.scope:
         raise NotFound(f"network {ref} not found")
@@ -60,6 +63,7 @@ def view(ctx: NetworkContext, ref: str, scope: str = "") -> NetworkView:
 
 
 def views(ctx: NetworkContext, filters: Filters) -> list[NetworkView]:
+    """``GET /networks``: the networks the filters select, oldest first."""
     filters.validate(LIST_FILTERS)
     values = filters.values
     dangling = None

@@ -7,6 +7,9 @@ such as ``/sys/fs/cgroup/unified``) the container also gets a directory in the c
 hierarchy, as runc does for dockerd (``0::/<parent>/<id>`` in /proc/<pid>/cgroup); no
 controllers are configured there. Values are written as runc writes them for dockerd's
 HostConfig (``--cpus`` -> ``cfs_quota_us`` over a 100000 us period, and so on).
+
+The limits and their writers are :mod:`runtime.linux.cgroup_resources`; control-file I/O
+and hierarchy detection are :mod:`runtime.linux.cgroupfs`.
 """
 
 from __future__ import annotations
@@ -19,42 +22,21 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.linux.cgroup_resources import (
+    DEFAULT_DEVICE_RULES,
+    PRIVILEGED_DEVICE_RULES,
+    Resources,
+    cpu_quota_period,
+    cpuset_ancestors,
+    enable_v2_controllers,
+    set_devices_v1,
+    shares_to_weight,
+    update_v1,
+    update_v2,
+)
+from runtime.linux.cgroupfs import detect_hybrid_unified, detect_v1_hierarchies, keyed, read_value, write_value
 from runtime.linux.devices import attach_device_program
 from runtime.linux.syscalls import LinuxSyscalls, Syscalls
-
-# runc's AllowedDevices plus moby's defaults (deny fuse 10:229 by not listing it).
-DEFAULT_DEVICE_RULES: tuple[str, ...] = (
-    "c *:* m", "b *:* m",
-    "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm", "c 1:9 rwm",
-    "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm",
-)
-PRIVILEGED_DEVICE_RULES: tuple[str, ...] = ("a *:* rwm",)
-CPU_PERIOD_FOR_NANO_CPUS = 100000
-
-
-@dataclass(frozen=True, slots=True)
-class Resources:
-    """HostConfig resource limits, in Docker's units (0 / None = unset).
-
-    memory, memory_swap (total memory+swap, -1 = unlimited swap), memory_reservation:
-    bytes; nano_cpus: 1e-9 CPUs; cpu_shares: relative weight; cpu_quota/cpu_period:
-    microseconds; pids_limit: None or <= 0 = unlimited; blkio_weight: 10..1000.
-    ``device_rules`` are devices-cgroup allow lines (``PRIVILEGED_DEVICE_RULES`` for
-    --privileged): v1's devices controller, or an eBPF device program on v2.
-    """
-
-    memory: int = 0
-    memory_swap: int = 0
-    memory_reservation: int = 0
-    nano_cpus: int = 0
-    cpu_shares: int = 0
-    cpu_quota: int = 0
-    cpu_period: int = 0
-    cpuset_cpus: str = ""
-    cpuset_mems: str = ""
-    pids_limit: int | None = None
-    blkio_weight: int = 0
-    device_rules: tuple[str, ...] = DEFAULT_DEVICE_RULES
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,81 +53,6 @@ class CgroupStats:
     memory_limit: int
     pids_current: int
     cpu_usage_ns: int
-
-
-def _read(path: Path) -> str:
-    with open(path, encoding="ascii") as f:
-        return f.read().strip()
-
-
-def _write(path: Path, value: str | int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        os.write(fd, str(value).encode())
-    finally:
-        os.close(fd)
-
-
-def _keyed(text: str) -> dict[str, int]:
-    result = {}
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
-            result[parts[0]] = int(parts[1])
-    return result
-
-
-def cpu_quota_period(r: Resources) -> tuple[int, int]:
-    """(quota, period) in microseconds; quota 0 = unlimited."""
-    if r.nano_cpus:
-        period = CPU_PERIOD_FOR_NANO_CPUS
-        return r.nano_cpus * period // 1_000_000_000, period
-    return r.cpu_quota, r.cpu_period
-
-
-def shares_to_weight(shares: int) -> int:
-    """runc's cpu.shares -> cgroup v2 cpu.weight conversion."""
-    if shares == 0:
-        return 0
-    return 1 + ((shares - 2) * 9999) // 262142
-
-
-def blkio_weight_to_io_weight(weight: int) -> int:
-    if weight == 0:
-        return 0
-    return 1 + (weight - 10) * 9999 // 990
-
-
-def detect_v1_hierarchies(mountinfo: str, root: str = "/sys/fs/cgroup") -> dict[str, str]:
-    """{controllers key: mountpoint} of the v1 hierarchies under ``root``."""
-    result = {}
-    for line in mountinfo.splitlines():
-        left, sep, right = line.partition(" - ")
-        if not sep:
-            continue
-        fields, rfields = left.split(), right.split()
-        if len(fields) < 5 or len(rfields) < 3 or rfields[0] != "cgroup":
-            continue
-        mountpoint = fields[4]
-        if not mountpoint.startswith(root + "/"):
-            continue
-        keys = [o for o in rfields[2].split(",") if o not in ("rw", "ro")
-                and not o.startswith("release_agent") and o not in (
-                    "xattr", "clone_children", "noprefix", "cpuset_v2_mode")]
-        result[",".join(keys)] = mountpoint
-    return result
-
-
-def detect_hybrid_unified(mountinfo: str, root: str = "/sys/fs/cgroup") -> str | None:
-    """The mountpoint of a cgroup2 hierarchy mounted below ``root`` next to v1
-    hierarchies (systemd's ``unified``), or None."""
-    for line in mountinfo.splitlines():
-        left, sep, right = line.partition(" - ")
-        fields, rfields = left.split(), right.split()
-        if sep and len(fields) >= 5 and rfields[:1] == ["cgroup2"]:
-            if fields[4].startswith(root + "/"):
-                return fields[4]
-    return None
 
 
 class CgroupManager:
@@ -178,7 +85,7 @@ class CgroupManager:
         daemon's parent), created and configured before any process joins it."""
         if self.version == "2":
             path = self._path(self.root, "", parent, container_id)
-            self._enable_v2_controllers(path)
+            enable_v2_controllers(self.root, path)
             path.mkdir(exist_ok=True)
             handle = CgroupHandle(container_id, (str(path),))
         else:
@@ -186,7 +93,7 @@ class CgroupManager:
             for key, mountpoint in sorted(self.hierarchies.items()):
                 path = self._path(Path(mountpoint), key, parent, container_id)
                 if key == "cpuset":
-                    self._cpuset_ancestors(Path(mountpoint), path)
+                    cpuset_ancestors(Path(mountpoint), path)
                 path.mkdir(parents=True, exist_ok=True)
                 dirs.append(str(path))
             if self.unified is not None:
@@ -196,7 +103,7 @@ class CgroupManager:
             handle = CgroupHandle(container_id, tuple(dirs))
         try:
             if self.version == "1":
-                self._set_devices(handle, resources.device_rules)
+                set_devices_v1(self._dir(handle, "devices"), resources.device_rules)
             else:
                 # before any process joins: v2 has no devices controller, only this
                 attach_device_program(self.sys, handle.dirs[0], resources.device_rules)
@@ -212,9 +119,9 @@ class CgroupManager:
 
     def update(self, handle: CgroupHandle, r: Resources) -> None:
         if self.version == "2":
-            self._update_v2(Path(handle.dirs[0]), r)
+            update_v2(Path(handle.dirs[0]), r)
         else:
-            self._update_v1(handle, r)
+            update_v1(lambda key: self._dir(handle, key), r)
 
     def remove(self, handle: CgroupHandle, timeout: float = 1.0) -> None:
         """Remove the directories; waits briefly for dying processes to leave them."""
@@ -237,7 +144,7 @@ class CgroupManager:
             return False
         name = "memory.events" if self.version == "2" else "memory.oom_control"
         try:
-            return _keyed(_read(memory / name)).get("oom_kill", 0) > 0
+            return keyed(read_value(memory / name)).get("oom_kill", 0) > 0
         except FileNotFoundError:
             return False
 
@@ -246,17 +153,17 @@ class CgroupManager:
         pids = self._dir(handle, "pids")
         if self.version == "2":
             assert mem is not None
-            limit = _read(mem / "memory.max")
-            cpu = _keyed(_read(mem / "cpu.stat")).get("usage_usec", 0) * 1000
-            return CgroupStats(int(_read(mem / "memory.current")),
+            limit = read_value(mem / "memory.max")
+            cpu = keyed(read_value(mem / "cpu.stat")).get("usage_usec", 0) * 1000
+            return CgroupStats(int(read_value(mem / "memory.current")),
                                0 if limit == "max" else int(limit),
-                               int(_read(mem / "pids.current")), cpu)
+                               int(read_value(mem / "pids.current")), cpu)
         cpuacct = self._dir(handle, "cpuacct") or self._dir(handle, "cpu,cpuacct")
         return CgroupStats(
-            int(_read(mem / "memory.usage_in_bytes")) if mem else 0,
-            int(_read(mem / "memory.limit_in_bytes")) if mem else 0,
-            int(_read(pids / "pids.current")) if pids else 0,
-            int(_read(cpuacct / "cpuacct.usage")) if cpuacct else 0,
+            int(read_value(mem / "memory.usage_in_bytes")) if mem else 0,
+            int(read_value(mem / "memory.limit_in_bytes")) if mem else 0,
+            int(read_value(pids / "pids.current")) if pids else 0,
+            int(read_value(cpuacct / "cpuacct.usage")) if cpuacct else 0,
         )
 
     # ---- freezer and readings (pause/unpause, top, stats) -----------------------------
@@ -307,7 +214,7 @@ class CgroupManager:
         ``cgroup.events``). Raises OSError (ETIMEDOUT) when it does not settle."""
         if self.version == "2":
             state_file = Path(handle.dirs[0]) / "cgroup.events"
-            _write(state_file.parent / "cgroup.freeze", "1" if frozen else "0")
+            write_value(state_file.parent / "cgroup.freeze", "1" if frozen else "0")
             wanted = "1" if frozen else "0"
         else:
             freezer = self._dir(handle, "freezer")
@@ -315,12 +222,12 @@ class CgroupManager:
                 raise OSError(errno.ENOTSUP, "the freezer cgroup is not mounted")
             state_file = freezer / "freezer.state"
             wanted = "FROZEN" if frozen else "THAWED"
-            _write(state_file, wanted)
+            write_value(state_file, wanted)
 
         def settled() -> bool:
-            text = _read(state_file)
+            text = read_value(state_file)
             if self.version == "2":
-                return str(_keyed(text).get("frozen")) == wanted
+                return str(keyed(text).get("frozen")) == wanted
             return text == wanted
 
         deadline = time.monotonic() + timeout
@@ -331,19 +238,19 @@ class CgroupManager:
                               + ("freeze" if frozen else "thaw"))
             if self.version == "1" and frozen:
                 # a v1 freeze can stall on a task in an uninterruptible sleep: ask again
-                _write(state_file, "FROZEN")
+                write_value(state_file, "FROZEN")
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
 
     def is_frozen(self, handle: CgroupHandle) -> bool:
         if self.version == "2":
             try:
-                return _keyed(_read(Path(handle.dirs[0]) / "cgroup.events")).get("frozen") == 1
+                return keyed(read_value(Path(handle.dirs[0]) / "cgroup.events")).get("frozen") == 1
             except FileNotFoundError:
                 return False
         freezer = self._dir(handle, "freezer")
         try:
-            return freezer is not None and _read(freezer / "freezer.state") != "THAWED"
+            return freezer is not None and read_value(freezer / "freezer.state") != "THAWED"
         except FileNotFoundError:
             return False
 
@@ -353,7 +260,7 @@ class CgroupManager:
         found: list[int] = []
         for dirpath, _dirs, _files in os.walk(base):
             try:
-                found.extend(int(p) for p in _read(Path(dirpath) / "cgroup.procs").split())
+                found.extend(int(p) for p in read_value(Path(dirpath) / "cgroup.procs").split())
             except FileNotFoundError:
                 continue
         return sorted(set(found))
@@ -367,7 +274,7 @@ class CgroupManager:
             return []
         kill_file = Path(handle.dirs[0]) / "cgroup.kill"
         if self.version == "2" and kill_file.exists():
-            _write(kill_file, "1")
+            write_value(kill_file, "1")
         else:
             frozen = False
             with contextlib.suppress(OSError):
@@ -384,9 +291,9 @@ class CgroupManager:
             time.sleep(0.01)
         return found
 
-    # ---- v1 ---------------------------------------------------------------------------
-
     def _dir(self, handle: CgroupHandle, key: str) -> Path | None:
+        """The container's directory in the hierarchy of controller ``key`` (v1), or its
+        one directory (v2)."""
         if self.version == "2":
             return Path(handle.dirs[0])
         for k, mountpoint in sorted(self.hierarchies.items()):
@@ -395,134 +302,6 @@ class CgroupManager:
                     if d.startswith(mountpoint + "/"):
                         return Path(d)
         return None
-
-    def _cpuset_ancestors(self, mountpoint: Path, path: Path) -> None:
-        """A v1 cpuset cgroup takes no tasks until cpus and mems are set: copy them down."""
-        current = mountpoint
-        for part in path.relative_to(mountpoint).parts:
-            child = current / part
-            child.mkdir(exist_ok=True)
-            for name in ("cpuset.cpus", "cpuset.mems"):
-                if not _read(child / name):
-                    _write(child / name, _read(current / name))
-            current = child
-
-    def _set_devices(self, handle: CgroupHandle, rules: tuple[str, ...]) -> None:
-        devices = self._dir(handle, "devices")
-        if devices is None:
-            return
-        if rules == PRIVILEGED_DEVICE_RULES:
-            _write(devices / "devices.allow", "a *:* rwm")
-            return
-        _write(devices / "devices.deny", "a")
-        for rule in rules:
-            _write(devices / "devices.allow", rule)
-
-    def _update_v1(self, handle: CgroupHandle, r: Resources) -> None:
-        mem = self._dir(handle, "memory")
-        if mem is not None:
-            limit = r.memory if r.memory > 0 else -1
-            swap = r.memory_swap if r.memory_swap != 0 else (-1 if r.memory <= 0 else 0)
-            memsw = mem / "memory.memsw.limit_in_bytes"
-            has_swap = memsw.exists()
-            # memsw must stay >= limit at every moment: order the two writes accordingly.
-            try:
-                _write(mem / "memory.limit_in_bytes", limit)
-                if has_swap and swap:
-                    _write(memsw, swap)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL or not has_swap:
-                    raise
-                _write(memsw, swap)
-                _write(mem / "memory.limit_in_bytes", limit)
-            if r.memory_reservation:
-                _write(mem / "memory.soft_limit_in_bytes", r.memory_reservation)
-        cpu = self._dir(handle, "cpu")
-        if cpu is not None:
-            if r.cpu_shares:
-                _write(cpu / "cpu.shares", r.cpu_shares)
-            quota, period = cpu_quota_period(r)
-            if period:
-                _write(cpu / "cpu.cfs_period_us", period)
-            if quota:
-                _write(cpu / "cpu.cfs_quota_us", quota)
-        cpuset = self._dir(handle, "cpuset")
-        if cpuset is not None:
-            parent = cpuset.parent
-            _write(cpuset / "cpuset.cpus", r.cpuset_cpus or _read(parent / "cpuset.cpus"))
-            _write(cpuset / "cpuset.mems", r.cpuset_mems or _read(parent / "cpuset.mems"))
-        pids = self._dir(handle, "pids")
-        if pids is not None:
-            _write(pids / "pids.max", r.pids_limit if r.pids_limit and r.pids_limit > 0 else "max")
-        blkio = self._dir(handle, "blkio")
-        if blkio is not None and r.blkio_weight:
-            for name in ("blkio.weight", "blkio.bfq.weight"):
-                if (blkio / name).exists():
-                    _write(blkio / name, r.blkio_weight)
-                    break
-
-    # ---- v2 ---------------------------------------------------------------------------
-
-    def _enable_v2_controllers(self, path: Path) -> None:
-        current = self.root
-        for part in path.relative_to(self.root).parts:
-            try:
-                available = set(_read(current / "cgroup.controllers").split())
-            except FileNotFoundError:
-                available = set()
-            wanted = [c for c in ("cpuset", "cpu", "io", "memory", "pids") if c in available]
-            if wanted:
-                try:
-                    _write(current / "cgroup.subtree_control",
-                           " ".join("+" + c for c in wanted))
-                except OSError:
-                    # as runc: one by one, and a cgroup that holds processes (a relative
-                    # --cgroup-parent below the daemon's own) refuses them; go on without
-                    for c in wanted:
-                        try:
-                            _write(current / "cgroup.subtree_control", "+" + c)
-                        except OSError:
-                            pass
-            current = current / part
-            if current != path:
-                current.mkdir(exist_ok=True)
-
-    def _update_v2(self, path: Path, r: Resources) -> None:
-        try:
-            enabled = {c.lstrip("+") for c in _read(path.parent / "cgroup.subtree_control").split()}
-        except FileNotFoundError:
-            enabled = set()
-
-        def reset(name: str) -> None:
-            # an unset limit: "max" where the controller is enabled (runc skips unset ones)
-            if name.partition(".")[0] in enabled:
-                _write(path / name, "max")
-
-        if r.memory > 0:
-            _write(path / "memory.max", r.memory)
-        else:
-            reset("memory.max")
-        if r.memory_swap == -1:
-            _write(path / "memory.swap.max", "max")
-        elif r.memory_swap > 0 and r.memory > 0:
-            _write(path / "memory.swap.max", max(r.memory_swap - r.memory, 0))
-        if r.memory_reservation:
-            _write(path / "memory.low", r.memory_reservation)
-        quota, period = cpu_quota_period(r)
-        if quota or period:
-            _write(path / "cpu.max", f"{quota if quota > 0 else 'max'} {period or 100000}")
-        if r.cpu_shares:
-            _write(path / "cpu.weight", shares_to_weight(r.cpu_shares))
-        if r.cpuset_cpus:
-            _write(path / "cpuset.cpus", r.cpuset_cpus)
-        if r.cpuset_mems:
-            _write(path / "cpuset.mems", r.cpuset_mems)
-        if r.pids_limit and r.pids_limit > 0:
-            _write(path / "pids.max", r.pids_limit)
-        else:
-            reset("pids.max")
-        if r.blkio_weight:
-            _write(path / "io.weight", f"default {blkio_weight_to_io_weight(r.blkio_weight)}")
 
 
 __all__ = ["Resources", "CgroupHandle", "CgroupStats", "CgroupManager", "DEFAULT_DEVICE_RULES",

@@ -31,14 +31,16 @@ Events (supervisor -> every connection): ``{"event": "exit", "container_id", "ex
 "pid", "exit_code", "finished_at_ns"}``; exit_code is 128+signal for a signal death. An
 exit is re-sent to each new connection until acknowledged, and written under
 ``<exec-root>/supervisor/exits/`` while no daemon is connected.
+
+The control socket itself is :mod:`runtime.process.control`; the fork, the child's stdio
+and the child's first steps are :mod:`runtime.process.forking`; what the child then runs
+is :mod:`runtime.process.init`.
 """
 
 from __future__ import annotations
 
 import array  # noqa: F401  socket.send_fds imports it lazily: load it before any fork
-import collections
 import dataclasses
-import errno
 import fcntl
 import gc
 import json
@@ -49,7 +51,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,23 +59,15 @@ from runtime.linux import syscalls as S
 from runtime.linux.seccomp import CompiledFilter, FilterCache, SeccompError
 from runtime.linux.syscalls import LinuxSyscalls
 from runtime.process import init as init_mod
-from runtime.process.oomwatch import OomWatch
 from runtime.process import sync
+from runtime.process.control import MAX_MESSAGE, SOCKET_NAME, Conn, ControlServer
+from runtime.process.forking import Forker, exit_code, plan_stdio
+from runtime.process.oomwatch import OomWatch
 from runtime.spec.defaults import DEFAULT_CAPABILITIES, all_host_capabilities
 from runtime.spec.model import ContainerSpec, ExecSpec, ProcessSpec
 from runtime.spec.seccomp import ProfileError, resolve
 from runtime.spec.seccomp_default import DEFAULT_PROFILE
 from runtime.statefile import ensure_private_dir, write_json_atomic
-
-SOCKET_NAME = "supervisor.sock"
-MAX_MESSAGE = 1 << 20
-
-
-@dataclass
-class Conn:
-    sock: socket.socket
-    out: collections.deque[tuple[bytes, list[int]]] = field(default_factory=collections.deque)
-    writing: bool = False
 
 
 @dataclass
@@ -95,21 +89,6 @@ class Proc:
     seccomp: CompiledFilter | None = None       # the container's filter, for its execs too
 
 
-class _NoImports:
-    """Installed in every forked child: a lazy import there could load code from the
-    container's filesystem as host root (CVE-2019-14271), so any import not already
-    done by the supervisor fails instead. (A meta path finder by shape: importlib.abc
-    would load importlib.resources & co. into the supervisor for nothing.)"""
-
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
-        raise ImportError(f"import of {fullname!r} after fork is not allowed")
-
-
-def _exit_code(status: int) -> int:
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
-
-
 class Supervisor:
     def __init__(self, exec_root: Path) -> None:
         self.exec_root = exec_root
@@ -119,7 +98,8 @@ class Supervisor:
         self.rootfs_mount = os.path.abspath(self.state_dir / "rootfs")
         self.sc = LinuxSyscalls()
         self.sel = selectors.DefaultSelector()
-        self.conns: dict[int, Conn] = {}
+        self.control = ControlServer(self.sel, self._handle, self._on_connect)
+        self.conns = self.control.conns
         self.procs: dict[int, Proc] = {}
         self.containers: dict[str, Proc] = {}
         self.unacked: dict[int, dict[str, Any]] = {}
@@ -142,19 +122,9 @@ class Supervisor:
             fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise SystemExit("supervisor: another supervisor owns " + str(self.exec_root))
-        path = self.exec_root / SOCKET_NAME
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        self.listener.bind(str(path))
-        os.chmod(path, 0o600)
-        self.listener.listen(16)
-        self.listener.setblocking(False)
-        self.sel.register(self.listener, selectors.EVENT_READ, self._accept)
+        self.control.listen(self.exec_root / SOCKET_NAME)
         self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
-        self.own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        self.forker = Forker(self.sc, os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC))
         self.sc.prctl(S.PR_SET_CHILD_SUBREAPER, 1)
         rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.wakeup_r = rfd
@@ -193,89 +163,15 @@ class Supervisor:
                 callback: Callable[[int], None] = key.data
                 callback(events)
 
-    # ---- connections ----------------------------------------------------------------
+    # ---- requests -------------------------------------------------------------------
 
-    def _accept(self, _events: int) -> None:
-        try:
-            sock, _ = self.listener.accept()
-        except BlockingIOError:
-            return
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        uid = int.from_bytes(creds[4:8], sys.byteorder)
-        if uid != 0:
-            sock.close()
-            return
-        sock.setblocking(False)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_MESSAGE)
-        conn = Conn(sock)
-        self.conns[sock.fileno()] = conn
-        self.sel.register(sock, selectors.EVENT_READ, lambda ev: self._on_conn(conn, ev))
+    def _on_connect(self, conn: Conn) -> None:
         for report in self.unacked.values():
             self._send(conn, report)
 
-    def _close_conn(self, conn: Conn) -> None:
-        fd = conn.sock.fileno()
-        if fd in self.conns:
-            del self.conns[fd]
-            self.sel.unregister(conn.sock)
-        for _data, fds in conn.out:
-            for f in fds:
-                os.close(f)
-        conn.out.clear()
-        conn.sock.close()
-
-    def _on_conn(self, conn: Conn, events: int) -> None:
-        if events & selectors.EVENT_WRITE:
-            self._flush(conn)
-        if not events & selectors.EVENT_READ:
-            return
-        while conn.sock.fileno() >= 0:
-            try:
-                data = conn.sock.recv(MAX_MESSAGE)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self._close_conn(conn)
-                return
-            msg: Any = None
-            try:
-                msg = json.loads(data)
-                self._handle(conn, msg)
-            except Exception as exc:  # a bad request must not kill the supervisor
-                req = msg.get("req") if isinstance(msg, dict) else None
-                self._send(conn, {"req": req, "ok": False, "step": "request",
-                                  "text": f"{type(exc).__name__}: {exc}"})
-
     def _send(self, conn: Conn, obj: dict[str, Any], fds: list[int] | None = None) -> None:
         """Queue ``obj``; ``fds`` become owned by the queue and are closed once sent."""
-        conn.out.append((json.dumps(obj).encode(), fds or []))
-        self._flush(conn)
-
-    def _flush(self, conn: Conn) -> None:
-        while conn.out:
-            data, fds = conn.out[0]
-            try:
-                if fds:
-                    socket.send_fds(conn.sock, [data], fds)
-                else:
-                    conn.sock.send(data)
-            except BlockingIOError:
-                if not conn.writing:
-                    conn.writing = True
-                    self.sel.modify(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE,
-                                    lambda ev: self._on_conn(conn, ev))
-                return
-            except OSError:
-                self._close_conn(conn)
-                return
-            conn.out.popleft()
-            for f in fds:
-                os.close(f)
-        if conn.writing:
-            conn.writing = False
-            self.sel.modify(conn.sock, selectors.EVENT_READ, lambda ev: self._on_conn(conn, ev))
+        self.control.send(conn, obj, fds)
 
     def _handle(self, conn: Conn, msg: dict[str, Any]) -> None:
         op, req = msg.get("op"), int(msg.get("req") or 0)
@@ -317,71 +213,12 @@ class Supervisor:
 
     # ---- start / exec ---------------------------------------------------------------
 
-    def _stdio(self, process: ProcessSpec) -> tuple[init_mod.Stdio, list[int], dict[str, int]]:
-        """(child stdio, fds to close in the parent after fork, daemon-side fds)."""
-        if process.tty:
-            return init_mod.Stdio(None, None, None), [], {}
-        child_close: list[int] = []
-        ours: dict[str, int] = {}
-        stdin = self.devnull
-        if process.open_stdin:
-            r, w = os.pipe2(os.O_CLOEXEC)
-            stdin, ours["stdin"] = r, w
-            child_close.append(r)
-        out_r, out_w = os.pipe2(os.O_CLOEXEC)
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        ours["stdout"], ours["stderr"] = out_r, err_r
-        child_close += [out_w, err_w]
-        return init_mod.Stdio(stdin, out_w, err_w), child_close, ours
-
-    def _fork(self, pid_ns: str | None, new_pid_ns: bool,
-              child: Callable[[], None]) -> int:
-        """Fork with the child in a new pid namespace, ``pid_ns`` (a path), or ours."""
-        switched = False
-        if new_pid_ns:
-            self.sc.unshare(S.CLONE_NEWPID)
-            switched = True
-        elif pid_ns:
-            fd = os.open(pid_ns, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                self.sc.setns(fd, S.CLONE_NEWPID)
-                switched = True
-            finally:
-                os.close(fd)
-        try:
-            pid = os.fork()
-        except BaseException:
-            if switched:
-                self.sc.setns(self.own_pidns, S.CLONE_NEWPID)
-            raise
-        if pid == 0:
-            self._child(child)
-        if switched:
-            self.sc.setns(self.own_pidns, S.CLONE_NEWPID)
-        return pid
-
-    def _child(self, body: Callable[[], None]) -> None:
-        """The forked child: restore default signal handling, run the steps, never return."""
-        try:
-            gc.disable()  # a collection would touch (and copy) every page of the parent
-            sys.meta_path.insert(0, _NoImports())
-            signal.set_wakeup_fd(-1)
-            for sig in signal.valid_signals():
-                if sig not in (signal.SIGKILL, signal.SIGSTOP):
-                    try:
-                        signal.signal(sig, signal.SIG_DFL)
-                    except (OSError, ValueError):
-                        pass
-            signal.pthread_sigmask(signal.SIG_SETMASK, [])
-            body()
-        finally:
-            os._exit(255)
-
     def _launch(self, conn: Conn, req: int, container_id: str, exec_id: str | None,
                 process: ProcessSpec, pid_ns: str | None, new_pid_ns: bool,
                 make_steps: Callable[[], list[init_mod.Step]], state_extra: dict[str, Any]) -> Proc:
         parent_sock, child_sock = sync.socketpair()
-        stdio, child_close, ours = self._stdio(process)
+        plan = plan_stdio(process, self.devnull)
+        stdio, child_close, ours = plan.child, plan.child_close, plan.ours
         channel = sync.SocketChannel(child_sock)
 
         def body() -> None:
@@ -396,7 +233,7 @@ class Supervisor:
                 sync.send(child_sock, sync.ExecFailed("init", f"{type(exc).__name__}: {exc}"))
 
         try:
-            pid = self._fork(pid_ns, new_pid_ns, body)
+            pid = self.forker.fork(pid_ns, new_pid_ns, body)
         except BaseException:
             for f in child_close + list(ours.values()):
                 os.close(f)
@@ -578,7 +415,7 @@ class Supervisor:
         if proc.state == "failed" or proc.failure is not None:
             return
         report = {"event": "exit", "container_id": proc.container_id, "exec_id": proc.exec_id,
-                  "pid": proc.pid, "exit_code": _exit_code(proc.exit_status),
+                  "pid": proc.pid, "exit_code": exit_code(proc.exit_status),
                   "finished_at_ns": time.time_ns(), "oom_killed": oom_killed}
         self.unacked[proc.pid] = report
         if not self.conns:
@@ -621,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     sup.serve()
     (exec_root / SOCKET_NAME).unlink(missing_ok=True)
     return 0
+
+
+__all__ = ["SOCKET_NAME", "MAX_MESSAGE", "Proc", "Supervisor", "main"]
 
 
 if __name__ == "__main__":

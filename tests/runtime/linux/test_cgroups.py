@@ -14,7 +14,7 @@ from runtime.linux.cgroups import (
     detect_v1_hierarchies, shares_to_weight,
 )
 from runtime.linux.devices import device_program, parse_rule
-from runtime.linux.syscalls import RecordingSyscalls
+from runtime.linux.syscalls_fake import RecordingSyscalls
 
 
 def make_v2_tree(root: Path) -> None:

@@ -13,7 +13,7 @@ from runtime.linux.cgroups import DEFAULT_DEVICE_RULES, Resources
 from runtime.linux.cgroups_systemd import (
     SystemdCgroupManager, choose_driver, scope_name, unit_properties,
 )
-from runtime.linux.syscalls import RecordingSyscalls
+from runtime.linux.syscalls_fake import RecordingSyscalls
 from runtime.linux.systemd import Property, SystemdError, slice_path, valid_slice
 
 

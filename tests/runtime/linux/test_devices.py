@@ -13,7 +13,8 @@ import pytest
 
 from runtime.linux import devices as D
 from runtime.linux.cgroups import DEFAULT_DEVICE_RULES, PRIVILEGED_DEVICE_RULES
-from runtime.linux.syscalls import LinuxSyscalls, RecordingSyscalls
+from runtime.linux.syscalls import LinuxSyscalls
+from runtime.linux.syscalls_fake import RecordingSyscalls
 from tests.runtime.linux.ebpf import allows
 
 

@@ -9,7 +9,8 @@ import os
 import pytest
 
 from runtime.linux import seccomp as L
-from runtime.linux.syscalls import LinuxSyscalls, RecordingSyscalls
+from runtime.linux.syscalls import LinuxSyscalls
+from runtime.linux.syscalls_fake import RecordingSyscalls
 from runtime.spec.defaults import DEFAULT_CAPABILITIES
 from runtime.spec.model import SeccompArg, SeccompProfile, SeccompRule
 from runtime.spec.seccomp import Host, resolve

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from runtime.linux import syscalls as S
-from runtime.linux.syscalls import LinuxSyscalls, RecordingSyscalls
+from runtime.linux.syscalls import LinuxSyscalls
+from runtime.linux.syscalls_fake import RecordingSyscalls
 
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 

@@ -91,8 +91,8 @@ async def service(tmp_path, bridge_name: str, subnet_octet: int):  # type: ignor
                           bip=f"10.213.{subnet_octet}.1/24")
     svc = await NetworkService.open(config, EventBus())
     yield svc
-    bridges = [n.bridge for n in svc._networks.values() if n.is_bridge]
-    for cid in list(svc._sandboxes):
+    bridges = [n.bridge for n in svc.context.networks.values() if n.is_bridge]
+    for cid in list(svc.context.sandboxes):
         await svc.detach_container(cid)
     await svc.close()
     for name in bridges:

@@ -104,7 +104,7 @@ async def test_default_bridge_address_and_ping(stack: ContainerService, service:
     peer_ip = service.settings(peer)["IPAddress"]  # type: ignore[index]
     code, out = await run(stack, "ping", "-c", "1", "-W", "2", peer_ip)
     assert code == 0, out
-    veth = next(iter(service._sandboxes[peer].endpoints.values())).host_veth
+    veth = next(iter(service.context.sandboxes[peer].endpoints.values())).host_veth
     await stack.kill(peer, "KILL")
     # the kill returns once the exit transition, networking included, is complete
     assert service.settings(peer) is None and stack.get(peer).state.exit_code == 137

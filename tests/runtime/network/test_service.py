@@ -129,14 +129,14 @@ async def test_default_bridge_attach_files_and_detach(
     assert service.container_network_ids(c) == [service.default_bridge.id]
     view = service.view("bridge")
     assert [(a.container_id, a.name, a.ipv4) for a in view.containers] == [(c, "web", f"{ip}/24")]
-    veth = service._sandboxes[c].endpoints[service.default_bridge.id].host_veth
+    veth = service.context.sandboxes[c].endpoints[service.default_bridge.id].host_veth
     assert await asyncio.to_thread(bridge.links_with_master, bridge_name) == [veth]
-    assert (service._root / "sandboxes" / f"{c}.json").exists()
+    assert (service.context.root / "sandboxes" / f"{c}.json").exists()
     await service.detach_container(c)
     await service.detach_container(c)  # idempotent
     await wait_gone(veth)
     assert service.settings(c) is None
-    assert not (service._root / "sandboxes" / f"{c}.json").exists()
+    assert not (service.context.root / "sandboxes" / f"{c}.json").exists()
     # the address is free again
     c2 = cid()
     again = await service.attach_container(container_request(c2, "web2", tmp_path), netns_pid)
@@ -171,7 +171,7 @@ async def test_user_network_dns_aliases_and_isolation(
     assert resp.rcode() != 0 or not resp.answer  # another network's container is unknown here
     ptr = await run_in_netns(ns2, lambda: _query(ipaddress.ip_address(ip1).reverse_pointer, "PTR"))
     assert ptr.answer[0][0].to_text() == "one.pydt-a."
-    resolv = Path(service._sandboxes[c2].request.resolv_conf_path).read_text()
+    resolv = Path(service.context.sandboxes[c2].request.resolv_conf_path).read_text()
     assert "nameserver 127.0.0.11\noptions ndots:0\n" in resolv and "# ExtServers: [host(" in resolv
     assert nsexec(p2, "busybox", "ping", "-c", "1", "-W", "2", ip1).returncode == 0
     blocked = nsexec(p3, "busybox", "ping", "-c", "1", "-W", "1", ip1)
@@ -331,16 +331,16 @@ async def test_crash_reconciliation(tmp_path: Path, netns_factory: NetnsFactory,
     ca, cd = cid(), cid()
     sa = await first.attach_container(container_request(ca, "alive", tmp_path, network_mode="pydt-r"), alive)
     sd = await first.attach_container(container_request(cd, "dead", tmp_path, network_mode="pydt-r"), dead)
-    veth_dead = first._sandboxes[cd].endpoints[net_id].host_veth
+    veth_dead = first.context.sandboxes[cd].endpoints[net_id].host_veth
     # "crash": drop the service without closing it, and lose one container meanwhile
-    await first._dns.close()
+    await first.context.dns.close()
     netns_factory.kill(dead)
     second = await NetworkService.open(config, EventBus())
     try:
         assert not await asyncio.to_thread(bridge.link_exists, veth_dead)
-        assert not (second._root / "sandboxes" / f"{cd}.json").exists()
+        assert not (second.context.root / "sandboxes" / f"{cd}.json").exists()
         assert second.settings(ca) is not None and second.settings(cd) is None
-        allocated = {str(a) for a in second._ipam.allocated(net_id)}
+        allocated = {str(a) for a in second.context.ipam.allocated(net_id)}
         assert sa["Networks"]["pydt-r"]["IPAddress"] in allocated
         assert sd["Networks"]["pydt-r"]["IPAddress"] not in allocated
         # the surviving container's DNS is served again by the new daemon
@@ -409,5 +409,5 @@ async def test_no_firewall_rule_comes_back_after_a_clean_stop(service: NetworkSe
     if "PYDOCKER" not in subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout:
         pytest.skip("no iptables rules on this host")
     await service.close()
-    await service._sync_firewall()
+    await service.context.sync_firewall()
     assert chain not in subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout

@@ -14,7 +14,7 @@ import dns.query
 import pytest
 
 from runtime.errors import InvalidParameter
-from runtime.network import service as service_module
+from runtime.network import networks as networks_module
 from runtime.network.ipam import PoolConfig
 from runtime.network.ipam6 import ERR_NO_IPV6
 from runtime.network.netns import run_in_netns
@@ -61,7 +61,7 @@ async def test_ipv6_network_addresses_and_aaaa(service: NetworkService, netns_fa
 
 
 async def test_ipv6_refused_on_a_host_without_it(service: NetworkService, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(service_module, "host_has_ipv6", lambda: False)
+    monkeypatch.setattr(networks_module, "host_has_ipv6", lambda: False)
     with pytest.raises(InvalidParameter, match=f"^{re.escape(ERR_NO_IPV6)}$"):
         await service.create(NetworkCreate(name="pydt-nov6", enable_ipv6=True,
                                            ipam_config=(PoolConfig(subnet=_subnet()),)))
@@ -83,8 +83,8 @@ async def test_taken_static_ipv6_fails_the_attach_and_frees_the_ipv4(
     r1 = replace(container_request(c1, "a", tmp_path, network_mode="pydt-v6b"), endpoints=fixed)
     r2 = replace(container_request(c2, "b", tmp_path, network_mode="pydt-v6b"), endpoints=fixed)
     await service.attach_container(r1, netns_factory())
-    before = set(service._ipam.allocated(net_id))
+    before = set(service.context.ipam.allocated(net_id))
     with pytest.raises(Exception, match="[Aa]ddress already in use|in use"):
         await service.attach_container(r2, netns_factory())
-    assert set(service._ipam.allocated(net_id)) == before
+    assert set(service.context.ipam.allocated(net_id)) == before
     await service.detach_container(c1)

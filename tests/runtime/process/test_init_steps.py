@@ -9,7 +9,7 @@ import os
 import pytest
 
 from runtime.linux import syscalls as S
-from runtime.linux.syscalls import RecordingSyscalls
+from runtime.linux.syscalls_fake import RecordingSyscalls
 from runtime.process import sync
 from runtime.process.init import (
     InitError, InitState, Stdio, container_steps, exec_steps, run_steps,

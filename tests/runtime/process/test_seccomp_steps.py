@@ -6,7 +6,7 @@ import dataclasses
 
 from runtime.linux import seccomp as L
 from runtime.linux import syscalls as S
-from runtime.linux.syscalls import RecordingSyscalls
+from runtime.linux.syscalls_fake import RecordingSyscalls
 from runtime.process.init import InitState, Stdio, container_steps, exec_steps, run_steps
 from runtime.spec.model import ExecSpec
 from tests.runtime.process.test_init_steps import FakeChannel, make_kernel, make_spec

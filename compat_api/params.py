@@ -42,12 +42,6 @@ def int_value(request: web.Request, key: str, default: int = 0) -> int:
         raise InvalidParameter(f'strconv.ParseInt: parsing "{raw}": invalid syntax') from None
 
 
-def optional_int(request: web.Request, key: str) -> int | None:
-    if request.query.get(key, "") == "":
-        return None
-    return int_value(request, key)
-
-
 def filters_value(request: web.Request, key: str = "filters") -> Filters:
     """Parse a ``filters`` JSON query in either encoding: ``{"k":{"v":true}}`` or ``{"k":["v"]}``."""
     raw = request.query.get(key, "")
@@ -127,13 +121,3 @@ async def json_body(request: web.Request, *, required: bool = False) -> dict[str
     return value
 
 
-def json_query(request: web.Request, key: str) -> Mapping[str, Any] | list[Any] | None:
-    """A query parameter carrying JSON (``buildargs``, ``labels``...); None when absent."""
-    raw = request.query.get(key, "")
-    if raw == "":
-        return None
-    try:
-        value: Mapping[str, Any] | list[Any] | None = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidParameter(f"invalid JSON in {key}: {exc}") from None
-    return value

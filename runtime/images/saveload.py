@@ -41,7 +41,6 @@ MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 OCI_LAYOUT = b'{"imageLayoutVersion": "1.0.0"}'
@@ -509,11 +508,3 @@ def _no_progress(done: int) -> None:
     pass
 
 
-def created_ns_of(config: Mapping[str, Any]) -> int:
-    created = config.get("created")
-    if not isinstance(created, str):
-        return 0
-    try:
-        return parse_rfc3339(created)
-    except ValueError:
-        return 0

@@ -605,10 +605,6 @@ class ImageService:
             self._image_event(self._emit_on(None), image_id, image_id, "save")
         return iterate_in_thread(plan.chunks)
 
-    def save_chunks(self, names: Sequence[str]) -> Iterator[bytes]:
-        """Blocking variant of :meth:`save` (no events)."""
-        return self.plan_save(names).chunks()
-
     async def load(self, source: ByteSource, quiet: bool = False, progress: Callable[[Progress], None] | None = None) -> list[str]:
         """``docker load`` (docker-archive or OCI layout); returns the loaded image IDs.
 

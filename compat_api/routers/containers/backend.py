@@ -18,11 +18,6 @@ from runtime.containers.service import ContainerService
 from runtime.errors import NotImplementedFeature
 
 
-class ContainersEngine(Protocol):
-    containers: ContainerService
-    execs: ExecService
-
-
 def containers(request: web.Request) -> ContainerService:
     service = getattr(request.app[ENGINE], "containers", None)
     if service is None:
@@ -49,4 +44,4 @@ def files(request: web.Request) -> ContainerFiles:
     return found
 
 
-__all__ = ["ContainersEngine", "containers", "execs", "files"]
+__all__ = ["containers", "execs", "files"]

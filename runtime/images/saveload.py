@@ -33,7 +33,6 @@ from runtime.images.reference import InvalidReference, Reference, parse_normaliz
 from runtime.images.store import ImageStore
 from runtime.storage.digest import chain_ids, hex_of, sha256_of
 from runtime.storage.overlay import OverlayLayerStore
-from runtime.timefmt import parse_rfc3339
 from runtime.archive.rootfd import discard_path
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"

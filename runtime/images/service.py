@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,6 @@ from runtime.images.model import (
     PruneReport,
 )
 from runtime.images.reference import (
-    InvalidReference,
     Reference,
     familiar_match,
     parse_normalized_named,

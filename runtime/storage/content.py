@@ -19,7 +19,6 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 

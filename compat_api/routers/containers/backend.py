@@ -6,7 +6,6 @@ ExecService); tests build the app with an engine-like object carrying the same t
 
 from __future__ import annotations
 
-from typing import Protocol
 from weakref import WeakKeyDictionary
 
 from aiohttp import web

@@ -1,4 +1,3 @@
-import asyncio
 import fcntl
 import os
 import pty

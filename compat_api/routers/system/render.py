@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import platform
+import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from compat_api.adjustments import adjust_response
@@ -22,7 +25,21 @@ BUILD_TIME = ""
 # The containers' runtime name (HostConfig.Runtime defaults to it, as in dockerd); what
 # runs under that name is pydockerd's supervisor, started with this interpreter.
 DEFAULT_RUNTIME = "runc"
-GIT_COMMIT = "pydockerd"
+
+
+@functools.cache
+def source_commit() -> str:
+    """The commit of the git checkout pydockerd runs from; "" for a copy that is not one
+    (an installed wheel), which dockerd's /version then omits, as for an unstamped build."""
+    root = Path(__file__).resolve().parents[3]
+    if not (root / ".git").exists():
+        return ""
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=7", "HEAD"],
+                             capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def _arch() -> str:
@@ -44,7 +61,7 @@ def render_version(engine: Engine) -> dict[str, Any]:
                     "Arch": _arch(),
                     "BuildTime": BUILD_TIME,
                     "Experimental": experimental,
-                    "GitCommit": GIT_COMMIT,
+                    "GitCommit": source_commit(),
                     "GoVersion": GO_VERSION,
                     "KernelVersion": kernel,
                     "MinAPIVersion": str(MIN_API_VERSION),
@@ -60,7 +77,7 @@ def render_version(engine: Engine) -> dict[str, Any]:
         "Version": ENGINE_VERSION,
         "ApiVersion": str(MAX_API_VERSION),
         "MinAPIVersion": str(MIN_API_VERSION),
-        "GitCommit": GIT_COMMIT,
+        **({"GitCommit": source_commit()} if source_commit() else {}),
         "GoVersion": GO_VERSION,
         "Os": "linux",
         "Arch": _arch(),

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,6 +44,11 @@ async def test_version_shape(client: TestClient) -> None:
     # no build, no build time: omitted as dockerd omits an empty one (omitempty)
     assert set(required) - set(body) <= {"Experimental", "BuildTime"}
     assert "BuildTime" not in body and body["Components"][0]["Details"]["BuildTime"] == ""
+    # the commit of the checkout it runs from (this one)
+    head = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[4]), "rev-parse",
+                           "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert len(body["GitCommit"]) == 7 and head.startswith(body["GitCommit"])
+    assert body["Components"][0]["Details"]["GitCommit"] == body["GitCommit"]
 
 
 async def test_info_has_every_spec_field_with_real_values(client: TestClient, engine: Engine) -> None:

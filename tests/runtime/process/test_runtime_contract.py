@@ -76,6 +76,17 @@ def close_fds(*procs: StartedProcess) -> None:
             os.close(fd)
 
 
+async def reaped(rt: ProcessRuntime, pid: int) -> None:
+    """Wait until ``pid`` is no longer listed as running (it has been reaped)."""
+    for _ in range(500):
+        listed = [p for _, _, p in await rt.running()]
+        close_fds(*listed)
+        if pid not in [p.pid for p in listed]:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{pid} still running")
+
+
 async def read(fd: int | None) -> str:
     return await asyncio.get_running_loop().run_in_executor(None, read_all, fd)
 
@@ -228,7 +239,8 @@ async def test_exits_are_held_until_a_callback_is_registered(subject: Subject) -
     proc = await rt.start(subject.spec("sh", "-c", "exit 7"))
     assert await read(proc.stdout) == ""
     close_fds(dataclasses.replace(proc, stdout=None))
-    await asyncio.sleep(0.2)  # reaped meanwhile: nobody listens yet
+    await reaped(rt, proc.pid)  # and reported meanwhile: nobody listens yet
+    await asyncio.sleep(0.05)
     rt.on_exit(subject.record)
     assert (await subject.exited(proc.pid, 5)).exit_code == 7
 
@@ -247,6 +259,7 @@ async def test_close_leaves_processes_running_for_the_next_client(subject: Subje
     assert proc.stdin is not None
     os.close(proc.stdin)  # EOF: the process exits while no callback is registered
     close_fds(dataclasses.replace(proc, stdin=None))
-    await asyncio.sleep(0.2)
+    await reaped(second, proc.pid)
+    await asyncio.sleep(0.05)
     second.on_exit(subject.record)
     assert (await subject.exited(proc.pid, 5)).exit_code == 5

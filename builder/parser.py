@@ -193,8 +193,6 @@ def _with_lines(node: Node, start: int, end: int) -> Node:
 
 # ---- one instruction ----------------------------------------------------------------------
 
-LineParser = Callable[[str, _Directives], tuple[tuple[str, ...], "Node | None", bool]]
-
 
 def _node_from_line(line: str, d: _Directives) -> Node:
     keyword, flags, rest = split_command(line)

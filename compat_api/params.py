@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -40,12 +39,6 @@ def int_value(request: web.Request, key: str, default: int = 0) -> int:
         return int(raw)
     except ValueError:
         raise InvalidParameter(f'strconv.ParseInt: parsing "{raw}": invalid syntax') from None
-
-
-def optional_int(request: web.Request, key: str) -> int | None:
-    if request.query.get(key, "") == "":
-        return None
-    return int_value(request, key)
 
 
 def filters_value(request: web.Request, key: str = "filters") -> Filters:
@@ -127,13 +120,3 @@ async def json_body(request: web.Request, *, required: bool = False) -> dict[str
     return value
 
 
-def json_query(request: web.Request, key: str) -> Mapping[str, Any] | list[Any] | None:
-    """A query parameter carrying JSON (``buildargs``, ``labels``...); None when absent."""
-    raw = request.query.get(key, "")
-    if raw == "":
-        return None
-    try:
-        value: Mapping[str, Any] | list[Any] | None = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidParameter(f"invalid JSON in {key}: {exc}") from None
-    return value

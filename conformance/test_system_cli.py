@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import socket
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -104,6 +105,30 @@ def test_docker_info_json_reports_the_host(docker_cli: DockerCLI, docker_host: s
         assert info["CgroupVersion"] == _host_cgroup_version()
         assert info["Name"] == socket.gethostname()
         assert info["OperatingSystem"].startswith(_os_pretty_name())
+
+
+def test_info_runtime_is_the_one_containers_get(docker_cli: DockerCLI, tracker: ResourceTracker,
+                                                busybox_image: str) -> None:
+    info = json.loads(docker_cli.ok("info", "--format", "{{json .}}"))
+    cid = tracker.container(docker_cli.ok("create", busybox_image, "true").strip())
+    runtime = docker_cli.ok("inspect", "--format", "{{.HostConfig.Runtime}}", cid).strip()
+    assert runtime == info["DefaultRuntime"] and runtime in info["Runtimes"], (runtime, info["Runtimes"])
+
+
+def test_info_backing_filesystem_is_the_data_roots(docker_cli: DockerCLI, docker_host: str) -> None:
+    info = json.loads(docker_cli.ok("info", "--format", "{{json .}}"))
+    status = dict(info["DriverStatus"])
+    if info["Driver"] != "overlay2" or not _is_local(docker_host):
+        pytest.skip("needs a local overlay2 engine")
+    # statfs magics as moby names them (daemon/internal/fstype), measured here with stat -f
+    names = {0xEF53: "extfs", 0x58465342: "xfs", 0x9123683E: "btrfs", 0x01021994: "tmpfs",
+             0x794C7630: "overlayfs", 0x2FC12FC1: "zfs", 0x6969: "nfs", 0x65735546: "fuse"}
+    magic = subprocess.run(["stat", "-f", "-c", "%t", info["DockerRootDir"]], capture_output=True,
+                           text=True, check=True).stdout
+    assert status["Backing Filesystem"] == names.get(int(magic, 16), "<unknown>")
+    metacopy = Path("/sys/module/overlay/parameters/metacopy")
+    if metacopy.exists() and "Using metacopy" in status:  # (20.10 has no such row)
+        assert status["Using metacopy"] == str(metacopy.read_text().strip() == "Y").lower()
 
 
 def test_docker_info_id_is_stable(docker_cli: DockerCLI) -> None:

@@ -40,21 +40,20 @@ class Subscription:
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue(SUBSCRIBER_QUEUE_SIZE)
-        self.lagged = False
 
     def _offer(self, event: Event) -> None:
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
-            self.lagged = True
-            self.close()
+            self.close()  # a subscriber this far behind is dropped, not waited for
 
     def close(self) -> None:
         self._bus._subscribers.discard(self)
-        try:
-            self._queue.put_nowait(None)
-        except asyncio.QueueFull:
-            pass
+        if self._queue.full():
+            # the end marker must fit, or the feed would wait forever for events it will
+            # never get: it takes the oldest queued event's place (the feed is cut anyway)
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._iterate()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -40,19 +39,6 @@ class Filters:
         """True when ``name`` is absent or one of its values equals ``value``."""
         accepted = self.values.get(name)
         return accepted is None or value in accepted
-
-    def any_match(self, name: str, candidates: Iterable[str]) -> bool:
-        """True when ``name`` is absent or one of ``candidates`` is among its values."""
-        accepted = self.values.get(name)
-        if accepted is None:
-            return True
-        return any(c in accepted for c in candidates)
-
-    def glob_match(self, name: str, value: str) -> bool:
-        accepted = self.values.get(name)
-        if accepted is None:
-            return True
-        return any(fnmatch.fnmatchcase(value, pattern) for pattern in accepted)
 
     def bool_value(self, name: str) -> bool | None:
         """Value of a boolean filter such as ``dangling`` (None when absent)."""

@@ -34,7 +34,6 @@ class GoType:
 STRING = GoType("string", "string")
 BOOL = GoType("bool", "bool")
 INT = GoType("int", "number", int_range=(-(1 << 63), (1 << 63) - 1))
-INT64 = GoType("int64", "number", int_range=(-(1 << 63), (1 << 63) - 1))
 UINT64 = GoType("uint64", "number", int_range=(0, (1 << 64) - 1))
 
 

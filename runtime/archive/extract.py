@@ -95,7 +95,6 @@ class _Extractor:
         self.size = 0
         self.size_dirty = False
         self.entries = 0
-        self.seen_inodes: set[tuple[int, int]] = set()
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -275,10 +275,6 @@ class Container:
     has_been_manually_stopped: bool = False
 
     @property
-    def short_id(self) -> str:
-        return self.id[:12]
-
-    @property
     def log_path(self) -> Path:
         return self.root / f"{self.id}-json.log"
 

@@ -42,7 +42,6 @@ class Subscription(Generic[T]):
         self.streams = streams
         self._queue: asyncio.Queue[T | None] = asyncio.Queue()
         self._backlog = 0
-        self.dropped = False
         self.ended = False
 
     def _offer(self, item: T, size: int) -> None:
@@ -51,7 +50,6 @@ class Subscription(Generic[T]):
         self._backlog += size
         if self._backlog > MAX_BACKLOG:
             log.warning("dropping a stdio subscriber that fell %d bytes behind", self._backlog)
-            self.dropped = True
             self._end()
             return
         self._queue.put_nowait(item)

@@ -36,7 +36,6 @@ _FIELDS = {
 
 # dockerd asks for tokens valid this long at least; shorter answers are raised to it
 MIN_TOKEN_LIFETIME = 60
-MAX_TOKEN_RESPONSE = 1 << 20
 
 
 class AuthError(SystemError_):
@@ -80,10 +79,6 @@ class AuthConfig:
                 return user, password
         return None
 
-    @property
-    def is_empty(self) -> bool:
-        return self.credentials() is None and not self.identity_token and not self.registry_token
-
 
 def _b64decode(text: str) -> bytes:
     text = text.strip()
@@ -103,12 +98,6 @@ def decode_registry_auth(header: str) -> AuthConfig:
         return AuthConfig.from_json(json.loads(_b64decode(header)))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return AuthConfig()
-
-
-def encode_registry_auth(auth: AuthConfig) -> str:
-    """The inverse of :func:`decode_registry_auth` (for tests and clients)."""
-    doc = {wire: getattr(auth, name) for wire, name in _FIELDS.items() if getattr(auth, name)}
-    return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode()
 
 
 # ---- WWW-Authenticate --------------------------------------------------------------------

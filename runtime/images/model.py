@@ -33,10 +33,6 @@ class Image:
     raw_config: bytes = field(default=b"", repr=False, compare=False)
 
     @property
-    def short_id(self) -> str:
-        return self.id.partition(":")[2][:12]
-
-    @property
     def runtime_config(self) -> Mapping[str, Any]:
         value = self.config.get("config")
         return value if isinstance(value, Mapping) else MappingProxyType({})

@@ -189,13 +189,6 @@ class LayerBlobIndex:
         with self._lock:
             return list(self._records.get(diff_id, ()))
 
-    def diff_id_of(self, digest: str) -> str | None:
-        with self._lock:
-            for diff_id, records in self._records.items():
-                if any(r.digest == digest for r in records):
-                    return diff_id
-        return None
-
     def add(self, diff_id: str, digest: str, size: int, media_type: str, source: str | None = None) -> None:
         with self._lock:
             records = self._records.setdefault(diff_id, [])

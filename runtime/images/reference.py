@@ -86,14 +86,6 @@ class Reference:
     def is_name_only(self) -> bool:
         return self.tag is None and self.digest is None
 
-    @property
-    def is_canonical(self) -> bool:
-        return self.digest is not None
-
-    @property
-    def is_tagged(self) -> bool:
-        return self.tag is not None
-
     def with_default_tag(self) -> Reference:
         """Docker's ``TagNameOnly``: add ``latest`` to a bare name."""
         if self.is_name_only:
@@ -196,14 +188,6 @@ def parse_any(s: str) -> Reference | str:
     except InvalidReference:
         pass
     return parse_normalized_named(s)
-
-
-def parse_docker_ref(s: str) -> Reference:
-    """``ParseDockerRef``: tag+digest keeps only the digest; a bare name gets ``latest``."""
-    ref = parse_normalized_named(s)
-    if ref.tag is not None and ref.digest is not None:
-        return Reference(ref.domain, ref.path, None, ref.digest)
-    return ref.with_default_tag()
 
 
 def repo_tag_reference(repo: str, tag: str) -> Reference | None:

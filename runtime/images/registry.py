@@ -26,7 +26,7 @@ import json
 import os
 import socket
 import ssl
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,6 @@ from runtime.images.auth import (
 from runtime.images.reference import DEFAULT_DOMAIN, Reference
 
 DOCKER_HUB_REGISTRY = "registry-1.docker.io"
-INDEX_SERVER = "https://index.docker.io/v1/"
 DEFAULT_INSECURE_CIDRS = ("127.0.0.0/8", "::1/128")
 CERTS_DIR = Path("/etc/docker/certs.d")
 
@@ -159,11 +158,6 @@ def _split_host_port(host: str) -> tuple[str, int | None]:
     if sep and port.isdigit() and ":" not in name:
         return name, int(port)
     return host, None
-
-
-def registry_host(domain: str) -> str:
-    """Where a reference's domain is served: Docker Hub's API lives on registry-1."""
-    return DOCKER_HUB_REGISTRY if domain == DEFAULT_DOMAIN else domain
 
 
 def index_name(server_address: str) -> str:
@@ -517,21 +511,6 @@ class Repository:
             raise SystemError_(f"manifest verification failed for digest {wanted}")
         return Manifest(_media_type(resp.headers.get("Content-Type", ""), body), digest, body)
 
-    async def head_manifest(self, reference: str) -> tuple[str, str, int] | None:
-        """``(media type, digest, size)`` or None when the registry does not know it."""
-        headers = {"Accept": ", ".join(MANIFEST_ACCEPT)}
-        resp = await self.send("HEAD", self._url(f"manifests/{reference}"), headers=headers)
-        resp.release()
-        if resp.status == 404:
-            return None
-        if resp.status != 200:
-            raise await error_from(resp)
-        return (
-            resp.headers.get("Content-Type", "").split(";", 1)[0],
-            resp.headers.get("Docker-Content-Digest", ""),
-            int(resp.headers.get("Content-Length", "0") or 0),
-        )
-
     async def put_manifest(self, reference: str, body: bytes, media_type: str) -> str:
         resp = await self.send(
             "PUT", self._url(f"manifests/{reference}"), headers={"Content-Type": media_type}, data=body
@@ -583,14 +562,6 @@ class Repository:
         if resp.status != 200:
             raise await error_from(resp)
         return resp
-
-    async def iter_blob(self, digest: str, chunk: int = 1 << 16) -> AsyncIterator[bytes]:
-        resp = await self.open_blob(digest)
-        try:
-            async for data in resp.content.iter_chunked(chunk):
-                yield data
-        finally:
-            resp.release()
 
     # -- uploads ---------------------------------------------------------------------------
 

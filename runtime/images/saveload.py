@@ -33,7 +33,6 @@ from runtime.images.reference import InvalidReference, Reference, parse_normaliz
 from runtime.images.store import ImageStore
 from runtime.storage.digest import chain_ids, hex_of, sha256_of
 from runtime.storage.overlay import OverlayLayerStore
-from runtime.timefmt import parse_rfc3339
 from runtime.archive.rootfd import discard_path
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -41,7 +40,6 @@ MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 OCI_LAYOUT = b'{"imageLayoutVersion": "1.0.0"}'
@@ -509,11 +507,3 @@ def _no_progress(done: int) -> None:
     pass
 
 
-def created_ns_of(config: Mapping[str, Any]) -> int:
-    created = config.get("created")
-    if not isinstance(created, str):
-        return 0
-    try:
-        return parse_rfc3339(created)
-    except ValueError:
-        return 0

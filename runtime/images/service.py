@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,6 @@ from runtime.images.model import (
     PruneReport,
 )
 from runtime.images.reference import (
-    InvalidReference,
     Reference,
     familiar_match,
     parse_normalized_named,
@@ -604,10 +603,6 @@ class ImageService:
         for image_id in plan.image_ids:
             self._image_event(self._emit_on(None), image_id, image_id, "save")
         return iterate_in_thread(plan.chunks)
-
-    def save_chunks(self, names: Sequence[str]) -> Iterator[bytes]:
-        """Blocking variant of :meth:`save` (no events)."""
-        return self.plan_save(names).chunks()
 
     async def load(self, source: ByteSource, quiet: bool = False, progress: Callable[[Progress], None] | None = None) -> list[str]:
         """``docker load`` (docker-archive or OCI layout); returns the loaded image IDs.

@@ -267,10 +267,6 @@ class ImageStore:
             return found
         raise ImageNotFound(not_found_name(parsed))
 
-    def all_references(self) -> dict[str, str]:
-        with self._lock:
-            return dict(self._refs)
-
 
 def _now_ns() -> int:
     import time

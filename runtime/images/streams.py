@@ -5,7 +5,6 @@
 * :func:`iterate_in_thread` runs a blocking generator (a ``docker save`` stream) in a
   thread and yields its items on the loop, with back-pressure; closing the async iterator
   stops the generator.
-* :class:`LoopCallback` turns a callback made in a thread into a call on the loop.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import asyncio
 import queue
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Generic, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 
@@ -78,17 +77,6 @@ class BlockingReader:
     def close(self) -> None:
         """Stop pumping (call on the loop)."""
         self._task.cancel()
-
-
-class LoopCallback(Generic[T]):
-    """A thread-safe callable that delivers its argument to ``fn`` on the loop."""
-
-    def __init__(self, fn: Callable[[T], object], loop: asyncio.AbstractEventLoop) -> None:
-        self._fn = fn
-        self._loop = loop
-
-    def __call__(self, item: T) -> None:
-        self._loop.call_soon_threadsafe(self._fn, item)
 
 
 class _Stop:

@@ -128,9 +128,6 @@ class ContainerNetworkSteps:
         self.networking = networking
         self._requests = requests or (lambda _cid: None)
 
-    def set_requests(self, requests: Callable[[str], SandboxRequest | None]) -> None:
-        self._requests = requests
-
     def _request(self, container_id: str) -> SandboxRequest | None:
         try:
             return self._requests(container_id)
@@ -168,6 +165,8 @@ class ContainerNetworkSteps:
 
 
 class _ContainerStore(Protocol):
+    """What the adapter needs of the container service: containers by id or name."""
+
     def get(self, ref: str) -> Any: ...
 
 
@@ -178,7 +177,7 @@ class ContainerDirectoryAdapter:
     ``endpoints_config`` attribute (saved with ``store.save`` when the service has one),
     which :func:`sandbox_request_for` reads at the next start."""
 
-    def __init__(self, containers: Any) -> None:
+    def __init__(self, containers: _ContainerStore) -> None:
         self._containers = containers
 
     def network_target(self, ref: str) -> ConnectTarget:

@@ -23,6 +23,10 @@ from runtime.process.supervisor import MAX_MESSAGE, SOCKET_NAME
 from runtime.spec.model import ContainerSpec, ExecSpec
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# How the supervisor is run: ``sys.executable`` with these arguments. -S: no site-packages
+# (it needs only the stdlib and runtime, found through PYTHONPATH); site's .pth hooks alone
+# cost it ~5 MB of RSS.
+SUPERVISOR_ARGS = ("-S", "-m", "runtime.process.supervisor")
 _MAX_FDS = 8
 
 
@@ -241,10 +245,7 @@ def spawn_supervisor(exec_root: Path) -> tuple[subprocess.Popen[bytes], int]:
     log = open(exec_root / "supervisor.log", "ab")
     try:
         proc = subprocess.Popen(
-            # -S: no site-packages (the supervisor needs only the stdlib and runtime, found
-            # through PYTHONPATH); site's .pth hooks alone cost it ~5 MB of RSS
-            [sys.executable, "-S", "-m", "runtime.process.supervisor", "--exec-root", str(exec_root),
-             "--ready-fd", str(w)],
+            [sys.executable, *SUPERVISOR_ARGS, "--exec-root", str(exec_root), "--ready-fd", str(w)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=[w],
             start_new_session=True, env=env, cwd="/")
     finally:
@@ -273,4 +274,4 @@ async def connect_or_spawn(exec_root: Path, timeout: float = 10.0) -> Supervisor
     return client
 
 
-__all__ = ["SupervisorClient", "connect_or_spawn", "spawn_supervisor"]
+__all__ = ["SupervisorClient", "connect_or_spawn", "spawn_supervisor", "SUPERVISOR_ARGS"]

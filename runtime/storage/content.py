@@ -19,7 +19,6 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -213,7 +212,6 @@ class _MemoryWriter(_HashingWriter):
         super().__init__()
         self._store = store
         self._chunks: list[bytes] = []
-        self._done = False
 
     def write(self, data: bytes) -> None:
         self._chunks.append(bytes(data))
@@ -228,12 +226,10 @@ class _MemoryWriter(_HashingWriter):
             raise
         with self._store._lock:
             self._store._blobs[digest] = b"".join(self._chunks)
-        self._done = True
         return digest
 
     def abort(self) -> None:
         self._chunks.clear()
-        self._done = True
 
 
 class MemoryContentStore:
@@ -272,10 +268,3 @@ class MemoryContentStore:
                 raise BlobNotFound(digest)
 
 
-def iter_blob(store: Provider, digest: str, chunk: int = 1 << 20) -> Iterator[bytes]:
-    with store.open(digest) as f:
-        while True:
-            data = f.read(chunk)
-            if not data:
-                return
-            yield data

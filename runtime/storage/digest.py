@@ -12,10 +12,6 @@ _DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 _HEX_RE = re.compile(r"^[a-f0-9]{64}$")
 
 
-def is_digest(value: str) -> bool:
-    return bool(_DIGEST_RE.match(value))
-
-
 def validate(value: str) -> str:
     """Return ``value`` if it is a canonical sha256 digest, else raise InvalidParameter."""
     if not _DIGEST_RE.match(value):

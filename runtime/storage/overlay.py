@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import threading
 import uuid
@@ -366,5 +365,3 @@ class OverlayLayerStore:
     def chain_size(self, chain_id: str | None) -> int:
         return sum(layer.size for layer in self.chain(chain_id))
 
-    def layer_json(self, chain_id: str) -> dict[str, object]:
-        return dict(json.loads((self._layer_dir(chain_id) / "layer.json").read_text()))

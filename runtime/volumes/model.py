@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from runtime.errors import InvalidParameter
@@ -60,7 +60,6 @@ class CreateOptions:
     driver: str = ""
     driver_opts: Mapping[str, str] | None = None
     labels: Mapping[str, str] | None = None
-    extra_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def validate_name(name: str) -> None:

@@ -6,8 +6,6 @@ ExecService); tests build the app with an engine-like object carrying the same t
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from aiohttp import web
 
 from compat_api.appkeys import ENGINE
@@ -15,11 +13,6 @@ from runtime.containers.execs import ExecService
 from runtime.containers.files import ContainerFiles
 from runtime.containers.service import ContainerService
 from runtime.errors import NotImplementedFeature
-
-
-class ContainersEngine(Protocol):
-    containers: ContainerService
-    execs: ExecService
 
 
 def containers(request: web.Request) -> ContainerService:
@@ -41,4 +34,4 @@ def files(request: web.Request) -> ContainerFiles:
     return containers(request).files
 
 
-__all__ = ["ContainersEngine", "containers", "execs", "files"]
+__all__ = ["containers", "execs", "files"]

@@ -2,19 +2,44 @@
 
 from __future__ import annotations
 
+import functools
 import platform
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from compat_api.adjustments import adjust_response
 from compat_api.versions import ENGINE_VERSION, MAX_API_VERSION, MIN_API_VERSION, APIVersion
 from runtime.engine import Engine
+from runtime.process.client import SUPERVISOR_ARGS
+from runtime.storage.status import overlay2_status
 from runtime.timefmt import rfc3339_nano
 
 PYDOCKERD_VERSION = "0.1.0"
 GO_VERSION = f"python{platform.python_version()}"
-BUILD_TIME = "2026-11-28T00:00:00.000000000+00:00"
-GIT_COMMIT = "pydockerd"
+# pydockerd runs from source: there is no build, so no build time. dockerd's is set at link
+# time and empty otherwise (then /version omits it, and the Engine component says "").
+BUILD_TIME = ""
+# The containers' runtime name (HostConfig.Runtime defaults to it, as in dockerd); what
+# runs under that name is pydockerd's supervisor, started with this interpreter.
+DEFAULT_RUNTIME = "runc"
+
+
+@functools.cache
+def source_commit() -> str:
+    """The commit of the git checkout pydockerd runs from; "" for a copy that is not one
+    (an installed wheel), which dockerd's /version then omits, as for an unstamped build."""
+    root = Path(__file__).resolve().parents[3]
+    if not (root / ".git").exists():
+        return ""
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=7", "HEAD"],
+                             capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
 
 
 def _arch() -> str:
@@ -36,7 +61,7 @@ def render_version(engine: Engine) -> dict[str, Any]:
                     "Arch": _arch(),
                     "BuildTime": BUILD_TIME,
                     "Experimental": experimental,
-                    "GitCommit": GIT_COMMIT,
+                    "GitCommit": source_commit(),
                     "GoVersion": GO_VERSION,
                     "KernelVersion": kernel,
                     "MinAPIVersion": str(MIN_API_VERSION),
@@ -52,12 +77,12 @@ def render_version(engine: Engine) -> dict[str, Any]:
         "Version": ENGINE_VERSION,
         "ApiVersion": str(MAX_API_VERSION),
         "MinAPIVersion": str(MIN_API_VERSION),
-        "GitCommit": GIT_COMMIT,
+        **({"GitCommit": source_commit()} if source_commit() else {}),
         "GoVersion": GO_VERSION,
         "Os": "linux",
         "Arch": _arch(),
         "KernelVersion": kernel,
-        "BuildTime": BUILD_TIME,
+        **({"BuildTime": BUILD_TIME} if BUILD_TIME else {}),
     }
 
 
@@ -90,13 +115,7 @@ def render_info(engine: Engine, version: APIVersion, *, open_fds: int, listeners
         "ContainersStopped": inventory.stopped,
         "Images": inventory.images,
         "Driver": "overlay2",
-        "DriverStatus": [
-            ["Backing Filesystem", "extfs"],
-            ["Supports d_type", "true"],
-            ["Using metacopy", "false"],
-            ["Native Overlay Diff", "true"],
-            ["userxattr", "false"],
-        ],
+        "DriverStatus": [list(row) for row in overlay2_status(config.data_root)],
         "Plugins": {
             "Volume": ["local"],
             "Network": ["bridge", "host", "null"],
@@ -139,8 +158,9 @@ def render_info(engine: Engine, version: APIVersion, *, open_fds: int, listeners
         "Labels": list(config.labels),
         "ExperimentalBuild": config.experimental,
         "ServerVersion": ENGINE_VERSION,
-        "Runtimes": {"pydockerd": {"path": "pydockerd-supervisor", "status": {}}},
-        "DefaultRuntime": "pydockerd",
+        "Runtimes": {DEFAULT_RUNTIME: {"path": sys.executable, "runtimeArgs": list(SUPERVISOR_ARGS),
+                                       "status": {}}},
+        "DefaultRuntime": DEFAULT_RUNTIME,
         "Swarm": {
             "NodeID": "",
             "NodeAddr": "",

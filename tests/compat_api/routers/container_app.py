@@ -28,7 +28,7 @@ async def wired(engine: Engine, tmp_path: Path) -> AsyncIterator[Engine]:
     engine.containers = service  # type: ignore[attr-defined]
     engine.execs = ExecService(service)  # type: ignore[attr-defined]
     yield engine
-    await runtime.close()
+    await runtime.kill_all()
 
 
 @pytest.fixture

@@ -47,7 +47,7 @@ async def cg_svc(tmp_path: Path) -> AsyncIterator[ContainerService]:
                                FakeLayers(tmp_path / "layers"), runtime, manager)
     await service.load()
     yield service
-    await runtime.close()
+    await runtime.kill_all()
     for _ in range(100):
         if not runtime.procs:
             break

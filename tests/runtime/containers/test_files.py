@@ -67,7 +67,7 @@ async def files(tmp_path: Path) -> AsyncIterator[tuple[ContainerService, Contain
                                RealLayers(tmp_path / "layers"), runtime)
     await service.load()
     yield service, service.files
-    await runtime.close()
+    await runtime.kill_all()
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from runtime.containers.model import Container, ContainerConfig, HealthConfig, H
 from runtime.containers.service import ContainerService, CreateRequest
 from runtime.events import EventBus
 from runtime.filters import Filters
-from runtime.process.contract import StartedProcess
 from tests.runtime.containers.fakes import FakeImages, FakeLayers, HostRuntime
 
 MS = 1_000_000
@@ -162,7 +161,7 @@ async def svc(tmp_path: Path) -> AsyncIterator[ContainerService]:
     await service.load()
     attach(service, ExecService(service))
     yield service
-    await runtime.close()
+    await runtime.kill_all()
 
 
 async def start(svc: ContainerService, test: tuple[str, ...], **hc: int) -> Container:
@@ -220,16 +219,8 @@ def test_image_healthcheck_merged_per_field() -> None:
         test=("CMD", "true"), interval=200 * MS, retries=2)
 
 
-class ReattachRuntime(HostRuntime):
-    """Reports the main processes it runs as still running (a daemon restart)."""
-
-    async def running(self) -> list[tuple[str, str | None, StartedProcess]]:
-        return [(p.container_id, None, StartedProcess(pid, None, None, None, False))
-                for pid, p in self.procs.items() if p.exec_id is None]
-
-
 async def test_monitor_restarts_for_reattached_containers(tmp_path: Path) -> None:
-    runtime = ReattachRuntime()
+    runtime = HostRuntime()  # a daemon restart: the same runtime lists what still runs
     first = ContainerService(tmp_path / "data", EventBus(), FakeImages(),
                              FakeLayers(tmp_path / "layers"), runtime)
     await first.load()
@@ -244,4 +235,4 @@ async def test_monitor_restarts_for_reattached_containers(tmp_path: Path) -> Non
     finally:
         assert second.health is not None
         second.health.container_stopped(again)
-        await runtime.close()
+        await runtime.kill_all()

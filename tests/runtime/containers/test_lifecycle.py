@@ -32,6 +32,7 @@ class RecordingRuntime(HostRuntime):
 
     async def resume(self, container_id: str) -> None:
         self.steps.append("resume")
+        await super().resume(container_id)
 
 
 class FakeSteps:
@@ -71,7 +72,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[tuple[ContainerService, list[st
     service.set_network_steps(fake)
     await service.load()
     yield service, steps, fake
-    await runtime.close()
+    await runtime.kill_all()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ async def svc(tmp_path: Path) -> AsyncIterator[ContainerService]:
                                FakeLayers(tmp_path / "layers"), runtime)
     await service.load()
     yield service
-    await runtime.close()
+    await runtime.kill_all()
 
 
 def cfg(*cmd: str, **kw: object) -> CreateRequest:
@@ -307,7 +307,7 @@ async def test_reload_marks_lost_containers_stopped(tmp_path: Path) -> None:
     await again.load()
     c = again.get("survivor")
     assert not c.state.running and c.state.exit_code == 255
-    await runtime.close()
+    await runtime.kill_all()
 
 
 async def test_reload_uses_exit_reported_while_away(tmp_path: Path) -> None:
@@ -331,7 +331,7 @@ async def test_reload_uses_exit_reported_while_away(tmp_path: Path) -> None:
     c = second.get("away")
     assert not c.state.running and c.state.exit_code == 42
     assert [e.action for e in second.events.history()] == ["die"]
-    await runtime.close()
+    await runtime.kill_all()
 
 
 async def test_boot_restarts_always_containers(tmp_path: Path) -> None:
@@ -343,7 +343,7 @@ async def test_boot_restarts_always_containers(tmp_path: Path) -> None:
     plain = await service.create(cfg("sleep", "10"))
     await service.start_restart_policy_containers()
     assert service.get(always.id).state.running and not service.get(plain.id).state.running
-    await runtime.close()
+    await runtime.kill_all()
 
 
 async def test_shutdown_stops_without_manual_flag(tmp_path: Path) -> None:
@@ -364,4 +364,4 @@ async def test_shutdown_stops_without_manual_flag(tmp_path: Path) -> None:
     await again.load()
     await again.start_restart_policy_containers()
     assert again.get(result.id).state.running
-    await runtime.close()
+    await runtime.kill_all()

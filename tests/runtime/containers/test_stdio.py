@@ -1,4 +1,3 @@
-import asyncio
 import fcntl
 import os
 import pty
@@ -94,8 +93,10 @@ async def test_slow_subscriber_is_dropped_not_blocking(monkeypatch: object) -> N
         slow = fan.subscribe()
         await fan.drain(5)
         proc.wait()
-        assert slow.dropped
         assert sum(len(m.line) for m in driver.messages) == 100000
+        # the slow subscriber's feed ended early: what it still holds is short of the output
+        held = slow.ready(100000)
+        assert sum(stdio._size(m) for m in held) <= 1000 and await slow.get() is None
     finally:
         stdio.MAX_BACKLOG = saved
 

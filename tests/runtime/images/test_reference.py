@@ -7,7 +7,6 @@ from runtime.images.reference import (
     Reference,
     familiar_match,
     parse_any,
-    parse_docker_ref,
     parse_normalized_named,
     repo_tag_reference,
 )
@@ -64,13 +63,10 @@ def test_errors_carry_dockers_messages(text: str, message: str) -> None:
     assert str(err.value) == message
 
 
-def test_parse_any_and_docker_ref() -> None:
+def test_parse_any() -> None:
     assert parse_any(HEX) == "sha256:" + HEX
     assert parse_any("sha256:" + HEX) == "sha256:" + HEX
     assert parse_any("sha256:abc") == Reference("docker.io", "library/sha256", "abc")  # a name, as in Go
-    assert str(parse_docker_ref("busybox")) == "docker.io/library/busybox:latest"
-    both = parse_docker_ref(f"busybox:1@sha256:{HEX}")
-    assert both.tag is None and both.digest == "sha256:" + HEX
 
 
 def test_repo_tag_reference() -> None:

@@ -16,7 +16,6 @@ from runtime.images.registry import (
     index_name,
     login,
     new_session,
-    registry_host,
 )
 from tests.runtime.images.fakeregistry import FakeRegistry
 
@@ -52,7 +51,6 @@ def test_docker_hub_endpoints_with_mirrors() -> None:
     assert endpoints[0] == Endpoint("http://127.0.0.1:5001", mirror=True, verify_tls=False)
     assert endpoints[-1] == Endpoint("https://registry-1.docker.io")
     assert options.endpoints("docker.io", mirrors=False) == [Endpoint("https://registry-1.docker.io")]
-    assert registry_host("docker.io") == "registry-1.docker.io"
 
 
 def test_invalid_options() -> None:

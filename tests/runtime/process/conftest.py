@@ -65,6 +65,26 @@ def supervisor_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     proc.wait(10)
 
 
+def container_spec(rootfs: Path, tmp: Path, *args: str, tty: bool = False, user: str = "",
+                   open_stdin: bool = False, cgroup_dirs: tuple[str, ...] = (),
+                   cwd: str = "/") -> ContainerSpec:
+    """A new container (fresh id and writable layer under ``tmp``) running ``args``."""
+    cid = uuid.uuid4().hex
+    layer = tmp / cid
+    (layer / "upper").mkdir(parents=True)
+    (layer / "work").mkdir()
+    return ContainerSpec(
+        container_id=cid,
+        process=ProcessSpec(args=args, env=ENV, cwd=cwd, user=UserSpec(user), tty=tty,
+                            open_stdin=open_stdin, capabilities=DEFAULT_CAPABILITIES),
+        rootfs=RootfsSpec((str(rootfs),), str(layer / "upper"), str(layer / "work")),
+        hostname=cid[:12], domainname="",
+        namespaces={k: None for k in ("mnt", "uts", "ipc", "net", "pid")},
+        mounts=default_mounts(), masked_paths=default_masked_paths(),
+        readonly_paths=DEFAULT_READONLY_PATHS, devices=DEFAULT_DEVICES, sysctls={},
+        cgroup_dirs=cgroup_dirs)
+
+
 @dataclass
 class Harness:
     client: SupervisorClient
@@ -83,20 +103,8 @@ class Harness:
 
     def spec(self, *args: str, tty: bool = False, user: str = "", open_stdin: bool = False,
              cgroup_dirs: tuple[str, ...] = (), cwd: str = "/") -> ContainerSpec:
-        cid = uuid.uuid4().hex
-        layer = self.tmp / cid
-        (layer / "upper").mkdir(parents=True)
-        (layer / "work").mkdir()
-        return ContainerSpec(
-            container_id=cid,
-            process=ProcessSpec(args=args, env=ENV, cwd=cwd, user=UserSpec(user), tty=tty,
-                                open_stdin=open_stdin, capabilities=DEFAULT_CAPABILITIES),
-            rootfs=RootfsSpec((str(self.rootfs),), str(layer / "upper"), str(layer / "work")),
-            hostname=cid[:12], domainname="",
-            namespaces={k: None for k in ("mnt", "uts", "ipc", "net", "pid")},
-            mounts=default_mounts(), masked_paths=default_masked_paths(),
-            readonly_paths=DEFAULT_READONLY_PATHS, devices=DEFAULT_DEVICES, sysctls={},
-            cgroup_dirs=cgroup_dirs)
+        return container_spec(self.rootfs, self.tmp, *args, tty=tty, user=user,
+                              open_stdin=open_stdin, cgroup_dirs=cgroup_dirs, cwd=cwd)
 
     async def start(self, spec: ContainerSpec) -> StartedProcess:
         proc = await self.client.start(spec)

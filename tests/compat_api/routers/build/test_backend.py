@@ -13,6 +13,7 @@ from compat_api.routers.build.backend import (
     EngineBuildRuntime, _host_config, _mkdir_in_root, _prune_mount_targets,
 )
 from runtime.events import EventBus
+from runtime.images.auth import AuthConfig
 from runtime.images.service import ImageService
 from runtime.storage.snapshots import is_mounted
 from tests.runtime.images.conftest import rootfs_tar
@@ -139,5 +140,5 @@ def test_registry_credentials_from_x_registry_config() -> None:
     configs = decode_auth_configs(header)
     assert resolve_auth(configs, "docker.io").credentials() == ("hub", "p1")
     assert resolve_auth(configs, "127.0.0.1:5000").credentials() == ("local", "p2")
-    assert resolve_auth(configs, "example.com").is_empty
+    assert resolve_auth(configs, "example.com") == AuthConfig()
     assert decode_auth_configs("e30=") == {} and decode_auth_configs("%%%") == {}

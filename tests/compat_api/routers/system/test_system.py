@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from compat_api.app import create_app
 from runtime.engine import Engine
+from runtime.linux.fsinfo import FS_NAMES
 
 from tests.spec import load_spec
 
@@ -37,7 +41,14 @@ async def test_version_shape(client: TestClient) -> None:
     assert body["Os"] == "linux"
     assert [c["Name"] for c in body["Components"]] == ["Engine", "pydockerd"]
     required = load_spec()["definitions"]["SystemVersion"]["properties"].keys()
-    assert set(required) - set(body) <= {"Experimental"}
+    # no build, no build time: omitted as dockerd omits an empty one (omitempty)
+    assert set(required) - set(body) <= {"Experimental", "BuildTime"}
+    assert "BuildTime" not in body and body["Components"][0]["Details"]["BuildTime"] == ""
+    # the commit of the checkout it runs from (this one)
+    head = subprocess.run(["git", "-C", str(Path(__file__).resolve().parents[4]), "rev-parse",
+                           "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert len(body["GitCommit"]) == 7 and head.startswith(body["GitCommit"])
+    assert body["Components"][0]["Details"]["GitCommit"] == body["GitCommit"]
 
 
 async def test_info_has_every_spec_field_with_real_values(client: TestClient, engine: Engine) -> None:
@@ -51,6 +62,15 @@ async def test_info_has_every_spec_field_with_real_values(client: TestClient, en
     assert body["NCPU"] >= 1 and body["MemTotal"] > 0
     assert body["CgroupVersion"] in ("1", "2") and body["OSType"] == "linux"
     assert body["DockerRootDir"] == str(engine.config.data_root)
+    magic = subprocess.run(["stat", "-f", "-c", "%t", str(engine.config.data_root)],
+                           capture_output=True, text=True, check=True).stdout
+    assert body["DriverStatus"][0] == [
+        "Backing Filesystem", FS_NAMES.get(int(magic, 16), "<unknown>")]
+    # the runtime containers get by default is the one listed, and it is what runs them
+    assert body["DefaultRuntime"] == "runc" and list(body["Runtimes"]) == ["runc"]
+    runtime = body["Runtimes"]["runc"]
+    assert os.access(runtime["path"], os.X_OK)
+    assert runtime["runtimeArgs"][-2:] == ["-m", "runtime.process.supervisor"]
     again = await (await client.get("/info")).json()
     assert again["ID"] == body["ID"]
 

@@ -128,6 +128,9 @@ class ContainerNetworkSteps:
         self.networking = networking
         self._requests = requests or (lambda _cid: None)
 
+    def set_requests(self, requests: Callable[[str], SandboxRequest | None]) -> None:
+        self._requests = requests
+
     def _request(self, container_id: str) -> SandboxRequest | None:
         try:
             return self._requests(container_id)

@@ -45,6 +45,7 @@ from runtime.images.auth import AuthConfig
 from runtime.images.model import Image, Progress
 from runtime.images.reference import parse_normalized_named
 from runtime.images.service import ImageService
+from runtime.linux.syscalls import LinuxSyscalls
 from runtime.statefile import ensure_private_dir
 from runtime.storage.snapshots import is_mounted, perform_mount, unmount
 
@@ -189,7 +190,7 @@ class EngineBuildRuntime:
         target = layers.merged_dir(container_id)
 
         def work() -> None:
-            perform_mount(mount, target)
+            perform_mount(mount, target, LinuxSyscalls())
             try:
                 _mkdir_in_root(target, path)
             finally:
@@ -233,7 +234,7 @@ class EngineBuildRuntime:
             target = layers.merged_dir(key)
             lowerdirs = tuple(str(p) for p in self.images.rootfs_lowerdirs(image)) if image is not None else ()
             try:
-                perform_mount(mount, target)
+                perform_mount(mount, target, LinuxSyscalls())
             except BaseException:
                 layers.remove(key)
                 raise

@@ -52,8 +52,8 @@ class ImageRwLayers:
         """The writable layer, with the upper and work dirs of the store's mount description.
 
         ``lowerdirs`` are the image's layer diff dirs (inspect's GraphDriver shows them);
-        the spec composer turns them into the store's short ``l/`` form when an image is
-        too deep for absolute paths (``runtime.containers.spec.rootfs_spec``)."""
+        ``runtime.storage.overlay.stack_mount`` turns them back into the store's mount
+        description of this layer (``runtime.containers.spec.rootfs_spec``)."""
         mount = self.service.prepare_rootfs(container_id, _image(image))
         options = {key: value for key, _, value in (o.partition("=") for o in mount.options)}
         lowerdirs = tuple(str(p) for p in self.service.rootfs_lowerdirs(_image(image)))

@@ -157,9 +157,10 @@ class _Shared:
 class RootfsAccess:
     """Opens container roots; stopped containers share one detached overlay mount each.
 
-    Blocking (mount(8), file system calls): call from a worker thread."""
+    Blocking (mounts, file system calls): call from a worker thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, syscalls: S.Syscalls | None = None) -> None:
+        self.sc: S.Syscalls = syscalls if syscalls is not None else S.LinuxSyscalls()
         self._lock = threading.Lock()
         self._shared: dict[str, _Shared] = {}
 
@@ -178,7 +179,7 @@ class RootfsAccess:
         with self._lock:
             shared = self._shared.get(container.id)
             if shared is None:
-                shared = _Shared(*_mount_private(container))
+                shared = _Shared(*_mount_private(self.sc, container))
                 self._shared[container.id] = shared
             shared.users += 1
             fd = os.dup(shared.fd)
@@ -194,7 +195,7 @@ class RootfsAccess:
                 del self._shared[container_id]
                 os.close(shared.fd)
                 if shared.attached is not None:
-                    S.LinuxSyscalls().umount2(str(shared.attached), S.MNT_DETACH)
+                    self.sc.umount2(str(shared.attached), S.MNT_DETACH)
 
 
 def _bind_points(container: Container) -> list[tuple[str, str, bool, bool]]:
@@ -212,12 +213,12 @@ def _bind_points(container: Container) -> list[tuple[str, str, bool, bool]]:
     return sorted(points, key=lambda p: len([c for c in p[1].split("/") if c]))
 
 
-def _mount_private(container: Container) -> tuple[int, Path | None]:
+def _mount_private(sc: S.Syscalls, container: Container) -> tuple[int, Path | None]:
     """Mount the container's overlay (plus binds/volumes), open it; detach it at once when
     there are no submounts (see module doc). Returns (fd, mountpoint still attached)."""
     from runtime.containers.spec import rootfs_spec
     from runtime.linux import mounts as M
-    from runtime.storage.snapshots import Mount, perform_mount
+    from runtime.storage.snapshots import perform_mount
 
     layer = container.rw_layer
     if layer is None:
@@ -230,14 +231,7 @@ def _mount_private(container: Container) -> tuple[int, Path | None]:
         st = os.stat(target, follow_symlinks=False)
     if not stat.S_ISDIR(st.st_mode):
         raise SystemError_(f"mount point of container {container.id} is not a directory")
-    spec = rootfs_spec(layer, False)
-    if spec.lowerdirs:
-        options = ("lowerdir=" + ":".join(spec.lowerdirs), f"upperdir={spec.upperdir}",
-                   f"workdir={spec.workdir}")
-        perform_mount(Mount("overlay", "overlay", options, chdir=spec.chdir), target)
-    else:
-        perform_mount(Mount("none", spec.upperdir, ("bind",)), target)
-    sc = S.LinuxSyscalls()
+    perform_mount(rootfs_spec(layer, False).mount, target, sc)
     points = _bind_points(container)
     try:
         sc.mount(None, str(target), None, S.MS_REC | S.MS_PRIVATE, None)

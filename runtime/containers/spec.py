@@ -25,7 +25,7 @@ from runtime.spec.model import (
     ContainerSpec, DeviceNode, Mount, ProcessSpec, RootfsSpec, UserSpec,
 )
 from runtime.spec.seccomp_default import container_profile
-from runtime.storage.overlay import compact_lowerdirs
+from runtime.storage.overlay import stack_mount
 from runtime.system.initbin import IN_CONTAINER_PATH
 from runtime.containers.mountspec import is_volume_bind
 
@@ -377,11 +377,10 @@ def process_spec(container: Container, all_caps: Sequence[str] | None = None) ->
 
 
 def rootfs_spec(layer: RwLayer, readonly: bool) -> RootfsSpec:
-    """The overlay rootfs of ``layer``. ``layer.lowerdirs`` stay the layers' diff dirs
-    (what inspect shows); the mount names them the layer store's short way when the
-    absolute paths would not fit in one page of mount options (deep images)."""
-    lowerdirs, chdir = compact_lowerdirs(layer.lowerdirs, layer.upperdir, layer.workdir)
-    return RootfsSpec(lowerdirs, layer.upperdir, layer.workdir, readonly, chdir)
+    """The rootfs of ``layer``, described by the layer store (``stack_mount``): the same
+    mount ``docker cp`` and copy-up perform. ``layer.lowerdirs`` stay the layers' diff dirs
+    (what inspect shows)."""
+    return RootfsSpec(stack_mount(layer.lowerdirs, layer.upperdir, layer.workdir), readonly)
 
 
 def compose_spec(

@@ -1,4 +1,5 @@
-"""Mount helpers for the init steps: OCI mount options, and mount targets pinned by fd.
+"""Mount helpers for the init steps: OCI mount options, mount targets pinned by fd, and
+the one function that mounts a layer stack (:func:`mount_layer`).
 
 The rootfs is hostile while it is being set up (runc CVE-2025-31133 and friends), so a
 mount target is never a re-resolved path: it is opened with ``openat2(RESOLVE_IN_ROOT |
@@ -10,10 +11,12 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from dataclasses import dataclass
 
 from runtime.linux import syscalls as S
 from runtime.linux.syscalls import Syscalls
+from runtime.spec.model import LayerMount
 
 _FLAG_OPTIONS: dict[str, tuple[bool, int]] = {
     "ro": (False, S.MS_RDONLY), "rw": (True, S.MS_RDONLY),
@@ -226,24 +229,53 @@ def parse_proc_cgroup(text: str) -> dict[str, str]:
     return result
 
 
-def overlay_data(lowerdirs: tuple[str, ...], upperdir: str, workdir: str,
-                 chdir: str | None = None) -> tuple[str, str]:
-    """(data, chdir): mount data for overlayfs and the directory the caller must chdir into
-    before mounting ("" = none). A given ``chdir`` is the one relative paths were made
-    for; without one, data too long for one page is made relative to a common directory."""
-    data = f"lowerdir={':'.join(lowerdirs)},upperdir={upperdir},workdir={workdir}"
-    if chdir:
-        return data, chdir
-    if len(data) < 4000:
-        return data, ""
-    common = os.path.commonpath([*lowerdirs, upperdir, workdir])
-    r = [os.path.relpath(p, common) for p in lowerdirs]
-    data = (f"lowerdir={':'.join(r)},upperdir={os.path.relpath(upperdir, common)},"
-            f"workdir={os.path.relpath(workdir, common)}")
-    return data, common
+def mount_layer(sc: Syscalls, mount: LayerMount, target: str) -> None:
+    """Perform the root filesystem mount ``mount`` (a description from the layer store) on
+    ``target``: the one function that mounts a layer stack, in the container's init and in
+    the daemon (through :func:`mount_layer_in_thread`).
+
+    With ``mount.chdir`` the working directory is that directory for the mount(2) call (the
+    kernel resolves relative ``lowerdir`` paths from it) and ``/`` afterwards, whatever
+    happens, so no host directory stays the cwd. Only call it where the cwd belongs to the
+    caller alone: the container's init, or a thread of its own (``mount_layer_in_thread``).
+    """
+    opts = parse_options(mount.options)
+    fstype = None if opts.flags & S.MS_BIND else mount.type
+    if mount.chdir is None:
+        sc.mount(mount.source, target, fstype, opts.flags, opts.data or None)
+        return
+    sc.chdir(mount.chdir)
+    try:
+        sc.mount(mount.source, target, fstype, opts.flags, opts.data or None)
+    finally:
+        sc.chdir("/")
+
+
+def mount_layer_in_thread(sc: Syscalls, mount: LayerMount, target: str) -> None:
+    """:func:`mount_layer` from a multi-threaded process (the daemon). A mount that needs a
+    working directory runs in a short-lived thread that first unshares its filesystem
+    context (``unshare(CLONE_FS)``: cwd, root and umask become that thread's own), so the
+    daemon's cwd never changes; other mounts run in the calling thread. Raises ``OSError``."""
+    if mount.chdir is None:
+        mount_layer(sc, mount, target)
+        return
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            sc.unshare(S.CLONE_FS)
+            mount_layer(sc, mount, target)
+        except BaseException as exc:  # handed to the caller's thread below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="mount-layer")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
 
 
 __all__ = ["MountOptions", "parse_options", "fd_path", "rel", "open_in_root", "ensure_dir",
            "ensure_file", "ensure_target", "mount_at", "bind_readonly", "mask",
-           "open_dev_null", "overlay_data", "RESOLVE", "parse_mountinfo_cgroups", "root_is_mount_point",
-           "parse_proc_cgroup"]
+           "open_dev_null", "mount_layer", "mount_layer_in_thread", "RESOLVE",
+           "parse_mountinfo_cgroups", "root_is_mount_point", "parse_proc_cgroup"]

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 # sched.h
+CLONE_FS = 0x00000200  # unshare(CLONE_FS): a thread's own cwd (runtime.linux.mounts)
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWUTS = 0x04000000

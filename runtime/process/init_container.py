@@ -69,21 +69,7 @@ def start_steps(spec: ContainerSpec) -> list[Step]:
         st.sc.mount(None, "/", None, S.MS_REC | S.MS_PRIVATE, None)
 
     def rootfs(st: InitState) -> None:
-        r = spec.rootfs
-        if r.lowerdirs:
-            data, cwd = M.overlay_data(r.lowerdirs, r.upperdir, r.workdir, r.chdir)
-            if cwd:
-                # overlayfs resolves relative layer paths from the cwd at mount time; go
-                # back to / whatever happens so no host directory stays our cwd.
-                st.sc.chdir(cwd)
-                try:
-                    st.sc.mount("overlay", st.rootfs_mount, "overlay", 0, data)
-                finally:
-                    st.sc.chdir("/")
-            else:
-                st.sc.mount("overlay", st.rootfs_mount, "overlay", 0, data)
-        else:
-            st.sc.mount(r.upperdir, st.rootfs_mount, None, S.MS_BIND | S.MS_REC, None)
+        M.mount_layer(st.sc, spec.rootfs.mount, st.rootfs_mount)
         st.root_fd = st.sc.open(st.rootfs_mount, os.O_PATH | os.O_DIRECTORY)
 
     def mounts(st: InitState) -> None:

@@ -37,38 +37,86 @@ class Mount:
 
 
 @dataclass(frozen=True, slots=True)
-class RootfsSpec:
-    """An overlay rootfs, mounted by init inside the container's mount namespace.
+class LayerMount:
+    """How to mount a container's root filesystem: plain data, as containerd's
+    ``mount.Mount`` that snapshotters return.
 
-    ``lowerdirs`` is top layer first (overlayfs order). With no lowerdirs the upperdir is
-    bind-mounted as the root instead (a rootfs directory without layers).
+    The layer store describes the mount (``runtime.storage.overlay.stack_mount``: the one
+    place overlay options are assembled); ``runtime.linux.mounts.mount_layer`` is the one
+    function that performs it, through the syscall seam. In between it travels, unchanged,
+    in the start request to the supervisor and the container's init.
 
-    ``chdir``: an absolute directory that relative ``lowerdirs`` are resolved from. Mount
-    options are limited to one page, so deep images name their layers by short paths
-    relative to the layer store (``l/<link>``) and init mounts with this as its cwd.
+    ``type``: "overlay" (``source`` "overlay", ``options`` ``lowerdir=top:...:base``,
+    ``upperdir=``, ``workdir=`` and fs options such as ``index=off``) or "bind" (``source``
+    is the directory, ``options`` ``("rbind",)``: a rootfs without image layers).
+
+    ``chdir``: an absolute directory that relative paths in ``options`` are resolved from.
+    Mount options are limited to one page, so deep images name their layers by short
+    paths relative to the layer store (``l/<link>``); whoever mounts changes its working
+    directory to this for the mount(2) call.
     """
 
-    lowerdirs: tuple[str, ...]
-    upperdir: str
-    workdir: str
-    readonly: bool = False
+    type: str
+    source: str
+    options: tuple[str, ...]
     chdir: str | None = None
 
     def __post_init__(self) -> None:
         if self.chdir is not None and not self.chdir.startswith("/"):
-            raise ValueError(f"rootfs chdir must be absolute: {self.chdir!r}")
+            raise ValueError(f"mount chdir must be absolute: {self.chdir!r}")
+
+    @property
+    def data(self) -> str:
+        """The options as one comma-separated string (mount(8)'s ``-o``)."""
+        return ",".join(self.options)
+
+    def option(self, key: str) -> str | None:
+        """The value of option ``key=value`` (None when absent)."""
+        prefix = key + "="
+        return next((o[len(prefix):] for o in self.options if o.startswith(prefix)), None)
 
     def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"lowerdirs": list(self.lowerdirs), "upperdir": self.upperdir,
-                             "workdir": self.workdir, "readonly": self.readonly}
+        d: dict[str, Any] = {"type": self.type, "source": self.source,
+                             "options": list(self.options)}
         if self.chdir is not None:
-            d["chdir"] = self.chdir  # absent otherwise: the form older supervisors read
+            d["chdir"] = self.chdir
+        return d
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> LayerMount:
+        return cls(d["type"], d["source"], tuple(d["options"]), d.get("chdir"))
+
+
+@dataclass(frozen=True, slots=True)
+class RootfsSpec:
+    """The container's root filesystem, mounted by init inside the container's mount
+    namespace (``mount``), and made read-only after the other mounts when ``readonly``."""
+
+    mount: LayerMount
+    readonly: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"mount": self.mount.to_json(), "readonly": self.readonly}
+        d.update(self._older_form())
+        return d
+
+    def _older_form(self) -> dict[str, Any]:
+        """The keys supervisors from before ``mount`` read (one may still run after an
+        upgrade, with live-restore); they ignore ``mount`` and so mount without fs options."""
+        m = self.mount
+        if m.type != "overlay":
+            return {"lowerdirs": [], "upperdir": m.source, "workdir": ""}
+        lower = m.option("lowerdir")
+        d: dict[str, Any] = {"lowerdirs": lower.split(":") if lower else [],
+                             "upperdir": m.option("upperdir") or "",
+                             "workdir": m.option("workdir") or ""}
+        if m.chdir is not None:
+            d["chdir"] = m.chdir
         return d
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> RootfsSpec:
-        return cls(tuple(d["lowerdirs"]), d["upperdir"], d["workdir"],
-                   bool(d.get("readonly", False)), d.get("chdir"))
+        return cls(LayerMount.from_json(d["mount"]), bool(d.get("readonly", False)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,5 +381,5 @@ class ExecSpec:
                    bool(d.get("privileged", False)))
 
 
-__all__ = ["Mount", "RootfsSpec", "UserSpec", "ProcessSpec", "DeviceNode", "ContainerSpec",
-           "ExecSpec", "NAMESPACE_KINDS", "SeccompArg", "SeccompRule", "SeccompProfile"]
+__all__ = ["Mount", "LayerMount", "RootfsSpec", "UserSpec", "ProcessSpec", "DeviceNode",
+           "ContainerSpec", "ExecSpec", "NAMESPACE_KINDS", "SeccompArg", "SeccompRule", "SeccompProfile"]

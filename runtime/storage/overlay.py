@@ -12,15 +12,16 @@ Layout under ``<data-root>/overlay2/``::
     empty/                              lowerdir for writable layers without a parent
     tmp/                                staging; a layer appears in layers/ only complete
 
-Mount options must fit in one page (4096 bytes). With absolute ``l/`` paths that is
-about 70 layers; beyond that the mount uses relative ``l/...`` paths and
-``Mount.chdir`` = the store root, which allows about 140 (dockerd caps images at 128).
-:func:`compact_lowerdirs` gives container rootfs mounts the same short form.
+Writable layers are described for mounting by :func:`stack_mount`, the one place a layer
+stack's mount options are assembled (container rootfs, ``docker cp``, copy-up and builds
+alike): absolute layer paths while the options fit in one page, the store's short ``l/``
+links beyond that, relative to the store root (``LayerMount.chdir``) for the deepest.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import threading
@@ -35,7 +36,8 @@ from runtime.errors import Conflict, NotFound, SystemError_
 from runtime.statefile import ensure_private_dir, read_json, write_json_atomic
 from runtime.storage.digest import chain_id as make_chain_id
 from runtime.storage.digest import hex_of
-from runtime.storage.snapshots import Layer, LayerNotFound, Mount, is_mounted, unmount
+from runtime.spec.model import LayerMount
+from runtime.storage.snapshots import Layer, LayerNotFound, is_mounted, unmount
 from runtime.storage.trash import TRASH
 from runtime.archive.rootfd import discard_path
 
@@ -48,21 +50,15 @@ def _link_name(chain_id: str) -> str:
     return base64.b32encode(digest).decode()[:26]
 
 
-def _options_length(lowerdirs: Sequence[str], fixed: Sequence[str]) -> int:
-    return len(",".join(("lowerdir=" + ":".join(lowerdirs), *fixed)))
+def overlay_options(lowerdirs: Sequence[str], upperdir: str, workdir: str,
+                    fs_options: Sequence[str] = ()) -> tuple[str, ...]:
+    """The options of an overlay mount, in the order dockerd writes them."""
+    return ("lowerdir=" + ":".join(lowerdirs), f"upperdir={upperdir}", f"workdir={workdir}",
+            *fs_options)
 
 
-def _link_lowerdirs(root: Path, links: Sequence[str],
-                    fixed: Sequence[str]) -> tuple[list[str], str | None]:
-    """Layers named by their ``l/`` links, and the chdir that needs: absolute paths while
-    ``lowerdir=`` plus the ``fixed`` options fit in one page, else relative to ``root``."""
-    absolute = [str(root / "l" / link) for link in links]
-    if _options_length(absolute, fixed) < PAGE_SIZE:
-        return absolute, None
-    relative = [f"l/{link}" for link in links]
-    if _options_length(relative, fixed) >= PAGE_SIZE:
-        raise SystemError_(f"too many layers to mount ({len(links)})")
-    return relative, str(root)
+def _fits(options: Sequence[str]) -> bool:
+    return len(",".join(options)) < PAGE_SIZE
 
 
 def _store_links(lowerdirs: Sequence[str]) -> tuple[Path, list[str]] | None:
@@ -89,33 +85,45 @@ def _store_links(lowerdirs: Sequence[str]) -> tuple[Path, list[str]] | None:
     return roots.pop(), links
 
 
-def compact_lowerdirs(lowerdirs: Sequence[str], upperdir: str,
-                      workdir: str) -> tuple[tuple[str, ...], str | None]:
-    """(lowerdirs, chdir) to mount a container rootfs with options of at most one page.
-
-    ``lowerdirs`` are layer diff dirs (:meth:`OverlayLayerStore.lowerdirs`, top first).
-    They are kept while ``lowerdir=...,upperdir=...,workdir=...`` fits; beyond that, when
-    they are layers of one store, they become that store's ``l/`` links as
-    :meth:`OverlayLayerStore.mounts` names them: absolute, or relative to the store root,
-    which is then the returned chdir (mount from that cwd). Other paths are returned
-    unchanged with no chdir.
-    """
-    fixed = (f"upperdir={upperdir}", f"workdir={workdir}")
-    if _options_length(lowerdirs, fixed) < PAGE_SIZE:
-        return tuple(lowerdirs), None
-    located = _store_links(lowerdirs)
-    if located is None:
-        return tuple(lowerdirs), None
-    root, links = located
-    lower, chdir = _link_lowerdirs(root, links, fixed)
-    return tuple(lower), chdir
-
-
-def _overlay_extra_options() -> tuple[str, ...]:
+@functools.cache
+def fs_options() -> tuple[str, ...]:
+    """Overlay options this host takes beyond the directories (probed once)."""
     # "index=off": as dockerd, so lower dirs can be shared by many mounts safely
     if os.path.exists("/sys/module/overlay/parameters/index"):
         return ("index=off",)
     return ()
+
+
+def stack_mount(lowerdirs: Sequence[str], upperdir: str, workdir: str,
+                options: Sequence[str] | None = None) -> LayerMount:
+    """The mount of a writable layer (``upperdir``, ``workdir``) on read-only layers
+    (``lowerdirs``, top first): the one place a layer stack's mount is described, for the
+    container's rootfs (carried to its init), ``docker cp``, volume copy-up and the
+    builder's layers alike. ``options``: the overlay fs options (default :func:`fs_options`).
+
+    No lowerdirs: a bind mount of ``upperdir``. Otherwise an overlay mount naming the
+    lowerdirs as given while all options fit in one page (4096 bytes); beyond that, when
+    they are layers of one store, by that store's ``l/`` links (26 characters): absolute,
+    or relative to the store root, which is then the mount's ``chdir`` (about 140 layers;
+    dockerd caps images at 128). Paths this function cannot vouch for stay as given.
+    """
+    if not lowerdirs:
+        return LayerMount("bind", upperdir, ("rbind",))
+    extra = tuple(fs_options() if options is None else options)
+    given = overlay_options(lowerdirs, upperdir, workdir, extra)
+    if _fits(given):
+        return LayerMount("overlay", "overlay", given)
+    located = _store_links(lowerdirs)
+    if located is None:
+        return LayerMount("overlay", "overlay", given)
+    root, links = located
+    absolute = overlay_options([str(root / "l" / link) for link in links], upperdir, workdir, extra)
+    if _fits(absolute):
+        return LayerMount("overlay", "overlay", absolute)
+    relative = overlay_options([f"l/{link}" for link in links], upperdir, workdir, extra)
+    if not _fits(relative):
+        raise SystemError_(f"too many layers to mount ({len(links)})")
+    return LayerMount("overlay", "overlay", relative, chdir=str(root))
 
 
 class RWLayerNotFound(NotFound):
@@ -163,7 +171,6 @@ class OverlayLayerStore:
                 tar_size=int(doc.get("tar_size", 0)),
             )
             self._links[doc["chain_id"]] = doc["link"]
-        self._extra = _overlay_extra_options()
 
     # -- read-only layers ------------------------------------------------------------------
 
@@ -265,7 +272,7 @@ class OverlayLayerStore:
             raise NotFound(f"invalid writable layer key: {key!r}")
         return self.mounts_dir / key
 
-    def prepare(self, key: str, parent: str | None) -> Mount:
+    def prepare(self, key: str, parent: str | None) -> LayerMount:
         if parent is not None:
             self.get(parent)
         d = self._mount_dir(key)
@@ -284,18 +291,11 @@ class OverlayLayerStore:
                 raise
         return self._mount_for(d, parent)
 
-    def _mount_for(self, d: Path, parent: str | None) -> Mount:
-        links = [self._links[layer.chain_id] for layer in self.chain(parent)]
-        upper = f"upperdir={d / 'diff'}"
-        work = f"workdir={d / 'work'}"
-        if not links:
-            empty = f"lowerdir={self.empty_dir}"
-            return Mount("overlay", "overlay", (empty, upper, work, *self._extra))
-        lowerdirs, chdir = _link_lowerdirs(self.root, links, (upper, work, *self._extra))
-        options = ("lowerdir=" + ":".join(lowerdirs), upper, work, *self._extra)
-        return Mount("overlay", "overlay", options, chdir=chdir)
+    def _mount_for(self, d: Path, parent: str | None) -> LayerMount:
+        lowerdirs = [str(p) for p in self.lowerdirs(parent)] if parent else [str(self.empty_dir)]
+        return stack_mount(lowerdirs, str(d / "diff"), str(d / "work"))
 
-    def mounts(self, key: str) -> Mount:
+    def mounts(self, key: str) -> LayerMount:
         d = self._mount_dir(key)
         try:
             doc = read_json(d / "mount.json")

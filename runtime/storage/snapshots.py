@@ -1,7 +1,8 @@
 """The layer store contract: read-only image layers plus writable container layers.
 
 How images and containers use it, step by step (the store returns *descriptions* of
-mounts; :func:`perform_mount` is the one function that mounts):
+mounts, :class:`~runtime.spec.model.LayerMount`; ``runtime.linux.mounts.mount_layer``
+performs them, in the container's init or through :func:`perform_mount` in the daemon):
 
 1. Unpack an image's first layer::
 
@@ -19,7 +20,7 @@ mounts; :func:`perform_mount` is the one function that mounts):
 3. A container gets a writable layer on top of the image's top layer::
 
        mount = store.prepare(container_id, parent=top.chain_id)
-       perform_mount(mount, rootfs)          # overlay: lowerdir=top:...:base, upperdir, workdir
+       perform_mount(mount, rootfs, syscalls)   # overlay: lowerdir=top:...:base, upperdir, workdir
 
 4. ``docker commit`` archives the writable layer's upper directory
    (:meth:`LayerStore.upper_dir`) and registers the result as a new layer.
@@ -41,25 +42,13 @@ from pathlib import Path
 from typing import Protocol
 
 from runtime.errors import NotFound, SystemError_
+from runtime.linux.mounts import mount_layer_in_thread
+from runtime.linux.syscalls import Syscalls
+from runtime.spec.model import LayerMount
 
 
-@dataclass(frozen=True, slots=True)
-class Mount:
-    """A mount to perform: ``mount -t <type> -o <options> <source> <target>``.
-
-    ``chdir``: relative paths in ``options`` are relative to this directory (used when
-    absolute lowerdir paths would exceed the one-page limit of mount options); whoever
-    performs the mount must resolve them from there (e.g. in a child process's cwd).
-    """
-
-    type: str
-    source: str
-    options: tuple[str, ...]
-    chdir: str | None = None
-
-    @property
-    def data(self) -> str:
-        return ",".join(self.options)
+#: the store's mount descriptions (plain data that crosses to the container's init)
+Mount = LayerMount
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +90,11 @@ class LayerStore(Protocol):
     def tar_stream(self, chain_id: str) -> Iterator[bytes]:
         """The layer's original tar bytes, verified against its diff ID while streaming."""
 
-    def prepare(self, key: str, parent: str | None) -> Mount:
+    def prepare(self, key: str, parent: str | None) -> LayerMount:
         """Create the writable layer ``key`` on ``parent`` and return its overlay mount.
         Raises Conflict if ``key`` exists."""
 
-    def mounts(self, key: str) -> Mount:
+    def mounts(self, key: str) -> LayerMount:
         """The overlay mount of an existing writable layer."""
 
     def upper_dir(self, key: str) -> Path: ...
@@ -127,13 +116,14 @@ class LayerStore(Protocol):
 # ---- performing mounts (the only code that mounts) --------------------------------------
 
 
-def perform_mount(mount: Mount, target: Path) -> None:
-    """Mount ``mount`` on ``target`` (via mount(8), whose cwd can be ``mount.chdir``
-    without touching the daemon's own working directory)."""
-    args = ["mount", "-t", mount.type, "-o", mount.data, mount.source, str(target)]
-    proc = subprocess.run(args, cwd=mount.chdir, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemError_(f"error mounting {mount.type} on {target}: {proc.stderr.strip()}")
+def perform_mount(mount: LayerMount, target: Path, sc: Syscalls) -> None:
+    """Mount ``mount`` on ``target`` from the daemon, through the syscall seam
+    (``runtime.linux.mounts.mount_layer_in_thread``: a ``chdir`` never moves the daemon's
+    own working directory). Raises ``SystemError_``."""
+    try:
+        mount_layer_in_thread(sc, mount, str(target))
+    except OSError as exc:
+        raise SystemError_(f"error mounting {mount.type} on {target}: {exc.strerror or exc}") from exc
 
 
 def unmount(target: Path, detach: bool = False) -> None:

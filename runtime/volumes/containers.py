@@ -21,7 +21,10 @@ from pathlib import Path
 
 from runtime.containers.model import Container, HostConfig, MountPoint
 from runtime.errors import Conflict, EngineError, InvalidParameter, NotFound, SystemError_
-from runtime.volumes.copyup import RootfsLayers, check_not_file, populate, rootfs_view
+from runtime.linux.syscalls import Syscalls
+from runtime.spec.model import LayerMount
+from runtime.storage.overlay import stack_mount
+from runtime.volumes.copyup import check_not_file, populate, rootfs_view
 from runtime.volumes.local import needs_mount
 from runtime.volumes.model import Volume
 from runtime.containers.mountspec import (
@@ -176,9 +179,10 @@ class ContainerVolumes:
             for job in todo:
                 self.service.driver.mount(job.volume.name)
                 mounted.append(job.volume.name)
-            layers = RootfsLayers(tuple(layer.lowerdirs), layer.upperdir, layer.workdir)
+            mount = stack_mount(layer.lowerdirs, layer.upperdir, layer.workdir)
             try:
-                await asyncio.to_thread(_copy_jobs, layers, self.service.root, todo)
+                await asyncio.to_thread(_copy_jobs, self.service.driver.syscalls, mount,
+                                        self.service.root, todo)
             except OSError as exc:
                 raise SystemError_(f"failed to populate volume: {exc}") from exc
         finally:
@@ -247,13 +251,13 @@ def _is_empty(path: str) -> bool:
         return False
 
 
-def _copy_jobs(layers: RootfsLayers, scratch: Path, jobs: list[_CopyJob]) -> None:
-    with rootfs_view(layers, scratch) as root_fd:
+def _copy_jobs(sc: Syscalls, mount: LayerMount, scratch: Path, jobs: list[_CopyJob]) -> None:
+    with rootfs_view(sc, mount, scratch) as root_fd:
         for job in jobs:
             if job.check_file:
-                check_not_file(root_fd, job.destination, "")
+                check_not_file(sc, root_fd, job.destination, "")
         for job in jobs:
-            populate(root_fd, job.destination, job.volume.mountpoint)
+            populate(sc, root_fd, job.destination, job.volume.mountpoint)
 
 
 __all__ = ["ContainerVolumes", "volume_specs"]

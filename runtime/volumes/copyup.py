@@ -18,36 +18,29 @@ import os
 import secrets
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.archive.rootfd import discard_path
 from runtime.errors import SystemError_
 from runtime.linux import syscalls as S
+from runtime.linux.mounts import mount_layer_in_thread
 from runtime.volumes.local import SCRATCH_PREFIX
-from runtime.storage.overlay import compact_lowerdirs
-from runtime.storage.snapshots import Mount, perform_mount, unmount
+from runtime.spec.model import LayerMount
+from runtime.storage.snapshots import unmount
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _BENEATH = S.RESOLVE_BENEATH | S.RESOLVE_NO_SYMLINKS | S.RESOLVE_NO_MAGICLINKS
 _IGNORED_XATTR_ERRORS = {errno.ENOTSUP, errno.EPERM, errno.EOPNOTSUPP, errno.ENODATA}
 
 
-@dataclass(frozen=True, slots=True)
-class RootfsLayers:
-    """A container's root filesystem as overlay layers (top first)."""
-
-    lowerdirs: tuple[str, ...]
-    upperdir: str
-    workdir: str
-
-
 @contextlib.contextmanager
-def rootfs_view(layers: RootfsLayers, scratch_parent: Path) -> Iterator[int]:
-    """The container's root filesystem mounted at a private scratch directory, as an open
-    directory fd (O_PATH). dockerd mounts the container's rootfs for this too."""
-    if not layers.lowerdirs:
-        fd = os.open(layers.upperdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+def rootfs_view(sc: S.Syscalls, mount: LayerMount, scratch_parent: Path) -> Iterator[int]:
+    """The container's root filesystem (``mount``, the layer store's description of it)
+    mounted at a private scratch directory, as an open directory fd (O_PATH). dockerd
+    mounts the container's rootfs for this too. A rootfs without image layers (a bind
+    mount) is its upper directory itself: opened, not mounted."""
+    if mount.type == "bind":
+        fd = os.open(mount.source, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             yield fd
         finally:
@@ -55,16 +48,8 @@ def rootfs_view(layers: RootfsLayers, scratch_parent: Path) -> Iterator[int]:
         return
     target = scratch_parent / f"{SCRATCH_PREFIX}{secrets.token_hex(8)}"
     target.mkdir(mode=0o700)
-    lower, chdir = compact_lowerdirs(layers.lowerdirs, layers.upperdir, layers.workdir)
-    options: tuple[str, ...] = (f"lowerdir={':'.join(lower)}", f"upperdir={layers.upperdir}",
-                                f"workdir={layers.workdir}")
-    if os.path.exists("/sys/module/overlay/parameters/index"):
-        options += ("index=off",)
     try:
-        if chdir is None:
-            S.LinuxSyscalls().mount("overlay", str(target), "overlay", 0, ",".join(options))
-        else:
-            perform_mount(Mount("overlay", "overlay", options, chdir), target)
+        mount_layer_in_thread(sc, mount, str(target))
     except OSError as exc:
         os.rmdir(target)
         raise SystemError_(f"error mounting the container's root filesystem: {exc}") from exc
@@ -81,19 +66,19 @@ def rootfs_view(layers: RootfsLayers, scratch_parent: Path) -> Iterator[int]:
         try:
             # a plain unmount: the container start mounts the same upper/work dirs next,
             # and overlayfs refuses those while another superblock still uses them
-            S.LinuxSyscalls().umount2(str(target), 0)
+            sc.umount2(str(target), 0)
         except OSError:
             unmount(target, detach=True)
         finally:
             discard_path(target)
 
 
-def stat_in_root(root_fd: int, path: str) -> os.stat_result | None:
+def stat_in_root(sc: S.Syscalls, root_fd: int, path: str) -> os.stat_result | None:
     """lstat of ``path`` resolved inside ``root_fd`` (symlinks stay inside); None if
     missing."""
     try:
-        fd = S.LinuxSyscalls().openat2(root_fd, _rel(path), os.O_PATH | os.O_CLOEXEC, 0,
-                                       S.RESOLVE_IN_ROOT | S.RESOLVE_NO_MAGICLINKS)
+        fd = sc.openat2(root_fd, _rel(path), os.O_PATH | os.O_CLOEXEC, 0,
+                        S.RESOLVE_IN_ROOT | S.RESOLVE_NO_MAGICLINKS)
     except (FileNotFoundError, NotADirectoryError):
         return None
     try:
@@ -102,7 +87,7 @@ def stat_in_root(root_fd: int, path: str) -> os.stat_result | None:
         os.close(fd)
 
 
-def populate(root_fd: int, path: str, volume_dir: str) -> bool:
+def populate(sc: S.Syscalls, root_fd: int, path: str, volume_dir: str) -> bool:
     """Copy the directory at ``path`` (inside the rootfs ``root_fd``) into ``volume_dir``
     when that is empty. Returns whether anything was copied. Missing paths and
     non-directories copy nothing, as with dockerd."""
@@ -111,9 +96,8 @@ def populate(root_fd: int, path: str, volume_dir: str) -> bool:
         if os.listdir(dst):
             return False
         try:
-            src_path = S.LinuxSyscalls().openat2(
-                root_fd, _rel(path), os.O_PATH | os.O_CLOEXEC, 0,
-                S.RESOLVE_IN_ROOT | S.RESOLVE_NO_MAGICLINKS)
+            src_path = sc.openat2(root_fd, _rel(path), os.O_PATH | os.O_CLOEXEC, 0,
+                                  S.RESOLVE_IN_ROOT | S.RESOLVE_NO_MAGICLINKS)
         except (FileNotFoundError, NotADirectoryError):
             return False
         try:
@@ -123,7 +107,7 @@ def populate(root_fd: int, path: str, volume_dir: str) -> bool:
         finally:
             os.close(src_path)
         try:
-            copy_tree(src, dst)
+            copy_tree(sc, src, dst)
         finally:
             os.close(src)
         return True
@@ -131,7 +115,7 @@ def populate(root_fd: int, path: str, volume_dir: str) -> bool:
         os.close(dst)
 
 
-def copy_tree(src: int, dst: int) -> None:
+def copy_tree(sc: S.Syscalls, src: int, dst: int) -> None:
     """Copy the contents of directory ``src`` into directory ``dst`` (both fds), then give
     ``dst`` the metadata of ``src``. Iterative (no recursion limit)."""
     links: dict[tuple[int, int], str] = {}
@@ -167,7 +151,7 @@ def copy_tree(src: int, dst: int) -> None:
                 continue
             key = (st.st_dev, st.st_ino)
             if st.st_nlink > 1 and key in links:
-                _link(dst, links[key], d_fd, name)
+                _link(sc, dst, links[key], d_fd, name)
                 continue
             if stat.S_ISREG(mode):
                 _copy_file(s_fd, d_fd, name, st)
@@ -249,19 +233,19 @@ def _copy_xattrs(src_fd: int, dst_fd: int) -> None:
                 raise
 
 
-def _link(root_fd: int, existing: str, d_fd: int, name: str) -> None:
+def _link(sc: S.Syscalls, root_fd: int, existing: str, d_fd: int, name: str) -> None:
     parent, _, base = existing.rpartition("/")
-    pfd = S.LinuxSyscalls().openat2(root_fd, parent or ".", os.O_PATH | os.O_DIRECTORY
-                                    | os.O_CLOEXEC, 0, _BENEATH)
+    pfd = sc.openat2(root_fd, parent or ".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, 0,
+                     _BENEATH)
     try:
         os.link(base, name, src_dir_fd=pfd, dst_dir_fd=d_fd, follow_symlinks=False)
     finally:
         os.close(pfd)
 
 
-def check_not_file(root_fd: int, path: str, shown_root: str) -> None:
+def check_not_file(sc: S.Syscalls, root_fd: int, path: str, shown_root: str) -> None:
     """dockerd refuses an image volume over a non-directory."""
-    st = stat_in_root(root_fd, path)
+    st = stat_in_root(sc, root_fd, path)
     if st is not None and not stat.S_ISDIR(st.st_mode):
         raise SystemError_(f"cannot mount volume over existing file, file exists "
                                f"{shown_root.rstrip('/')}{path}")
@@ -272,5 +256,5 @@ def _rel(path: str) -> str:
     return stripped or "."
 
 
-__all__ = ["RootfsLayers", "rootfs_view", "populate", "copy_tree", "stat_in_root",
+__all__ = ["rootfs_view", "populate", "copy_tree", "stat_in_root",
            "check_not_file"]

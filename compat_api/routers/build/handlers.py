@@ -1,5 +1,8 @@
 """``POST /build`` (classic builder), ``POST /build/prune``, ``POST /build/cancel``.
 
+This module parses the request, runs :func:`builder.builder.build_from_source` on the
+engine's services (:class:`builder.engine.EngineBuildRuntime`) and renders its output.
+
 The answer follows dockerd's ``postBuild``: the request is validated and the context
 read and parsed before anything is written, so those errors get a plain HTTP status.
 Once output has started, a failure is one in-band ``errorDetail``/``error`` line (with the
@@ -10,6 +13,8 @@ held back: success sends only the image ID, failure sends what was held, then th
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Mapping
@@ -18,16 +23,19 @@ from typing import Any
 from aiohttp import web
 
 from builder.backend import HostOptions
-from builder.builder import BuildRequest, build, prepare
+from builder.builder import BuildRequest, build_from_source
+from builder.engine import EngineBuildRuntime
 from builder.errors import CommandFailed
 from compat_api.adjustments import adjust_request
 from compat_api.appkeys import ENGINE
 from compat_api.params import api_version, bool_value
 from compat_api.render import json_response
-from compat_api.routers.build.backend import build_runtime
+from compat_api.convert.containers import config_from_wire
 from compat_api.streams.jsonmessage import JSONMessage, JsonMessageWriter, ProgressDetail, render_progress
 from compat_api.versions import APIVersion
+from runtime.engine import Engine
 from runtime.errors import EngineError, InvalidParameter, NotImplementedFeature
+from runtime.images.auth import AuthConfig
 from runtime.images.model import Progress
 from runtime.images.streams import BlockingReader
 
@@ -134,6 +142,31 @@ def parse_build_request(request: web.Request) -> tuple[BuildRequest, bool]:
     return options, bool_value(request, "q")
 
 
+def decode_auth_configs(header: str) -> dict[str, AuthConfig]:
+    """``X-Registry-Config``: base64url JSON of ``{registry: AuthConfig}``. As dockerd,
+    a value that does not decode means "no credentials"."""
+    if not header:
+        return {}
+    try:
+        padded = header.strip() + "=" * (-len(header.strip()) % 4)
+        doc = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return {}
+    if not isinstance(doc, Mapping):
+        return {}
+    return {str(key): AuthConfig.from_json(value) for key, value in doc.items()}
+
+
+def build_runtime(request: web.Request) -> EngineBuildRuntime:
+    """The engine's services for this build, with the request's credentials and platform."""
+    engine: Engine = request.app[ENGINE]
+    if engine.images is None or engine.containers is None:
+        raise NotImplementedFeature("building images is not available in this engine")
+    return EngineBuildRuntime(engine.images, engine.containers, engine.config.data_root, config_from_wire,
+                              decode_auth_configs(request.headers.get("X-Registry-Config", "")),
+                              request.query.get("platform", ""))
+
+
 class StreamOutput:
     """``builder.backend.BuildOutput`` writing JSON message lines; the response starts
     with the first line (so earlier failures still get an HTTP status)."""
@@ -224,11 +257,7 @@ async def build_image(request: web.Request) -> web.StreamResponse:
     options, quiet = parse_build_request(request)
     output = StreamOutput(request, quiet, api_version(request) >= V1_30)
     reader = BlockingReader(request.content, asyncio.get_running_loop())
-    try:
-        context, parsed = await prepare(runtime, options, reader)
-    finally:
-        reader.close()
-    task = asyncio.ensure_future(build(runtime, options, context, parsed, output))
+    task = asyncio.ensure_future(build_from_source(runtime, options, reader, output))
     watchdog = asyncio.ensure_future(_cancel_when_client_leaves(request, task))
     try:
         try:
@@ -250,7 +279,7 @@ async def build_image(request: web.Request) -> web.StreamResponse:
         if not task.done():
             task.cancel()  # the handler itself was cancelled
             await asyncio.gather(task, return_exceptions=True)
-        await asyncio.to_thread(context.close)
+        reader.close()
 
 
 def _client_gone(request: web.Request) -> bool:
@@ -291,4 +320,5 @@ async def cancel(request: web.Request) -> web.Response:
     return web.Response(status=200, content_type="application/json")
 
 
-__all__ = ["build_image", "prune", "cancel", "parse_build_request", "StreamOutput"]
+__all__ = ["build_image", "prune", "cancel", "parse_build_request", "StreamOutput", "build_runtime",
+           "decode_auth_configs"]

@@ -89,8 +89,10 @@ async def test_container_of_an_image_with_120_layers_starts(
     absolute = ":".join(container.rw_layer.lowerdirs)
     assert len(absolute) > 4096  # the absolute form could not be mounted
     rootfs = compose_spec(container).rootfs
-    assert rootfs.chdir == str(images.layers.root)
-    assert all(not d.startswith("/") for d in rootfs.lowerdirs)
+    # the store's own description of the container's writable layer
+    assert rootfs.mount == images.layers.mounts(container.id)
+    assert rootfs.mount.chdir == str(images.layers.root)
+    assert all(not d.startswith("/") for d in str(rootfs.mount.option("lowerdir")).split(":"))
     att = svc.attach(result.id, AttachOptions(stream=True, stdout=True, stderr=True))
     waiter = svc.wait(result.id, WaitCondition.NEXT_EXIT)
     await svc.start(result.id)

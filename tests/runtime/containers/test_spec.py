@@ -11,6 +11,7 @@ from runtime.containers.spec import (
     namespaces, no_new_privileges, parse_bind, replace_or_append_env, user_mounts,
 )
 from runtime.errors import InvalidParameter
+from runtime.storage.overlay import stack_mount
 from runtime.spec.defaults import CAPABILITY_NAMES, DEFAULT_CAPABILITIES, capability_mask
 
 ALL = CAPABILITY_NAMES[:41]
@@ -131,8 +132,9 @@ def test_compose_spec() -> None:
     assert spec.process.args == ("sh", "-c", "id")
     assert spec.process.cwd == "/" and spec.process.user.additional_groups == ("audio",)
     assert spec.process.rlimits == (("RLIMIT_NOFILE", 10, 20),)
-    assert spec.rootfs.lowerdirs == ("/img/2", "/img/1") and spec.rootfs.upperdir == "/l/up"
-    assert spec.rootfs.chdir is None
+    assert spec.rootfs.mount == stack_mount(("/img/2", "/img/1"), "/l/up", "/l/work")
+    assert spec.rootfs.mount.option("lowerdir") == "/img/2:/img/1"
+    assert spec.rootfs.mount.option("upperdir") == "/l/up" and spec.rootfs.mount.chdir is None
     dests = [m.destination for m in spec.mounts]
     assert dests[:7] == ["/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup", "/dev/mqueue", "/dev/shm"]
     assert dests[7:] == ["/etc/resolv.conf", "/etc/hostname", "/etc/hosts"]

@@ -1,11 +1,18 @@
-"""Mount option parsing and cgroup mount discovery (pure functions)."""
+"""Mount option parsing, cgroup mount discovery, and the one layer mount through the seam."""
 
 from __future__ import annotations
 
+import errno
+import os
+from pathlib import Path
+
+import pytest
+
 from runtime.linux import syscalls as S
 from runtime.linux.mounts import (
-    overlay_data, parse_mountinfo_cgroups, parse_options, parse_proc_cgroup, rel,
+    mount_layer, mount_layer_in_thread, parse_mountinfo_cgroups, parse_options, parse_proc_cgroup, rel,
 )
+from runtime.spec.model import LayerMount
 
 MOUNTINFO = """\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -38,20 +45,60 @@ def test_rel_never_escapes() -> None:
     assert rel("/../../etc") == "etc"
 
 
-def test_overlay_data_switches_to_relative_paths_when_long() -> None:
-    data, cwd = overlay_data(("/l/2", "/l/1"), "/u", "/w")
-    assert (data, cwd) == ("lowerdir=/l/2:/l/1,upperdir=/u,workdir=/w", "")
-    layers = tuple(f"/var/lib/pd/overlay/{'x' * 64}{i}/diff" for i in range(70))
-    data, cwd = overlay_data(layers, "/var/lib/pd/overlay/up/diff", "/var/lib/pd/overlay/up/work")
-    assert cwd == "/var/lib/pd/overlay"
-    assert "upperdir=up/diff" in data and "/var/lib" not in data
+OVERLAY = LayerMount("overlay", "overlay", ("lowerdir=/s/l/A:/s/l/B", "upperdir=/s/mounts/c/diff",
+                                           "workdir=/s/mounts/c/work", "index=off"))
+DEEP = LayerMount("overlay", "overlay", ("lowerdir=l/A:l/B", "upperdir=/s/mounts/c/diff",
+                                        "workdir=/s/mounts/c/work", "index=off"), chdir="/s")
+BIND = LayerMount("bind", "/s/mounts/c/diff", ("rbind",))
+DATA = "upperdir=/s/mounts/c/diff,workdir=/s/mounts/c/work,index=off"
 
 
-def test_overlay_data_with_a_given_chdir_keeps_the_paths() -> None:
-    layers = tuple(f"l/{'A' * 26}{i}" for i in range(150))
-    data, cwd = overlay_data(layers, "/s/mounts/c/diff", "/s/mounts/c/work", "/s")
-    assert cwd == "/s"
-    assert data == f"lowerdir={':'.join(layers)},upperdir=/s/mounts/c/diff,workdir=/s/mounts/c/work"
+@pytest.mark.parametrize(("mount", "calls"), [
+    (OVERLAY, [("mount", ("overlay", "/t", "overlay", 0, "lowerdir=/s/l/A:/s/l/B," + DATA))]),
+    (DEEP, [("chdir", ("/s",)), ("mount", ("overlay", "/t", "overlay", 0, "lowerdir=l/A:l/B," + DATA)),
+            ("chdir", ("/",))]),
+    (BIND, [("mount", ("/s/mounts/c/diff", "/t", None, S.MS_BIND | S.MS_REC, None))]),
+])
+def test_a_layer_mount_is_one_mount_call_from_init_and_daemon_alike(
+        mount: LayerMount, calls: list[tuple[str, tuple[object, ...]]]) -> None:
+    init, daemon = S.RecordingSyscalls(), S.RecordingSyscalls()
+    mount_layer(init, mount, "/t")
+    mount_layer_in_thread(daemon, mount, "/t")
+    assert init.calls == calls
+    # the daemon's thread gets a cwd of its own first, when it needs to change it at all
+    assert daemon.calls == ([("unshare", (S.CLONE_FS,))] if mount.chdir else []) + calls
+
+
+def test_the_cwd_is_reset_and_the_error_reaches_the_caller_when_the_mount_fails() -> None:
+    for perform in (mount_layer, mount_layer_in_thread):
+        sc = S.RecordingSyscalls(fail={"mount": [errno.EINVAL]})
+        with pytest.raises(OSError) as exc:
+            perform(sc, DEEP, "/t")
+        assert exc.value.errno == errno.EINVAL
+        assert sc.calls[-1] == ("chdir", ("/",)) and sc.cwd == "/"
+
+
+def test_the_daemons_own_cwd_never_moves(tmp_path: Path) -> None:
+    seen: list[str] = []
+
+    class Cwd(S.RecordingSyscalls):
+        def mount(self, source: str | None, target: str, fstype: str | None, flags: int,
+                  data: str | None) -> None:
+            super().mount(source, target, fstype, flags, data)
+            seen.append(os.getcwd())
+
+    class Real(Cwd):
+        def unshare(self, flags: int) -> None:
+            super().unshare(flags)
+            S.LinuxSyscalls().unshare(flags)
+
+        def chdir(self, path: str) -> None:
+            super().chdir(path)
+            os.chdir(path)
+
+    before = os.getcwd()
+    mount_layer_in_thread(Real(), LayerMount("overlay", "overlay", ("lowerdir=l/A",), str(tmp_path)), "/t")
+    assert seen == [str(tmp_path)] and os.getcwd() == before
 
 
 def test_cgroup_hierarchies_from_mountinfo() -> None:

@@ -20,6 +20,7 @@ from runtime.spec.defaults import (
     default_mounts,
 )
 from runtime.spec.model import ContainerSpec, ProcessSpec, RootfsSpec, UserSpec
+from runtime.storage.overlay import stack_mount
 
 BUSYBOX = "/bin/busybox"
 ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=test")
@@ -77,7 +78,7 @@ def container_spec(rootfs: Path, tmp: Path, *args: str, tty: bool = False, user:
         container_id=cid,
         process=ProcessSpec(args=args, env=ENV, cwd=cwd, user=UserSpec(user), tty=tty,
                             open_stdin=open_stdin, capabilities=DEFAULT_CAPABILITIES),
-        rootfs=RootfsSpec((str(rootfs),), str(layer / "upper"), str(layer / "work")),
+        rootfs=RootfsSpec(stack_mount((str(rootfs),), str(layer / "upper"), str(layer / "work"))),
         hostname=cid[:12], domainname="",
         namespaces={k: None for k in ("mnt", "uts", "ipc", "net", "pid")},
         mounts=default_mounts(), masked_paths=default_masked_paths(),

@@ -18,7 +18,7 @@ from runtime.spec.defaults import (
     DEFAULT_CAPABILITIES, DEFAULT_DEVICES, DEFAULT_READONLY_PATHS, capability_mask,
     default_mounts,
 )
-from runtime.spec.model import ContainerSpec, ExecSpec, ProcessSpec, RootfsSpec, UserSpec
+from runtime.spec.model import ContainerSpec, ExecSpec, LayerMount, ProcessSpec, RootfsSpec, UserSpec
 
 PASSWD = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
 GROUP = b"root:x:0:\nwheel:x:10:root\nnogroup:x:65534:\n"
@@ -47,7 +47,8 @@ def make_spec(**process_changes: object) -> ContainerSpec:
     process = dataclasses.replace(process, **process_changes)  # type: ignore[arg-type]
     return ContainerSpec(
         container_id="c1", process=process,
-        rootfs=RootfsSpec(("/layers/2", "/layers/1"), "/c1/upper", "/c1/work"),
+        rootfs=RootfsSpec(LayerMount("overlay", "overlay", ("lowerdir=/layers/2:/layers/1", "upperdir=/c1/upper",
+                                                           "workdir=/c1/work", "index=off"))),
         hostname="host1", domainname="", namespaces={k: None for k in
                                                      ("mnt", "uts", "ipc", "net", "pid")},
         mounts=default_mounts(), masked_paths=("/proc/keys", "/sys/firmware"),
@@ -115,7 +116,7 @@ def test_rootfs_is_overlay_mounted_after_making_mounts_private() -> None:
     mounts = sc.of("mount")
     assert mounts[0] == (None, "/", None, S.MS_REC | S.MS_PRIVATE, None)
     assert mounts[1] == ("overlay", "/run/pd/rootfs", "overlay", 0,
-                         "lowerdir=/layers/2:/layers/1,upperdir=/c1/upper,workdir=/c1/work")
+                         "lowerdir=/layers/2:/layers/1,upperdir=/c1/upper,workdir=/c1/work,index=off")
 
 
 class FailingOverlayMount(RecordingSyscalls):
@@ -127,8 +128,8 @@ class FailingOverlayMount(RecordingSyscalls):
 
 
 def test_rootfs_chdir_relative_layers_mounted_from_the_store_and_cwd_reset() -> None:
-    rootfs = RootfsSpec(("l/AAA", "l/BBB"), "/store/mounts/c1/diff", "/store/mounts/c1/work",
-                        chdir="/store")
+    rootfs = RootfsSpec(LayerMount("overlay", "overlay", ("lowerdir=l/AAA:l/BBB", "upperdir=/store/mounts/c1/diff",
+                                                          "workdir=/store/mounts/c1/work"), chdir="/store"))
     sc, _, _ = run_container(dataclasses.replace(make_spec(), rootfs=rootfs))
     overlay = sc.calls.index(("mount", ("overlay", "/run/pd/rootfs", "overlay", 0,
                                         "lowerdir=l/AAA:l/BBB,upperdir=/store/mounts/c1/diff,"
@@ -140,8 +141,8 @@ def test_rootfs_chdir_relative_layers_mounted_from_the_store_and_cwd_reset() -> 
 
 
 def test_rootfs_cwd_reset_even_when_the_overlay_mount_fails() -> None:
-    rootfs = RootfsSpec(("l/AAA",), "/store/mounts/c1/diff", "/store/mounts/c1/work",
-                        chdir="/store")
+    rootfs = RootfsSpec(LayerMount("overlay", "overlay", ("lowerdir=l/AAA", "upperdir=/store/mounts/c1/diff",
+                                                          "workdir=/store/mounts/c1/work"), chdir="/store"))
     sc = make_kernel(FailingOverlayMount)
     with pytest.raises(InitError) as exc:
         run_container(dataclasses.replace(make_spec(), rootfs=rootfs), sc)

@@ -126,7 +126,7 @@ async def test_workdir_created_and_files_stay_in_upper(harness: Harness) -> None
     spec = harness.spec("sh", "-c", "pwd; echo data > f", cwd="/srv/app")
     code, out, _ = await harness.run(spec)
     assert (code, out) == (0, "/srv/app\n")
-    assert (Path(spec.rootfs.upperdir) / "srv/app/f").read_text() == "data\n"
+    assert (Path(str(spec.rootfs.mount.option("upperdir"))) / "srv/app/f").read_text() == "data\n"
     assert not (harness.rootfs / "work").exists()
 
 

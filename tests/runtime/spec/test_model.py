@@ -11,7 +11,7 @@ from runtime.spec.defaults import (
     default_masked_paths, default_mounts,
 )
 from runtime.spec.model import (
-    ContainerSpec, DeviceNode, ExecSpec, Mount, ProcessSpec, RootfsSpec, UserSpec,
+    ContainerSpec, DeviceNode, ExecSpec, LayerMount, Mount, ProcessSpec, RootfsSpec, UserSpec,
 )
 
 
@@ -23,7 +23,8 @@ def sample() -> ContainerSpec:
                             capabilities=DEFAULT_CAPABILITIES, no_new_privileges=True,
                             rlimits=(("RLIMIT_NOFILE", 10, 20),), console_size=(24, 80),
                             oom_score_adj=-5),
-        rootfs=RootfsSpec(("/l2", "/l1"), "/u", "/w", readonly=True),
+        rootfs=RootfsSpec(LayerMount("overlay", "overlay", ("lowerdir=/l2:/l1", "upperdir=/u", "workdir=/w",
+                                                           "index=off")), readonly=True),
         hostname="h", domainname="d", namespaces={"mnt": None, "net": "/proc/1/ns/net"},
         mounts=(Mount("/data", "bind", "/src", ("rbind", "ro")),), masked_paths=("/proc/kcore",),
         readonly_paths=("/proc/sys",), devices=(DeviceNode("/dev/null", "c", 1, 3),),
@@ -37,17 +38,24 @@ def test_container_spec_json_round_trip() -> None:
     assert ContainerSpec.from_json(wire) == spec
 
 
-def test_rootfs_chdir_round_trip_and_old_form() -> None:
-    deep = RootfsSpec(("l/A", "l/B"), "/s/mounts/c/diff", "/s/mounts/c/work", chdir="/s")
-    wire = json.loads(json.dumps(deep.to_json()))
-    assert wire["chdir"] == "/s" and RootfsSpec.from_json(wire) == deep
-    # a spec written without the field (older daemons) still reads, and is written back
-    # in that same form when there is no chdir
-    old = {"lowerdirs": ["/l2", "/l1"], "upperdir": "/u", "workdir": "/w", "readonly": False}
-    spec = RootfsSpec.from_json(old)
-    assert spec.chdir is None and spec.to_json() == old
+DEEP = LayerMount("overlay", "overlay", ("lowerdir=l/A:l/B", "upperdir=/s/mounts/c/diff",
+                                        "workdir=/s/mounts/c/work", "index=off"), chdir="/s")
+
+
+def test_rootfs_mount_round_trip() -> None:
+    for mount in (DEEP, LayerMount("bind", "/s/mounts/c/diff", ("rbind",))):
+        spec = RootfsSpec(mount, readonly=True)
+        assert RootfsSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
     with pytest.raises(ValueError, match="absolute"):
-        RootfsSpec(("l/A",), "/u", "/w", chdir="relative")
+        LayerMount("overlay", "overlay", ("lowerdir=l/A",), chdir="relative")
+
+
+def test_rootfs_wire_form_keeps_the_keys_older_supervisors_read() -> None:
+    wire = RootfsSpec(DEEP).to_json()
+    assert (wire["lowerdirs"], wire["upperdir"], wire["workdir"], wire["chdir"]) == (
+        ["l/A", "l/B"], "/s/mounts/c/diff", "/s/mounts/c/work", "/s")
+    bind = RootfsSpec(LayerMount("bind", "/u", ("rbind",))).to_json()
+    assert (bind["lowerdirs"], bind["upperdir"]) == ([], "/u") and "chdir" not in bind
 
 
 def test_exec_spec_json_round_trip() -> None:

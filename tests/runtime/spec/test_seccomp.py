@@ -10,7 +10,7 @@ import pytest
 from runtime.errors import SystemError_
 from runtime.spec.defaults import CAPABILITY_NAMES, DEFAULT_CAPABILITIES
 from runtime.spec.model import (
-    ContainerSpec, ProcessSpec, RootfsSpec, SeccompArg, SeccompProfile, SeccompRule, UserSpec,
+    ContainerSpec, LayerMount, ProcessSpec, RootfsSpec, SeccompArg, SeccompProfile, SeccompRule, UserSpec,
 )
 from runtime.spec.seccomp import (
     Host, ProfileError, RuleFilter, builtin_names, kernel_version, parse_profile, resolve,
@@ -240,7 +240,7 @@ def test_container_profile_choices() -> None:
 
 def _spec(seccomp: SeccompProfile | None) -> ContainerSpec:
     process = ProcessSpec(("true",), (), "/", UserSpec(""), False, False, DEFAULT_CAPABILITIES)
-    return ContainerSpec("c1", process, RootfsSpec((), "/u", "/w"), "h", "", {"mnt": None}, (),
+    return ContainerSpec("c1", process, RootfsSpec(LayerMount("bind", "/u", ("rbind",))), "h", "", {"mnt": None}, (),
                          (), (), (), {}, (), seccomp=seccomp)
 
 

@@ -11,10 +11,14 @@ from pathlib import Path
 import pytest
 
 from runtime.errors import SystemError_
+from runtime.linux.syscalls import LinuxSyscalls, RecordingSyscalls
+from runtime.spec.model import LayerMount
+from runtime.storage.overlay import stack_mount
 from runtime.storage.snapshots import is_mounted
-from runtime.volumes.copyup import RootfsLayers, check_not_file, copy_tree, populate, rootfs_view
+from runtime.volumes.copyup import check_not_file, copy_tree, populate, rootfs_view
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown, mknod, overlay)")
+SC = LinuxSyscalls()
 
 
 def _fd(path: Path) -> int:
@@ -41,7 +45,7 @@ def test_copy_tree_keeps_metadata(tmp_path: Path) -> None:
     os.chmod(src, 0o750)
     s, d = _fd(src), _fd(dst)
     try:
-        copy_tree(s, d)
+        copy_tree(SC, s, d)
     finally:
         os.close(s)
         os.close(d)
@@ -63,7 +67,7 @@ def test_copy_tree_keeps_metadata(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def layers(tmp_path: Path) -> RootfsLayers:
+def layers(tmp_path: Path) -> LayerMount:
     base, top, upper, work = (tmp_path / n for n in ("base", "top", "upper", "work"))
     for d in (base / "image" / "data", base / "etc", top / "image" / "data", upper, work):
         d.mkdir(parents=True)
@@ -75,25 +79,25 @@ def layers(tmp_path: Path) -> RootfsLayers:
     os.symlink("/image/data", top / "data-link")
     os.symlink("/etc", top / "abs-etc")
     (top / "file").write_text("not a dir")
-    return RootfsLayers((str(top), str(base)), str(upper), str(work))
+    return stack_mount((str(top), str(base)), str(upper), str(work))
 
 
-def test_populate_through_the_overlay_view(layers: RootfsLayers, tmp_path: Path) -> None:
+def test_populate_through_the_overlay_view(layers: LayerMount, tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     vol, etc_vol, full = (tmp_path / n for n in ("vol", "etcvol", "full"))
     for d in (vol, etc_vol, full):
         d.mkdir()
     (full / "mine").write_text("keep me")
-    with rootfs_view(layers, scratch) as root:
-        assert populate(root, "/data-link", str(vol))  # symlink followed inside the root
-        assert populate(root, "/abs-etc", str(etc_vol))  # "/etc" is the rootfs's /etc
-        assert not populate(root, "/image/data", str(full))  # not empty: untouched
-        assert not populate(root, "/missing", str(tmp_path / "vol"))
-        check_not_file(root, "/image/data", "")
-        check_not_file(root, "/missing", "")
+    with rootfs_view(SC, layers, scratch) as root:
+        assert populate(SC, root, "/data-link", str(vol))  # symlink followed inside the root
+        assert populate(SC, root, "/abs-etc", str(etc_vol))  # "/etc" is the rootfs's /etc
+        assert not populate(SC, root, "/image/data", str(full))  # not empty: untouched
+        assert not populate(SC, root, "/missing", str(tmp_path / "vol"))
+        check_not_file(SC, root, "/image/data", "")
+        check_not_file(SC, root, "/missing", "")
         with pytest.raises(SystemError_, match="cannot mount volume over existing file"):
-            check_not_file(root, "/file", "/rootfs")
+            check_not_file(SC, root, "/file", "/rootfs")
         mounted = [p for p in scratch.iterdir()]
         assert len(mounted) == 1 and is_mounted(mounted[0])
     assert list(scratch.iterdir()) == []
@@ -108,6 +112,18 @@ def test_view_without_layers_is_the_upper_dir(tmp_path: Path) -> None:
     (upper / "srv" / "x").write_text("x")
     vol = tmp_path / "vol"
     vol.mkdir()
-    with rootfs_view(RootfsLayers((), str(upper), ""), tmp_path) as root:
-        assert populate(root, "/srv", str(vol))
+    with rootfs_view(SC, stack_mount((), str(upper), ""), tmp_path) as root:
+        assert populate(SC, root, "/srv", str(vol))
     assert os.listdir(vol) == ["x"]
+
+
+def test_the_view_is_mounted_and_unmounted_through_the_seam(layers: LayerMount, tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    sc = RecordingSyscalls()  # mounts nothing: the view is the empty mount point
+    with rootfs_view(sc, layers, scratch) as root:
+        (target,) = scratch.iterdir()
+        assert os.path.samestat(os.fstat(root), os.stat(target))
+    assert sc.calls == [("mount", ("overlay", str(target), "overlay", 0, layers.data)),
+                        ("umount2", (str(target), 0))]
+    assert list(scratch.iterdir()) == []

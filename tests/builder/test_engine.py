@@ -1,4 +1,4 @@
-"""The BuildRuntime adapter on the real image service (overlay layers; run as root)."""
+"""The BuildRuntime on the engine's real image service (overlay layers; run as root)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from builder.backend import CommitRequest, HostOptions
-from compat_api.routers.build.backend import (
-    EngineBuildRuntime, _host_config, _mkdir_in_root, _prune_mount_targets,
-)
-from runtime.events import EventBus
+from builder.engine import EngineBuildRuntime, _host_config, _mkdir_in_root, resolve_auth
+from runtime.containers.model import ContainerConfig
 from runtime.images.auth import AuthConfig
+from runtime.events import EventBus
 from runtime.images.service import ImageService
 from runtime.storage.snapshots import is_mounted
 from tests.runtime.images.conftest import rootfs_tar
@@ -23,7 +22,11 @@ from tests.runtime.images.conftest import rootfs_tar
 async def adapter(tmp_path: Path) -> EngineBuildRuntime:
     images = ImageService(tmp_path / "data", EventBus())
     await images.import_image(io.BytesIO(rootfs_tar()), repo="base", tag="1", changes=['CMD ["sh"]'])
-    return EngineBuildRuntime(images, None, tmp_path / "data")  # type: ignore[arg-type]
+    return EngineBuildRuntime(images, None, tmp_path / "data", _no_containers)  # type: ignore[arg-type]
+
+
+def _no_containers(doc: object) -> ContainerConfig:
+    raise AssertionError("these builds create no containers")
 
 
 async def test_layer_commit_makes_a_build_step_image(adapter: EngineBuildRuntime) -> None:
@@ -87,35 +90,6 @@ def test_workdir_creation_stays_in_the_root(tmp_path: Path) -> None:
     assert list(outside.iterdir()) == []
 
 
-def test_mount_placeholders_are_pruned(tmp_path: Path) -> None:
-    lower = tmp_path / "lower"
-    (lower / "etc").mkdir(parents=True)
-    (lower / "etc" / "passwd").write_text("x")
-    (lower / "proc").mkdir()
-    upper = tmp_path / "upper"
-    (upper / "etc").mkdir(parents=True)
-    os.chmod(upper / "etc", os.stat(lower / "etc").st_mode & 0o7777)
-    for name in ("hosts", "hostname", "resolv.conf"):
-        (upper / "etc" / name).write_text("")
-    (upper / "proc").mkdir()
-    (upper / "dev").mkdir()
-    (upper / "kept").write_text("real change")
-    _prune_mount_targets(upper, [str(lower)])
-    assert sorted(os.listdir(upper)) == ["kept"]
-
-
-def test_real_changes_are_kept(tmp_path: Path) -> None:
-    lower = tmp_path / "lower"
-    (lower / "etc").mkdir(parents=True)
-    (lower / "etc" / "hosts").write_text("127.0.0.1 localhost\n")
-    upper = tmp_path / "upper"
-    (upper / "etc").mkdir(parents=True)
-    (upper / "etc" / "hosts").write_text("")  # truncated by the step: a change of an existing file
-    (upper / "etc" / "hostname").write_text("written by the step")
-    _prune_mount_targets(upper, [str(lower)])
-    assert sorted(os.listdir(upper / "etc")) == ["hostname", "hosts"]
-
-
 async def test_running_on_an_empty_scratch_fails_clearly(adapter: EngineBuildRuntime) -> None:
     created = await adapter.create_container({"Image": "", "Cmd": ["/bin/sh", "-c", "true"]}, HostOptions())
 
@@ -127,18 +101,9 @@ async def test_running_on_an_empty_scratch_fails_clearly(adapter: EngineBuildRun
     await adapter.remove_container(created.id)
 
 
-def test_registry_credentials_from_x_registry_config() -> None:
-    import base64
-    import json
-
-    from compat_api.routers.build.backend import decode_auth_configs, resolve_auth
-
-    header = base64.urlsafe_b64encode(json.dumps({
-        "https://index.docker.io/v1/": {"username": "hub", "password": "p1"},
-        "127.0.0.1:5000": {"username": "local", "password": "p2"},
-    }).encode()).decode().rstrip("=")
-    configs = decode_auth_configs(header)
+def test_registry_credentials_for_a_pull() -> None:
+    configs = {"https://index.docker.io/v1/": AuthConfig(username="hub", password="p1"),
+               "127.0.0.1:5000": AuthConfig(username="local", password="p2")}
     assert resolve_auth(configs, "docker.io").credentials() == ("hub", "p1")
     assert resolve_auth(configs, "127.0.0.1:5000").credentials() == ("local", "p2")
     assert resolve_auth(configs, "example.com") == AuthConfig()
-    assert decode_auth_configs("e30=") == {} and decode_auth_configs("%%%") == {}

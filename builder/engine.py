@@ -1,5 +1,10 @@
 """``builder.backend.BuildRuntime`` on the engine's services (images, containers, layers).
 
+The compat_api build router constructs one per build (:func:`engine_build_runtime`) and
+hands it to :func:`builder.builder.build_from_reader`; the work below the builder is the
+runtime's: mounting layers (``runtime.storage.mounted``) and pruning what the container
+runtime left in a step's upper directory (``runtime.containers.mounttargets``).
+
 Build containers are ordinary containers (``docker ps -a`` shows them while a step runs),
 created, attached, started, waited for and committed through the container service, as
 dockerd's builder does through its daemon. ``COPY``/``ADD`` layers are writable layers of
@@ -14,79 +19,57 @@ credentials the client sent in ``X-Registry-Config``.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import json
-import logging
 import os
-import stat
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from aiohttp import web
 
 from builder.backend import (
     BuildOutput, CacheCandidate, CommitRequest, ConfigDoc, CreatedContainer, HostOptions, ImageInfo, OutputFn,
+    WritableLayer,
 )
 from builder.context import resolve_in_scope
-from compat_api.appkeys import ENGINE
-from compat_api.convert.containers import config_from_wire
 from runtime.archive.rootfd import DIR_FLAGS, RootFD
 from runtime.containers.attach import AttachOptions
-from runtime.containers.model import HostConfig, LogConfig, Ulimit, new_id
+from runtime.containers.model import ContainerConfig, HostConfig, LogConfig, Ulimit, new_id
+from runtime.containers.mounttargets import prune_mount_targets
 from runtime.containers.service import ContainerService, CreateRequest
 from runtime.containers.state import WaitCondition
-from runtime.engine import Engine
-from runtime.errors import NotFound, NotImplementedFeature, SystemError_
+from runtime.errors import NotFound, SystemError_
 from runtime.images.auth import AuthConfig
 from runtime.images.model import Image, Progress
 from runtime.images.reference import parse_normalized_named
 from runtime.images.service import ImageService
 from runtime.statefile import ensure_private_dir
-from runtime.storage.snapshots import is_mounted, perform_mount, unmount
-
-log = logging.getLogger(__name__)
+from runtime.storage.mounted import LayerMounts, MountedLayer
 
 BUILDER_DIR = "builder"
-OPAQUE_XATTR = "trusted.overlay.opaque"
-# mount targets the container runtime creates when an image lacks them; dockerd keeps
-# them in an init layer below the container's, so they never reach a committed layer
-_MOUNT_TARGET_FILES = ("etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv")
-_MOUNT_TARGET_DIRS = ("dev/pts", "dev/shm", "dev/mqueue", "dev", "proc", "sys", "etc")
+#: ``container.Config`` JSON -> the runtime's ContainerConfig (the API's own decoder)
+ConfigDecoder = Callable[[ConfigDoc], ContainerConfig]
 
 
-@dataclass(slots=True)
-class MountedLayer:
-    """A writable layer of the overlay store, mounted at ``root``."""
-
-    key: str
-    root: Path
-    upper: Path
-    lowerdirs: tuple[str, ...] = ()
-    mounted: bool = True
-
-
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Virtual:
     """A step "container" on scratch: only a writable layer on nothing."""
 
     layer: MountedLayer
-    extra: dict[str, Any] = field(default_factory=dict)
+    cmd: tuple[str, ...] = ()
 
 
 class EngineBuildRuntime:
     """See module docs. One instance per build."""
 
     def __init__(self, images: ImageService, containers: ContainerService, data_root: Path,
-                 auth_configs: Mapping[str, AuthConfig] | None = None, platform: str = "") -> None:
+                 decode_config: ConfigDecoder, auth_configs: Mapping[str, AuthConfig] | None = None,
+                 platform: str = "", layer_mounts: LayerMounts | None = None) -> None:
         self.images = images
         self.containers = containers
         self.data_root = data_root
+        self.decode_config = decode_config
         self.auth_configs = dict(auth_configs or {})
         self.platform = platform
+        self.layers = layer_mounts if layer_mounts is not None else LayerMounts(images.layers)
         self._virtual: dict[str, _Virtual] = {}
 
     # -- images -----------------------------------------------------------------------------
@@ -150,9 +133,9 @@ class EngineBuildRuntime:
         if not config.get("Image"):
             virtual_id = new_id()
             layer = await self.open_layer("")
-            self._virtual[virtual_id] = _Virtual(layer, {"Cmd": list(config.get("Cmd") or [])})
+            self._virtual[virtual_id] = _Virtual(layer, tuple(str(c) for c in config.get("Cmd") or ()))
             return CreatedContainer(virtual_id)
-        request = CreateRequest(config=config_from_wire(config), host_config=_host_config(host))
+        request = CreateRequest(config=self.decode_config(config), host_config=_host_config(host))
         result = await self.containers.create(request)
         return CreatedContainer(result.id, tuple(result.warnings))
 
@@ -160,7 +143,7 @@ class EngineBuildRuntime:
         virtual = self._virtual.get(container_id)
         if virtual is not None:
             # the first step on scratch: an empty filesystem has nothing to execute
-            argv0 = str((virtual.extra.get("Cmd") or ["/bin/sh"])[0])
+            argv0 = (virtual.cmd or ("/bin/sh",))[0]
             raise SystemError_(f'failed to create task for container: exec: "{argv0}": stat {argv0}: '
                                "no such file or directory: the image has no files yet (FROM scratch)")
         service = self.containers
@@ -184,16 +167,10 @@ class EngineBuildRuntime:
         if virtual is not None:
             await asyncio.to_thread(_mkdir_in_root, virtual.layer.root, path)
             return
-        layers = self.images.layers
-        mount = layers.mounts(container_id)
-        target = layers.merged_dir(container_id)
 
         def work() -> None:
-            perform_mount(mount, target)
-            try:
-                _mkdir_in_root(target, path)
-            finally:
-                unmount(target)
+            with self.layers.mounted(container_id) as root:
+                _mkdir_in_root(root, path)
 
         await asyncio.to_thread(work)
 
@@ -206,7 +183,7 @@ class EngineBuildRuntime:
             raise SystemError_(f"container {container_id} has no writable layer")
         parent = self.images.get(container.image_id)
         upper = Path(container.rw_layer.upperdir)
-        await asyncio.to_thread(_prune_mount_targets, upper, container.rw_layer.lowerdirs)
+        await asyncio.to_thread(prune_mount_targets, upper, container.rw_layer.lowerdirs)
         image = await self.images.commit(
             parent, upper, request.config, None, author=request.author,
             created_by=_created_by(request.container_config), container_id=container_id,
@@ -224,53 +201,30 @@ class EngineBuildRuntime:
     # -- writable layers --------------------------------------------------------------------
 
     async def open_layer(self, image_id: str) -> MountedLayer:
-        layers = self.images.layers
         image = self.images.get(image_id) if image_id else None
-        key = "build-" + new_id()
+        parent = image.chain_id if image is not None else None
+        return await asyncio.to_thread(self.layers.open, "build-" + new_id(), parent)
 
-        def work() -> MountedLayer:
-            mount = layers.prepare(key, image.chain_id if image is not None else None)
-            target = layers.merged_dir(key)
-            lowerdirs = tuple(str(p) for p in self.images.rootfs_lowerdirs(image)) if image is not None else ()
-            try:
-                perform_mount(mount, target)
-            except BaseException:
-                layers.remove(key)
-                raise
-            return MountedLayer(key, target, layers.upper_dir(key), lowerdirs)
-
-        return await asyncio.to_thread(work)
-
-    async def commit_layer(self, layer: Any, parent_id: str, request: CommitRequest, container_id: str = "") -> str:
-        assert isinstance(layer, MountedLayer)
-        await asyncio.to_thread(_unmount_layer, layer)
+    async def commit_layer(self, layer: WritableLayer, parent_id: str, request: CommitRequest,
+                           container_id: str = "") -> str:
+        mounted = _mounted(layer)
+        await asyncio.to_thread(self.layers.unmount, mounted)
         parent: Image | None = self.images.get(parent_id) if parent_id else None
         image = await self.images.commit(
-            parent, layer.upper, request.config, None, author=request.author,
+            parent, mounted.upper, request.config, None, author=request.author,
             created_by=_created_by(request.container_config), container_id=container_id,
             container_config=request.container_config,
         )
         return image.id
 
-    async def release_layer(self, layer: Any) -> None:
-        assert isinstance(layer, MountedLayer)
-        layers = self.images.layers
-
-        def work() -> None:
-            _unmount_layer(layer)
-            try:
-                layers.remove(layer.key)
-            except NotFound:
-                pass
-
-        await asyncio.to_thread(work)
+    async def release_layer(self, layer: WritableLayer) -> None:
+        await asyncio.to_thread(self.layers.release, _mounted(layer))
 
 
-def _unmount_layer(layer: MountedLayer) -> None:
-    if layer.mounted:
-        if is_mounted(layer.root):
-            unmount(layer.root)
-        layer.mounted = False
+def _mounted(layer: WritableLayer) -> MountedLayer:
+    if not isinstance(layer, MountedLayer):
+        raise TypeError(f"not a layer of this build runtime: {layer!r}")
+    return layer
 
 
 def _image_info(image: Image) -> ImageInfo:
@@ -315,85 +269,7 @@ def _mkdir_in_root(root: Path, path: str) -> None:
         os.close(fd)
 
 
-def _lstat_below(root: str, rel: str) -> os.stat_result | None:
-    """``lstat`` of ``root/rel`` without following any symlink on the way; None when it
-    does not exist, and the symlink's own stat when a component is one."""
-    current = root
-    st: os.stat_result | None = None
-    for comp in rel.split("/"):
-        current = os.path.join(current, comp)
-        try:
-            st = os.lstat(current)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        if stat.S_ISLNK(st.st_mode):
-            return st
-    return st
-
-
-def _prune_mount_targets(upper: Path, lowerdirs: Sequence[str]) -> None:
-    """Remove what only the runtime's mounts created in a stopped container's upper dir:
-    empty placeholder files and directories the image does not have, and directories
-    copied up just to hold them."""
-    def in_image(rel: str) -> bool:
-        return any(_lstat_below(lower, rel) is not None for lower in lowerdirs)
-
-    for rel in _MOUNT_TARGET_FILES:
-        path = upper / rel
-        try:
-            st = os.lstat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        if stat.S_ISREG(st.st_mode) and st.st_size == 0 and not in_image(rel):
-            os.unlink(path)
-    for rel in _MOUNT_TARGET_DIRS:
-        path = upper / rel
-        try:
-            st = os.lstat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        if not stat.S_ISDIR(st.st_mode) or os.listdir(path) or _opaque(path):
-            continue
-        if not in_image(rel):
-            os.rmdir(path)
-            continue
-        if _same_dir_metadata(st, lowerdirs, rel):
-            os.rmdir(path)  # only copied up: the image's own directory shows through
-
-
-def _opaque(path: Path) -> bool:
-    try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
-
-
-def _same_dir_metadata(st: os.stat_result, lowerdirs: Sequence[str], rel: str) -> bool:
-    for lower in lowerdirs:
-        low = _lstat_below(lower, rel)
-        if low is None:
-            continue
-        return (stat.S_ISDIR(low.st_mode) and low.st_mode == st.st_mode
-                and low.st_uid == st.st_uid and low.st_gid == st.st_gid)
-    return False
-
-
 _DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
-
-
-def decode_auth_configs(header: str) -> dict[str, AuthConfig]:
-    """``X-Registry-Config``: base64url JSON of ``{registry: AuthConfig}``. As dockerd,
-    a value that does not decode means "no credentials"."""
-    if not header:
-        return {}
-    try:
-        padded = header.strip() + "=" * (-len(header.strip()) % 4)
-        doc = json.loads(base64.urlsafe_b64decode(padded))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        return {}
-    if not isinstance(doc, Mapping):
-        return {}
-    return {str(key): AuthConfig.from_json(value) for key, value in doc.items()}
 
 
 def _hostname(key: str) -> str:
@@ -412,13 +288,4 @@ def resolve_auth(configs: Mapping[str, AuthConfig], domain: str) -> AuthConfig:
     return AuthConfig()
 
 
-def build_runtime(request: web.Request) -> EngineBuildRuntime:
-    engine: Engine = request.app[ENGINE]
-    if engine.images is None or engine.containers is None:
-        raise NotImplementedFeature("building images is not available in this engine")
-    return EngineBuildRuntime(engine.images, engine.containers, engine.config.data_root,
-                              decode_auth_configs(request.headers.get("X-Registry-Config", "")),
-                              request.query.get("platform", ""))
-
-
-__all__ = ["EngineBuildRuntime", "MountedLayer", "build_runtime", "decode_auth_configs", "resolve_auth"]
+__all__ = ["EngineBuildRuntime", "ConfigDecoder", "resolve_auth"]

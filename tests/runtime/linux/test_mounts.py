@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from runtime.linux import syscalls as S
+from runtime.linux.syscalls_fake import RecordingSyscalls
 from runtime.linux.mounts import (
     mount_layer, mount_layer_in_thread, parse_mountinfo_cgroups, parse_options, parse_proc_cgroup, rel,
 )
@@ -61,7 +62,7 @@ DATA = "upperdir=/s/mounts/c/diff,workdir=/s/mounts/c/work,index=off"
 ])
 def test_a_layer_mount_is_one_mount_call_from_init_and_daemon_alike(
         mount: LayerMount, calls: list[tuple[str, tuple[object, ...]]]) -> None:
-    init, daemon = S.RecordingSyscalls(), S.RecordingSyscalls()
+    init, daemon = RecordingSyscalls(), RecordingSyscalls()
     mount_layer(init, mount, "/t")
     mount_layer_in_thread(daemon, mount, "/t")
     assert init.calls == calls
@@ -71,7 +72,7 @@ def test_a_layer_mount_is_one_mount_call_from_init_and_daemon_alike(
 
 def test_the_cwd_is_reset_and_the_error_reaches_the_caller_when_the_mount_fails() -> None:
     for perform in (mount_layer, mount_layer_in_thread):
-        sc = S.RecordingSyscalls(fail={"mount": [errno.EINVAL]})
+        sc = RecordingSyscalls(fail={"mount": [errno.EINVAL]})
         with pytest.raises(OSError) as exc:
             perform(sc, DEEP, "/t")
         assert exc.value.errno == errno.EINVAL
@@ -81,7 +82,7 @@ def test_the_cwd_is_reset_and_the_error_reaches_the_caller_when_the_mount_fails(
 def test_the_daemons_own_cwd_never_moves(tmp_path: Path) -> None:
     seen: list[str] = []
 
-    class Cwd(S.RecordingSyscalls):
+    class Cwd(RecordingSyscalls):
         def mount(self, source: str | None, target: str, fstype: str | None, flags: int,
                   data: str | None) -> None:
             super().mount(source, target, fstype, flags, data)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runtime.errors import SystemError_
-from runtime.linux.syscalls import RecordingSyscalls
+from runtime.linux.syscalls_fake import RecordingSyscalls
 from runtime.storage.mounted import LayerMounts, MountedLayer
 from runtime.storage.overlay import OverlayLayerStore
 from tests.runtime.storage.layer_suite import BASE

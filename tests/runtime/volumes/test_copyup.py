@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from runtime.errors import SystemError_
-from runtime.linux.syscalls import LinuxSyscalls, RecordingSyscalls
+from runtime.linux.syscalls import LinuxSyscalls
+from runtime.linux.syscalls_fake import RecordingSyscalls
 from runtime.spec.model import LayerMount
 from runtime.storage.overlay import stack_mount
 from runtime.storage.snapshots import is_mounted

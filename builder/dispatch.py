@@ -25,7 +25,7 @@ from builder.copy import (
     perform_copy, source_hash,
 )
 from builder.errors import BuildStepError, CommandFailed, ExpansionError
-from builder.gofmt import go_duration, go_list, go_quote, go_quote_list, go_quote_rune
+from runtime.gofmt import go_duration, go_list, go_quote, go_quote_list, go_quote_rune
 from builder.parser import parse as parse_dockerfile
 from builder.shell import ShellLex, env_map
 from builder.state import DispatchState, RunConfig, StageResults, same_config

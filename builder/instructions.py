@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 from builder.errors import DockerfileParseError
-from builder.gofmt import go_quote, parse_go_duration
+from runtime.gofmt import go_quote, parse_go_duration
 from builder.parser import Node
 
 Expander = Callable[[str], str]

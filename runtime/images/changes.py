@@ -15,7 +15,7 @@ import signal
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from runtime.timefmt import go_duration_ns
+from runtime.gofmt import parse_go_duration
 from runtime.errors import InvalidParameter
 
 VALID = ("cmd", "entrypoint", "env", "expose", "healthcheck", "label", "onbuild", "stopsignal", "user", "volume", "workdir")
@@ -166,10 +166,10 @@ def _key_values(instruction: str, rest: str, env: Mapping[str, str]) -> list[tup
 def _parse_duration(text: str, flag: str) -> int:
     if text == "":
         return 0
-    duration = go_duration_ns(text)
-    if duration is None:
-        raise InvalidParameter(f'time: invalid duration "{text}"')
-    return duration
+    try:
+        return parse_go_duration(text)
+    except ValueError as exc:
+        raise InvalidParameter(str(exc)) from None
 
 
 def parse_healthcheck(rest: str) -> dict[str, Any]:

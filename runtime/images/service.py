@@ -52,7 +52,6 @@ from runtime.statefile import ensure_private_dir
 from runtime.storage.digest import chain_ids
 from runtime.storage.overlay import OverlayLayerStore
 from runtime.storage.snapshots import Mount
-from runtime.timefmt import until_ns
 from runtime.archive.rootfd import discard_path
 
 UsageChecker = Callable[[str], list[str]]
@@ -217,7 +216,7 @@ class ImageService:
         dangling_only = dangling is True
         before = self._filter_image(filters, "before")
         since = self._filter_image(filters, "since")
-        until_ns = _until(filters)
+        until_ns = filters.until_values()
         selected = self.store.heads() if dangling_only else self.store.ids()
         chain_refs: dict[str, int] = {}
         if shared_size:
@@ -234,9 +233,7 @@ class ImageService:
                 continue
             if until_ns and any(created > u for u in until_ns):
                 continue
-            if filters.has("label") and not filters.match_labels(image.labels):
-                continue
-            if filters.has("label!") and filters.match_labels(image.labels, "label!"):
+            if not filters.match_labels(image.labels):
                 continue
             refs = self.store.references(image_id)
             if filters.has("reference"):
@@ -555,7 +552,7 @@ class ImageService:
         filters.validate(PRUNE_FILTERS)
         dangling = filters.bool_value("dangling")
         dangling_only = dangling is not False
-        until_ns = _until(filters)
+        until = filters.prune_until()
         layer_sizes = {layer.chain_id: layer.size for layer in self.layers.layers()}
         deleted: list[DeleteItem] = []
         with self._lock:
@@ -564,11 +561,9 @@ class ImageService:
                 if not self.store.exists(image_id):
                     continue
                 image = self.store.get(image_id)
-                if until_ns and any(image.created_ns > u for u in until_ns):
+                if until is not None and image.created_ns > until:
                     continue
-                if filters.has("label") and not filters.match_labels(image.labels):
-                    continue
-                if filters.has("label!") and filters.match_labels(image.labels, "label!"):
+                if not filters.match_label_filters(image.labels):
                     continue
                 if self._users(image_id):
                     continue
@@ -732,13 +727,6 @@ def _unix(created: Any) -> int:
         return parse_rfc3339(_trim_fraction(created)) // 1_000_000_000
     except ValueError:
         return 0
-
-
-def _until(filters: Filters) -> list[int]:
-    try:
-        return [until_ns(v) for v in filters.get("until")]
-    except ValueError as exc:
-        raise SystemError_(str(exc)) from None  # a plain error in dockerd: 500
 
 
 def _is_id_prefix(image_id: str, ref: str) -> bool:

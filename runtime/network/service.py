@@ -114,7 +114,7 @@ from runtime.network.sandboxes import (
     settings_shape,
 )
 from runtime.statefile import read_json, write_json_atomic
-from runtime.timefmt import parse_timestamp, rfc3339_nano, until_ns
+from runtime.timefmt import parse_timestamp, rfc3339_nano
 
 log = logging.getLogger(__name__)
 
@@ -597,14 +597,7 @@ class NetworkService:
 
     async def prune(self, filters: Filters) -> list[str]:
         filters.validate(PRUNE_FILTERS)
-        until = None
-        if "until" in filters.values:
-            if len(filters.values["until"]) > 1:
-                raise InvalidParameter("more than one until filter specified")
-            try:
-                until = until_ns(filters.values["until"][0])
-            except ValueError as exc:
-                raise SystemError_(str(exc)) from None  # a plain error in dockerd: 500
+        until = filters.prune_until()
         deleted = []
         for net in sorted(list(self._networks.values()), key=lambda n: n.created):
             if net.predefined or net.config_only:

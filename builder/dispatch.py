@@ -31,41 +31,12 @@ from builder.shell import ShellLex, env_map
 from builder.state import DispatchState, RunConfig, StageResults, same_config
 from runtime.faults import fault_point
 from runtime.errors import EngineError, NotFound
+from runtime.signals import parse_signal
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUILDKIT_ONLY = ("Refer to https://docs.docker.com/go/buildkit/ to learn how to build images "
                  "with BuildKit enabled")
-
-_SIGNALS = frozenset({
-    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
-    "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
-    "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
-})
-
-
-def parse_signal(text: str) -> None:
-    """Validate a STOPSIGNAL like moby's ``signal.ParseSignal`` (number, name, SIGNAME,
-    RTMIN+n)."""
-    try:
-        if 0 < int(text, 10) <= 64:
-            return
-        raise BuildStepError(f"Invalid signal: {text}")
-    except ValueError:
-        pass
-    name = text.upper().removeprefix("SIG")
-    if name in _SIGNALS or name in ("RTMIN", "RTMAX"):
-        return
-    for base, low, high in (("RTMIN", 1, 30), ("RTMAX", -30, -1)):
-        if name.startswith((base + "+", base + "-")):
-            try:
-                offset = int(name[len(base):])
-            except ValueError:
-                break
-            if low <= offset <= high:
-                return
-    raise BuildStepError(f"Invalid signal: {text}")
-
 
 def port_specs(ports: Sequence[str]) -> list[str]:
     """``nat.ParsePortSpecs`` for EXPOSE: ``80``, ``80/udp``, ``8000-8002/tcp``."""
@@ -558,4 +529,4 @@ class Dispatcher:
 
 
 __all__ = ["Dispatcher", "BuildSettings", "DEFAULT_SHELL", "DEFAULT_PATH", "normalize_workdir",
-           "resolve_cmd_line", "prepend_env", "parse_signal"]
+           "resolve_cmd_line", "prepend_env"]

@@ -30,7 +30,7 @@ from runtime.containers.links import without_link
 from runtime.containers.names import generate_name
 from runtime.containers.ports import CgroupBackend, ImageBackend, NetworkSteps, RwLayerStore
 from runtime.containers.rootfs import RootfsAccess
-from runtime.containers.signals import parse_signal
+from runtime.signals import parse_kill_signal, parse_signal
 from runtime.containers.spec import (
     Peers, command_line, compose_spec, merge_image_config, user_mounts,
 )
@@ -323,6 +323,8 @@ class ContainerService:
         if not config.image:
             raise InvalidParameter("No image specified")  # dockerd: config.Image is required
         validate_host_config(host)
+        if config.stop_signal:
+            parse_signal(config.stop_signal)  # dockerd's verifyContainerSettings
         if host.cgroup_parent and getattr(self.cgroups, "driver", "") == "systemd":
             from runtime.linux.cgroups_systemd import SLICE_ERROR
             from runtime.linux.systemd import valid_slice
@@ -804,7 +806,7 @@ class ContainerService:
         """dockerd's kill: SIGKILL (the default) returns once the container has stopped;
         another signal returns once sent. A kill that ends the run (SIGKILL, the stop
         signal, or any signal when none is configured) cancels the restart policy."""
-        sig = parse_signal(signal or "SIGKILL")
+        sig = parse_kill_signal(signal or "SIGKILL")
         async with self._locked(ref) as container:
             await self._kill(container, ref, sig)
 

@@ -105,8 +105,7 @@ class CommitOptions:
     tag: str = ""
     comment: str = ""
     author: str = ""
-    changes: tuple[str, ...] = ()
-    config: ContainerConfig | None = None
+    config: ContainerConfig | None = None  # --change already applied (builder.changes)
     pause: bool = True
 
 
@@ -1005,15 +1004,12 @@ class ContainerService:
     # --- commit -----------------------------------------------------------------------
 
     async def commit(self, ref: str, options: CommitOptions) -> str:
-        from runtime.containers.changes import apply_changes
-
         container = self.get(ref)
         if container.rw_layer is None:
             raise Conflict(f"container {container.id} has no writable layer")
         config = container.config
         if options.config is not None:
             config = _merge_commit_config(options.config, config)
-        config = apply_changes(config, options.changes)
         repo_tag = None
         if options.repo:
             repo_tag = f"{options.repo}:{options.tag or 'latest'}"

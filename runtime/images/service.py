@@ -20,11 +20,10 @@ from typing import Any
 from runtime.faults import fault_point
 from runtime.archive.compression import Readable, decompressed_chunks
 from runtime.archive.writer import tar_directory
-from runtime.errors import Conflict, ImageNotFound, InvalidParameter, NotFound, SystemError_, Unavailable
+from runtime.errors import Conflict, ImageNotFound, InvalidParameter, NotFound, Unavailable
 from runtime.events import EventBus
 from runtime.filters import Filters
 from runtime.images import config as imgconfig
-from runtime.images.changes import apply_changes
 from runtime.images.model import (
     EMPTY_LAYER_DIFF_ID,
     DeleteItem,
@@ -279,12 +278,13 @@ class ImageService:
         repo: str = "",
         tag: str = "",
         message: str = "",
-        changes: Sequence[str] = (),
+        config: Mapping[str, Any] | None = None,
         src: str = "-",
     ) -> Image:
-        """``docker import``: one layer from a (possibly compressed) rootfs tar."""
+        """``docker import``: one layer from a (possibly compressed) rootfs tar. ``config`` is
+        the image's ``container.Config`` (``--change`` applied by ``builder.changes``)."""
         ref = repo_tag_reference(repo, tag)  # validated before the body is read, as dockerd
-        runtime_config = apply_changes({}, changes)
+        runtime_config = dict(config or {})
         comment = message or f"Imported from {src}"
         reader = self._blocking(source)
         try:

@@ -9,7 +9,7 @@ moby's ``BuildFromConfig``) applies them without committing.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -18,6 +18,7 @@ from builder.errors import BuildStepError
 from builder.shell import ShellLex, env_map
 from builder.state import DispatchState, RunConfig
 from runtime.gofmt import go_duration, go_list, go_quote, go_quote_list, go_quote_rune
+from runtime.ports import expose_specs
 from runtime.signals import parse_signal
 
 DEFAULT_SHELL = ("/bin/sh", "-c")
@@ -38,26 +39,6 @@ class Configured:
 
     message: str
     note: str = ""
-
-
-def port_specs(ports: Sequence[str]) -> list[str]:
-    """``nat.ParsePortSpecs`` for EXPOSE: ``80``, ``80/udp``, ``8000-8002/tcp``."""
-    out: list[str] = []
-    for raw in ports:
-        port, _, proto = raw.partition("/")
-        proto = proto.lower() or "tcp"
-        if proto not in ("tcp", "udp", "sctp"):
-            raise BuildStepError(f"Invalid proto: {proto}")
-        start, dash, end = port.partition("-")
-        try:
-            first = int(start, 10)
-            last = int(end, 10) if dash else first
-        except ValueError:
-            raise BuildStepError(f"Invalid containerPort: {port}") from None
-        if first < 0 or last > 65535 or last < first:
-            raise BuildStepError(f"Invalid containerPort: {port}")
-        out += [f"{p}/{proto}" for p in range(first, last + 1)]
-    return out
 
 
 def normalize_workdir(current: str, requested: str) -> str:
@@ -160,7 +141,7 @@ def configure(state: DispatchState, c: ins.Command, lex: ShellLex, env: Mapping[
         for p in c.ports:
             ports += lex.process_words(p, env)
         exposed = list(rc.exposed_ports or ())
-        exposed += [p for p in port_specs(ports) if p not in exposed]
+        exposed += [p for p in expose_specs(ports) if p not in exposed]
         state.run_config = replace(rc, exposed_ports=tuple(exposed))
         return Configured("EXPOSE " + " ".join(ports))
     if isinstance(c, ins.UserCommand):
@@ -192,4 +173,4 @@ def configure(state: DispatchState, c: ins.Command, lex: ShellLex, env: Mapping[
 
 
 __all__ = ["CONFIG_COMMANDS", "Configured", "DEFAULT_SHELL", "configure", "environment", "expanded",
-           "health_text", "normalize_workdir", "port_specs", "resolve_cmd_line", "shell_of"]
+           "health_text", "normalize_workdir", "resolve_cmd_line", "shell_of"]

@@ -114,6 +114,7 @@ from runtime.network.sandboxes import (
     settings_shape,
 )
 from runtime.statefile import read_json, write_json_atomic
+from runtime.ports import validate_port_bindings
 from runtime.timefmt import parse_timestamp, rfc3339_nano
 
 log = logging.getLogger(__name__)
@@ -686,6 +687,7 @@ class NetworkService:
             raise InvalidParameter(ERR_NO_NETWORK if "null" in kinds else ERR_SHARED)
         for net, cfg in nets:
             check_endpoint(net, cfg)
+        validate_port_bindings(request.port_bindings)  # dockerd's texts, before the rest
         port_requests(request.exposed_ports, request.port_bindings, request.publish_all_ports)
         parse_extra_hosts(request.extra_hosts, self.host_gateway_ips())
         return warnings

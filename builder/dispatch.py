@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -25,75 +24,16 @@ from builder.copy import (
     perform_copy, source_hash,
 )
 from builder.errors import BuildStepError, CommandFailed, ExpansionError
-from builder.gofmt import go_duration, go_list, go_quote, go_quote_list, go_quote_rune
 from builder.parser import parse as parse_dockerfile
-from builder.shell import ShellLex, env_map
+from builder.shell import ShellLex
+from builder.configure import CONFIG_COMMANDS, configure, environment, expanded, resolve_cmd_line, shell_of
 from builder.state import DispatchState, RunConfig, StageResults, same_config
 from runtime.faults import fault_point
 from runtime.errors import EngineError, NotFound
 
-DEFAULT_SHELL = ("/bin/sh", "-c")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUILDKIT_ONLY = ("Refer to https://docs.docker.com/go/buildkit/ to learn how to build images "
                  "with BuildKit enabled")
-
-_SIGNALS = frozenset({
-    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
-    "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
-    "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
-})
-
-
-def parse_signal(text: str) -> None:
-    """Validate a STOPSIGNAL like moby's ``signal.ParseSignal`` (number, name, SIGNAME,
-    RTMIN+n)."""
-    try:
-        if 0 < int(text, 10) <= 64:
-            return
-        raise BuildStepError(f"Invalid signal: {text}")
-    except ValueError:
-        pass
-    name = text.upper().removeprefix("SIG")
-    if name in _SIGNALS or name in ("RTMIN", "RTMAX"):
-        return
-    for base, low, high in (("RTMIN", 1, 30), ("RTMAX", -30, -1)):
-        if name.startswith((base + "+", base + "-")):
-            try:
-                offset = int(name[len(base):])
-            except ValueError:
-                break
-            if low <= offset <= high:
-                return
-    raise BuildStepError(f"Invalid signal: {text}")
-
-
-def port_specs(ports: Sequence[str]) -> list[str]:
-    """``nat.ParsePortSpecs`` for EXPOSE: ``80``, ``80/udp``, ``8000-8002/tcp``."""
-    out: list[str] = []
-    for raw in ports:
-        port, _, proto = raw.partition("/")
-        proto = proto.lower() or "tcp"
-        if proto not in ("tcp", "udp", "sctp"):
-            raise BuildStepError(f"Invalid proto: {proto}")
-        start, dash, end = port.partition("-")
-        try:
-            first = int(start, 10)
-            last = int(end, 10) if dash else first
-        except ValueError:
-            raise BuildStepError(f"Invalid containerPort: {port}") from None
-        if first < 0 or last > 65535 or last < first:
-            raise BuildStepError(f"Invalid containerPort: {port}")
-        out += [f"{p}/{proto}" for p in range(first, last + 1)]
-    return out
-
-
-def _health_text(health: Mapping[str, Any]) -> str:
-    """``fmt.Sprintf("HEALTHCHECK %q", *HealthConfig)`` as dockerd 20.10 records it."""
-    test = go_quote_list(list(health.get("Test") or []))
-    parts = [test] + [go_quote(go_duration(int(health.get(k) or 0))) for k in ("Interval", "Timeout", "StartPeriod")]
-    parts.append(go_quote_rune(int(health.get("Retries") or 0)))
-    return "&{" + " ".join(parts) + "}"
-
 
 def _parent_healthcheck(runtime: BuildRuntime, image_id: str) -> Mapping[str, Any] | None:
     if not image_id:
@@ -103,24 +43,6 @@ def _parent_healthcheck(runtime: BuildRuntime, image_id: str) -> Mapping[str, An
     except NotFound:
         return None
     return health if isinstance(health, Mapping) else None
-
-
-def normalize_workdir(current: str, requested: str) -> str:
-    if not requested:
-        raise BuildStepError("cannot normalize nothing")
-    if requested.startswith("/"):
-        return requested
-    return posixpath.normpath(posixpath.join("/", current, requested)).replace("//", "/")
-
-
-def shell_of(config: RunConfig) -> tuple[str, ...]:
-    return tuple(config.shell) if config.shell else DEFAULT_SHELL
-
-
-def resolve_cmd_line(command: ins.ShellDependentCommand, config: RunConfig) -> tuple[str, ...] | None:
-    if command.prepend_shell and command.cmd_line is not None:
-        return (*shell_of(config), *command.cmd_line)
-    return command.cmd_line
 
 
 def prepend_env(state: DispatchState, build_args: Sequence[str], cmd: Sequence[str]) -> tuple[str, ...]:
@@ -220,15 +142,9 @@ class Dispatcher:
 
     # -- dispatch ---------------------------------------------------------------------------
 
-    def environment(self, state: DispatchState) -> dict[str, str]:
-        env = list(state.run_config.env or ())
-        return env_map(env + state.build_args.filter_allowed(env))
-
     async def dispatch(self, state: DispatchState, command: ins.Command) -> None:
-        env = self.environment(state)
-        expand = getattr(command, "expand", None)
-        if expand is not None:
-            command = expand(lambda word: self.lex.process_word(word, env))
+        env = environment(state)
+        command = expanded(command, self.lex, env)
         try:
             await self._dispatch(state, command, env)
         finally:
@@ -238,33 +154,7 @@ class Dispatcher:
             await self.remove_all()
 
     async def _dispatch(self, state: DispatchState, c: ins.Command, env: Mapping[str, str]) -> None:
-        rc = state.run_config
-        if isinstance(c, ins.EnvCommand):
-            entries = list(rc.env or ())
-            message = "ENV"
-            for kv in c.env:
-                new = f"{kv.key}={kv.value}"
-                message += " " + new
-                for i, existing in enumerate(entries):
-                    if existing.partition("=")[0] == kv.key:
-                        entries[i] = new
-                        break
-                else:
-                    entries.append(new)
-            state.run_config = replace(rc, env=tuple(entries))
-            await self.commit(state, message)
-        elif isinstance(c, ins.MaintainerCommand):
-            state.maintainer = c.maintainer
-            await self.commit(state, "MAINTAINER " + c.maintainer)
-        elif isinstance(c, ins.LabelCommand):
-            labels = dict(rc.labels or {})
-            message = "LABEL"
-            for kv in c.labels:
-                labels[kv.key] = kv.value
-                message += " " + str(kv)
-            state.run_config = replace(rc, labels=labels)
-            await self.commit(state, message)
-        elif isinstance(c, ins.AddCommand):
+        if isinstance(c, ins.AddCommand):
             if c.chmod:
                 raise BuildStepError("the --chmod option requires BuildKit. " + BUILDKIT_ONLY)
             await self.copy(state, "ADD", c.sources, c.dest, c.chown, None, decompress=True)
@@ -272,65 +162,16 @@ class Dispatcher:
             if c.chmod:
                 raise BuildStepError("the --chmod option requires BuildKit. " + BUILDKIT_ONLY)
             await self.copy(state, "COPY", c.sources, c.dest, c.chown, c.from_ or None, decompress=False)
-        elif isinstance(c, ins.OnbuildCommand):
-            state.run_config = replace(rc, on_build=(*(rc.on_build or ()), c.expression))
-            await self.commit(state, "ONBUILD " + c.expression)
-        elif isinstance(c, ins.WorkdirCommand):
-            await self.workdir(state, c)
         elif isinstance(c, ins.RunCommand):
             await self.run(state, c)
-        elif isinstance(c, ins.CmdCommand):
-            cmd = resolve_cmd_line(c, rc)
-            state.run_config = replace(rc, cmd=cmd, args_escaped=False)
-            await self.commit(state, f"CMD {go_quote_list(cmd)}")
-            if c.cmd_line:
-                state.cmd_set = True
-        elif isinstance(c, ins.HealthCheckCommand):
-            old = rc.healthcheck
-            if old is not None:
-                old_test = list(old.get("Test") or [])
-                if old_test and old_test[0] != "NONE":
-                    await self.say(f"Note: overriding previous HEALTHCHECK: {go_list(old_test)}\n")
-            state.run_config = replace(rc, healthcheck=dict(c.health))
-            await self.commit(state, "HEALTHCHECK " + _health_text(c.health))
-        elif isinstance(c, ins.EntrypointCommand):
-            entrypoint = resolve_cmd_line(c, rc)
-            state.run_config = replace(rc, entrypoint=entrypoint, args_escaped=False,
-                                       cmd=rc.cmd if state.cmd_set else None)
-            await self.commit(state, f"ENTRYPOINT {go_quote_list(entrypoint)}")
-        elif isinstance(c, ins.ExposeCommand):
-            ports: list[str] = []
-            for p in c.ports:
-                ports += self.lex.process_words(p, env)
-            exposed = list(rc.exposed_ports or ())
-            exposed += [p for p in port_specs(ports) if p not in exposed]
-            state.run_config = replace(rc, exposed_ports=tuple(exposed))
-            await self.commit(state, "EXPOSE " + " ".join(ports))
-        elif isinstance(c, ins.UserCommand):
-            state.run_config = replace(rc, user=c.user)
-            await self.commit(state, f"USER {c.user}")
-        elif isinstance(c, ins.VolumeCommand):
-            volumes = list(rc.volumes or ())
-            for v in c.volumes:
-                if not v:
-                    raise BuildStepError("VOLUME specified can not be an empty string")
-                if v not in volumes:
-                    volumes.append(v)
-            state.run_config = replace(rc, volumes=tuple(volumes))
-            await self.commit(state, f"VOLUME {go_list(c.volumes)}")
-        elif isinstance(c, ins.StopSignalCommand):
-            parse_signal(c.signal)
-            state.run_config = replace(rc, stop_signal=c.signal)
-            await self.commit(state, f"STOPSIGNAL {c.signal}")
-        elif isinstance(c, ins.ArgCommand):
-            parts = []
-            for arg in c.args:
-                parts.append(arg.key if arg.value is None else f"{arg.key}={arg.value}")
-                state.build_args.add_arg(arg.key, arg.value)
-            await self.commit(state, "ARG " + " ".join(parts))
-        elif isinstance(c, ins.ShellCommand):
-            state.run_config = replace(rc, shell=c.shell)
-            await self.commit(state, f"SHELL {go_list(c.shell)}")
+        elif isinstance(c, CONFIG_COMMANDS):
+            done = configure(state, c, self.lex, env)
+            if done.note:
+                await self.say(done.note)
+            if isinstance(c, ins.WorkdirCommand):
+                await self.workdir(state)
+            else:
+                await self.commit(state, done.message)
         else:  # pragma: no cover - the instruction parser produces no other types
             raise BuildStepError(f"unsupported command type: {type(c).__name__}")
 
@@ -420,9 +261,9 @@ class Dispatcher:
         state.image_id = await self.runtime.commit_container(container_id, request)
         fault_point("build.after-step")
 
-    async def workdir(self, state: DispatchState, c: ins.WorkdirCommand) -> None:
+    async def workdir(self, state: DispatchState) -> None:
+        """After :func:`configure` set it: the directory is made in a container, then committed."""
         rc = state.run_config
-        state.run_config = rc = replace(rc, working_dir=normalize_workdir(rc.working_dir, c.path))
         config = self._with_comment(state, "WORKDIR " + rc.working_dir, single=True)
         if await self.probe_cache(state, config):
             return
@@ -557,5 +398,4 @@ class Dispatcher:
             await self.runtime.release_layer(layer)
 
 
-__all__ = ["Dispatcher", "BuildSettings", "DEFAULT_SHELL", "DEFAULT_PATH", "normalize_workdir",
-           "resolve_cmd_line", "prepend_env", "parse_signal"]
+__all__ = ["Dispatcher", "BuildSettings", "DEFAULT_PATH", "prepend_env"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 from builder.errors import DockerfileParseError
-from builder.gofmt import go_quote, parse_go_duration
+from runtime.gofmt import go_quote, parse_go_duration
 from builder.parser import Node
 
 Expander = Callable[[str], str]
@@ -434,7 +434,7 @@ def _parse_healthcheck(node: Node) -> HealthCheckCommand:
             raise DockerfileParseError("HEALTHCHECK NONE takes no arguments")
         return HealthCheckCommand(**_base(node), health={"Test": ["NONE"]})
     flags = _Flags(node.flags)
-    for name in ("interval", "timeout", "start-period", "retries"):
+    for name in ("interval", "timeout", "start-period", "start-interval", "retries"):
         flags.add_string(name)
     flags.parse()
     if kind != "CMD":
@@ -443,10 +443,13 @@ def _parse_healthcheck(node: Node) -> HealthCheckCommand:
     if not cmd:
         raise DockerfileParseError("Missing command after HEALTHCHECK CMD")
     test = ["CMD" if node.json else "CMD-SHELL", *cmd]
+    # dockerd's HealthConfig: every option is omitempty, so an unset (zero) one is left out
     health: dict[str, Any] = {"Test": test}
-    health["Interval"] = _duration_flag(flags, "interval")
-    health["Timeout"] = _duration_flag(flags, "timeout")
-    health["StartPeriod"] = _duration_flag(flags, "start-period")
+    for key, flag in (("Interval", "interval"), ("Timeout", "timeout"), ("StartPeriod", "start-period"),
+                      ("StartInterval", "start-interval")):
+        value = _duration_flag(flags, flag)
+        if value:
+            health[key] = value
     retries_text = flags.values["retries"]
     retries = 0
     if retries_text:
@@ -456,7 +459,8 @@ def _parse_healthcheck(node: Node) -> HealthCheckCommand:
             raise DockerfileParseError(f'strconv.ParseInt: parsing {go_quote(retries_text)}: invalid syntax') from None
         if retries < 1:
             raise DockerfileParseError(f"--retries must be at least 1 (not {retries})")
-    health["Retries"] = retries
+    if retries:
+        health["Retries"] = retries
     return HealthCheckCommand(**_base(node), health=health)
 
 

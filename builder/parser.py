@@ -23,6 +23,7 @@ from typing import Callable
 
 from builder.errors import DockerfileParseError
 from builder.shell import is_space
+from runtime.gofmt import go_quote
 
 MAX_LINE = 64 * 1024 - 1  # bufio.Scanner's default token limit
 
@@ -366,16 +367,10 @@ def _parse_name_val(rest: str, key: str, d: _Directives) -> tuple[str, ...]:
     for word in words:
         if "=" not in word:
             raise DockerfileParseError(
-                f"Syntax error - can't find = in {_go_quote(word)}. Must be of the form: name=value")
+                f"Syntax error - can't find = in {go_quote(word)}. Must be of the form: name=value")
         name, _, value = word.partition("=")
         out += [name, value]
     return tuple(out)
-
-
-def _go_quote(text: str) -> str:
-    from builder.gofmt import go_quote
-
-    return go_quote(text)
 
 
 def _parse_env(rest: str, d: _Directives) -> Parsed:

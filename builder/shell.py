@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from builder.errors import ExpansionError
-from builder.gofmt import go_quote
+from runtime.gofmt import go_quote
 
 _EOF = ""
 _GO_LATIN1_SPACE = frozenset("\t\n\v\f\r \x85\xa0")

@@ -48,9 +48,9 @@ class RunConfig:
 
     The same fields as ``runtime.containers.model.ContainerConfig`` (a test keeps them in
     step), but ``healthcheck`` stays the ``HealthConfig`` *document*: the builder writes it
-    into image configs as it came (a base image's keys, the parser's zero-valued
-    options), and those bytes are the image ID, which a ``HealthConfig`` value that
-    cannot tell an absent key from a zero one would change."""
+    into image configs as it came (a base image's keys; the parser leaves unset options
+    out, as dockerd's omitempty fields), and those bytes are the image ID, which a
+    ``HealthConfig`` value that cannot tell an absent key from a zero one would change."""
 
     hostname: str = ""
     domainname: str = ""

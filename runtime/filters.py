@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from runtime.errors import InvalidParameter
+from runtime.errors import InvalidParameter, SystemError_
+from runtime.timefmt import until_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,24 +55,46 @@ class Filters:
             raise InvalidParameter(f"invalid filter '{name}': conflicting values")
         return bool(truthy & {"true", "1"})
 
-    def match_label_filters(self, labels: Mapping[str, str]) -> bool:
+    def match_label_filters(self, labels: Mapping[str, str] | None) -> bool:
         """dockerd's prune rule (``matchLabels``): every ``label`` expression holds, and
         not every ``label!`` expression does."""
         if not self.match_labels(labels):
             return False
         return not (self.has("label!") and self.match_labels(labels, "label!"))
 
-    def match_labels(self, labels: Mapping[str, str], name: str = "label") -> bool:
-        """Docker's label filter: every ``key`` or ``key=value`` (or ``key!=value``) must hold."""
-        for expr in self.values.get(name, ()):
-            if "!=" in expr:
-                key, _, unwanted = expr.partition("!=")
-                if labels.get(key) == unwanted:
-                    return False
-            elif "=" in expr:
-                key, _, wanted = expr.partition("=")
-                if labels.get(key) != wanted:
-                    return False
-            elif expr not in labels:
+    def match_labels(self, labels: Mapping[str, str] | None, name: str = "label") -> bool:
+        """moby's ``Args.MatchKVList``: no ``name`` values match everything; otherwise every
+        ``key`` or ``key=value`` must hold, so nothing matches an empty label set. The value
+        is split at the first ``=`` only: ``a!=b`` asks for a label ``a!`` valued ``b``."""
+        exprs = self.values.get(name, ())
+        if not exprs:
+            return True
+        if not labels:
+            return False
+        for expr in exprs:
+            key, sep, wanted = expr.partition("=")
+            if key not in labels or (sep and labels[key] != wanted):
                 return False
         return True
+
+    def prune_until(self, now_ns: int | None = None) -> int | None:
+        """The ``until`` of a prune (dockerd's ``getUntilFromPruneFilters``) as Unix
+        nanoseconds, None without one. Both errors are plain ones in dockerd (500): more
+        than one value, and a value that is neither a timestamp nor a Go duration."""
+        values = self.get("until")
+        if not values:
+            return None
+        if len(values) > 1:
+            raise SystemError_("more than one until filter specified")
+        try:
+            return until_ns(values[0], now_ns)
+        except ValueError as exc:
+            raise SystemError_(str(exc)) from None
+
+    def until_values(self, now_ns: int | None = None) -> tuple[int, ...]:
+        """Every ``until`` value of a list filter (image list) as Unix nanoseconds; an
+        unparsable one is a plain error (500), as above."""
+        try:
+            return tuple(until_ns(v, now_ns) for v in self.get("until"))
+        except ValueError as exc:
+            raise SystemError_(str(exc)) from None

@@ -1,10 +1,13 @@
-"""Go's time formats as Docker writes them (RFC3339Nano and the fixed-width variant)."""
+"""Go's time formats as Docker writes them (RFC3339Nano and the fixed-width variant), and
+the ``since``/``until`` values Docker reads (timestamps, or Go durations before now)."""
 
 from __future__ import annotations
 
 import re
 import time
 from datetime import datetime, timezone
+
+from runtime.gofmt import parse_go_duration
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
@@ -64,34 +67,17 @@ def parse_timestamp(value: str) -> int:
     return parse_rfc3339(value)
 
 
-_GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)")
-_GO_UNIT_NS = {"ns": 1, "us": 1_000, "\u00b5s": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-               "m": 60_000_000_000, "h": 3_600_000_000_000}
-
-
-def go_duration_ns(text: str) -> int | None:
-    """Go's ``time.ParseDuration`` for non-negative durations (``1h30m``, ``1.5s``, ``0``),
-    in nanoseconds; None when ``text`` is not one."""
-    if text == "0":
-        return 0
-    pos, total = 0, 0.0
-    for match in _GO_DURATION.finditer(text):
-        if match.start() != pos:
-            return None
-        total += float(match.group(1)) * _GO_UNIT_NS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        return None
-    return int(total)
-
-
 def until_ns(value: str, now_ns: int | None = None) -> int:
     """An ``until`` filter value (prune, image list) as Unix nanoseconds, as dockerd's
     ``filters.GetTimestamp`` reads it: a Go duration before now, or a timestamp.
     Raises ValueError with dockerd's text."""
-    duration = go_duration_ns(value)
-    if duration is not None:
-        return (time.time_ns() if now_ns is None else now_ns) - duration
+    if value != "0":  # "0" is the Unix epoch there, not a zero duration
+        try:
+            duration = parse_go_duration(value)
+        except ValueError:
+            pass
+        else:
+            return (time.time_ns() if now_ns is None else now_ns) - duration
     try:
         return parse_timestamp(value)
     except ValueError:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.containers import freeze
-from runtime.containers.changes import apply_changes
 from runtime.containers.context import ContainerContext
 from runtime.containers.imageconfig import merge_image_config
 from runtime.containers.model import ContainerConfig
@@ -20,7 +19,6 @@ class CommitOptions:
     tag: str = ""
     comment: str = ""
     author: str = ""
-    changes: tuple[str, ...] = ()
     config: ContainerConfig | None = None
     pause: bool = True
 
@@ -33,7 +31,6 @@ async def commit(ctx: ContainerContext, ref: str, options: CommitOptions) -> str
     config = container.config
     if options.config is not None:
         config = _merge_commit_config(options.config, config)
-    config = apply_changes(config, options.changes)
     repo_tag = None
     if options.repo:
         repo_tag = f"{options.repo}:{options.tag or 'latest'}"

@@ -27,6 +27,7 @@ from runtime.containers.store import ContainerStore
 from runtime.containers.validate import validate_host_config
 from runtime.errors import InvalidParameter
 from runtime.faults import fault_point
+from runtime.signals import parse_signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,8 @@ async def create(ctx: ContainerContext, request: CreateRequest) -> CreateResult:
     if not config.image:
         raise InvalidParameter("No image specified")  # dockerd: config.Image is required
     validate_host_config(host)
+    if config.stop_signal:
+        parse_signal(config.stop_signal)  # dockerd's verifyContainerSettings
     if host.cgroup_parent and getattr(ctx.cgroups, "driver", "") == "systemd":
         from runtime.linux.cgroups_systemd import SLICE_ERROR
         from runtime.linux.systemd import valid_slice

@@ -3,56 +3,31 @@ and bind-mounted into it (dockerd writes the same three files)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from runtime.containers.model import Container
-
-HOSTS_DEFAULT = (
-    "127.0.0.1\tlocalhost\n"
-    "::1\tlocalhost ip6-localhost ip6-loopback\n"
-    "fe00::0\tip6-localnet\n"
-    "ff00::0\tip6-mcastprefix\n"
-    "ff02::1\tip6-allnodes\n"
-    "ff02::2\tip6-allrouters\n"
-)
-DEFAULT_NAMESERVERS = ("8.8.8.8", "8.8.4.4")
-_LOCAL_NS = re.compile(r"^\s*nameserver\s+(127\.\d+\.\d+\.\d+|::1)\s*$")
+from runtime.network import etcfiles as etc
 
 
 def hosts_content(container: Container, host_hosts: str | None = None) -> str:
+    """What /etc/hosts holds until the network service writes the container's own (at
+    each start, with ``--add-host`` records, links and its addresses): the host's file on
+    the host network, else the default records, rendered by :mod:`runtime.network.etcfiles`."""
     hc = container.host_config
     if hc.network_mode == "host" and host_hosts is not None:
-        text = host_hosts if host_hosts.endswith("\n") or not host_hosts else host_hosts + "\n"
-    else:
-        text = HOSTS_DEFAULT
-    for entry in hc.extra_hosts or ():
-        name, sep, address = entry.partition(":") if "=" not in entry else entry.partition("=")
-        if sep:
-            text += f"{address}\t{name}\n"
-    return text
+        return host_hosts if host_hosts.endswith("\n") or not host_hosts else host_hosts + "\n"
+    return etc.hosts_content([], [], container.config.hostname, container.config.domainname)
 
 
 def resolv_conf_content(container: Container, host_resolv: str) -> str:
-    """The host's resolv.conf with --dns/--dns-search/--dns-option applied; for a private
-    network namespace, localhost nameservers are unreachable and replaced by defaults."""
+    """The host's resolv.conf with --dns/--dns-search/--dns-option applied, as
+    :func:`runtime.network.etcfiles.container_resolv_conf` renders it for the default
+    bridge (``legacy``: no localhost nameservers, Docker's defaults when none is left)."""
     hc = container.host_config
-    lines = host_resolv.splitlines()
-    private_net = hc.network_mode != "host"
-    if private_net:
-        lines = [line for line in lines if not _LOCAL_NS.match(line)]
-    if hc.dns:
-        lines = [line for line in lines if not line.strip().startswith("nameserver")]
-        lines += [f"nameserver {ns}" for ns in hc.dns]
-    if hc.dns_search:
-        lines = [line for line in lines if not line.strip().startswith(("search", "domain"))]
-        lines.append("search " + " ".join(hc.dns_search))
-    if hc.dns_options:
-        lines = [line for line in lines if not line.strip().startswith("options")]
-        lines.append("options " + " ".join(hc.dns_options))
-    if private_net and not any(line.strip().startswith("nameserver") for line in lines):
-        lines += [f"nameserver {ns}" for ns in DEFAULT_NAMESERVERS]
-    return "\n".join(lines) + "\n"
+    mode = hc.network_mode if hc.network_mode in ("host", "none") else "legacy"
+    text, _ = etc.container_resolv_conf(host_resolv, mode, hc.dns or (), hc.dns_search or (),
+                                        hc.dns_options or ())
+    return text
 
 
 def write_etc_files(container: Container, host_etc: Path = Path("/etc")) -> None:
@@ -72,4 +47,4 @@ def write_etc_files(container: Container, host_etc: Path = Path("/etc")) -> None
         path.chmod(0o644)
 
 
-__all__ = ["HOSTS_DEFAULT", "hosts_content", "resolv_conf_content", "write_etc_files"]
+__all__ = ["hosts_content", "resolv_conf_content", "write_etc_files"]

@@ -32,7 +32,8 @@ from runtime.containers.fsdiff import Change, changes
 from runtime.containers.model import Container
 from runtime.containers.rootfs import Root, RootfsAccess
 from runtime.containers.context import ContainerContext
-from runtime.containers.targuard import go_quote, guarded
+from runtime.containers.targuard import guarded
+from runtime.gofmt import go_quote
 from runtime.containers.treetar import Boundary, TreeTar, end_of_archive
 from runtime.errors import InvalidParameter, NotFound, SystemError_
 from runtime.images.streams import AsyncReadable, BlockingReader, iterate_in_thread

@@ -18,7 +18,7 @@ from typing import Any
 
 from runtime.containers.model import Container
 from runtime.containers.context import ContainerContext
-from runtime.containers.signals import parse_signal
+from runtime.signals import parse_signal
 from runtime.errors import Conflict, InvalidParameter, SystemError_
 
 

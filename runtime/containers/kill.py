@@ -13,7 +13,7 @@ import signal as _signal
 from runtime.containers.context import ContainerContext
 from runtime.containers.lifecycle import cancel_restart, locked, send_signal
 from runtime.containers.model import Container
-from runtime.containers.signals import parse_signal
+from runtime.signals import parse_kill_signal, parse_signal
 from runtime.containers.state import WaitCondition
 from runtime.errors import Conflict
 
@@ -26,7 +26,7 @@ async def kill(ctx: ContainerContext, ref: str, signal: str = "") -> None:
     """SIGKILL (the default) returns once the container has stopped; another signal
     returns once sent. A kill that ends the run (SIGKILL, the stop signal, or any signal
     when none is configured) cancels the restart policy."""
-    sig = parse_signal(signal or "SIGKILL")
+    sig = parse_kill_signal(signal or "SIGKILL")
     async with locked(ctx, ref) as container:
         await kill_container(ctx, container, ref, sig)
 

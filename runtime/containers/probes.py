@@ -16,6 +16,7 @@ from runtime.containers.health import MAX_OUTPUT, HealthMonitors, ProbeResult
 from runtime.containers.model import Container
 from runtime.containers.service import ContainerService
 from runtime.errors import EngineError
+from runtime.gofmt import go_duration
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +63,9 @@ class ExecProbeRunner:
                 except Exception as exc:  # noqa: BLE001 - it may have exited meanwhile
                     log.debug("killing probe %s: %s", exec_id[:12], exc)
             return ProbeResult(start, time.time_ns(), -1,
-                               f"Health check exceeded timeout ({_go_duration(timeout)})")
+                               f"Health check exceeded timeout ({go_duration(round(timeout * 1e9))})")
         code = record.exit_code if record.exit_code is not None else -1
         return ProbeResult(start, time.time_ns(), code, output.decode("utf-8", "replace"))
-
-
-def _go_duration(seconds: float) -> str:
-    if seconds >= 1 and float(seconds).is_integer():
-        return f"{int(seconds)}s"
-    if seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    return f"{seconds:g}s"
 
 
 def attach(containers: ContainerService, execs: ExecService) -> HealthMonitors:

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from runtime.containers.context import ContainerContext
 from runtime.containers.delete import remove
 from runtime.containers.overview import sizes
-from runtime.errors import InvalidParameter, SystemError_
 from runtime.filters import Filters
-from runtime.timefmt import until_ns as parse_until
 
 log = logging.getLogger(__name__)
 
@@ -29,22 +27,9 @@ class PruneReport:
     reclaimed: int
 
 
-def until_ns(value: str, now_ns: int | None = None) -> int:
-    """An ``until`` filter value as Unix nanoseconds (dockerd's ``GetTimestamp``)."""
-    try:
-        return parse_until(value, now_ns)
-    except ValueError as exc:
-        raise SystemError_(str(exc)) from None  # a plain error in dockerd: 500, not 400
-
-
 async def prune(ctx: ContainerContext, filters: Filters) -> PruneReport:
     filters.validate(PRUNE_FILTERS)
-    until = None
-    values = filters.get("until")
-    if len(values) > 1:
-        raise InvalidParameter("more than one until filter specified")
-    if values:
-        until = until_ns(values[0])
+    until = filters.prune_until()
     deleted: list[str] = []
     reclaimed = 0
     for container in sorted(ctx.store, key=lambda c: c.created_ns):
@@ -68,4 +53,4 @@ async def prune(ctx: ContainerContext, filters: Filters) -> PruneReport:
     return PruneReport(tuple(deleted), reclaimed)
 
 
-__all__ = ["PruneReport", "prune", "until_ns", "PRUNE_FILTERS"]
+__all__ = ["PruneReport", "prune", "PRUNE_FILTERS"]

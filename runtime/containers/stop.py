@@ -10,7 +10,7 @@ import signal as _signal
 from runtime.containers.context import ContainerContext, ExitSink
 from runtime.containers.lifecycle import cancel_restart, locked, send_signal, settle
 from runtime.containers.model import Container
-from runtime.containers.signals import parse_signal
+from runtime.signals import parse_signal
 from runtime.containers.start import start_process
 from runtime.containers.state import WaitCondition
 from runtime.errors import ContainerNotFound, NotModified

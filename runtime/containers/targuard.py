@@ -11,12 +11,12 @@ the chunk that completes an offending header, so the extractor never sees that m
 
 from __future__ import annotations
 
-import json
 import posixpath
 from collections.abc import Iterable, Iterator
 
 from runtime.archive import tarheader as th
 from runtime.archive.errors import ArchiveError, MalformedArchive
+from runtime.gofmt import go_quote
 
 _PREFIX = "Error processing tar file(exit status 1): "
 _SPECIAL = (th.PAX, th.PAX_GLOBAL, th.GNU_LONGNAME, th.GNU_LONGLINK)
@@ -44,11 +44,6 @@ def go_clean(path: str) -> str:
     if rooted:
         return "/" + cleaned
     return cleaned or "."
-
-
-def go_quote(text: str) -> str:
-    """Go's ``%q`` for the texts that occur here (JSON string syntax is the same for them)."""
-    return json.dumps(text, ensure_ascii=False)
 
 
 def _join(*parts: str) -> str:

@@ -20,11 +20,10 @@ from typing import Any
 from runtime.faults import fault_point
 from runtime.archive.compression import Readable, decompressed_chunks
 from runtime.archive.writer import tar_directory
-from runtime.errors import Conflict, ImageNotFound, InvalidParameter, NotFound, SystemError_, Unavailable
+from runtime.errors import Conflict, ImageNotFound, InvalidParameter, NotFound, Unavailable
 from runtime.events import EventBus
 from runtime.filters import Filters
 from runtime.images import config as imgconfig
-from runtime.images.changes import apply_changes
 from runtime.images.model import (
     EMPTY_LAYER_DIFF_ID,
     DeleteItem,
@@ -51,7 +50,6 @@ from runtime.statefile import ensure_private_dir
 from runtime.storage.digest import chain_ids
 from runtime.storage.overlay import OverlayLayerStore
 from runtime.storage.snapshots import Mount
-from runtime.timefmt import until_ns
 from runtime.archive.rootfd import discard_path
 
 UsageChecker = Callable[[str], list[str]]
@@ -216,7 +214,7 @@ class ImageService:
         dangling_only = dangling is True
         before = self._filter_image(filters, "before")
         since = self._filter_image(filters, "since")
-        until_ns = _until(filters)
+        until_ns = filters.until_values()
         selected = self.store.heads() if dangling_only else self.store.ids()
         chain_refs: dict[str, int] = {}
         if shared_size:
@@ -233,9 +231,7 @@ class ImageService:
                 continue
             if until_ns and any(created > u for u in until_ns):
                 continue
-            if filters.has("label") and not filters.match_labels(image.labels):
-                continue
-            if filters.has("label!") and filters.match_labels(image.labels, "label!"):
+            if not filters.match_labels(image.labels):
                 continue
             refs = self.store.references(image_id)
             if filters.has("reference"):
@@ -281,12 +277,13 @@ class ImageService:
         repo: str = "",
         tag: str = "",
         message: str = "",
-        changes: Sequence[str] = (),
+        config: Mapping[str, Any] | None = None,
         src: str = "-",
     ) -> Image:
-        """``docker import``: one layer from a (possibly compressed) rootfs tar."""
+        """``docker import``: one layer from a (possibly compressed) rootfs tar. ``config`` is
+        the image's ``container.Config`` (``--change`` applied by ``builder.changes``)."""
         ref = repo_tag_reference(repo, tag)  # validated before the body is read, as dockerd
-        runtime_config = apply_changes({}, changes)
+        runtime_config = dict(config or {})
         comment = message or f"Imported from {src}"
         reader = self._blocking(source)
         try:
@@ -554,7 +551,7 @@ class ImageService:
         filters.validate(PRUNE_FILTERS)
         dangling = filters.bool_value("dangling")
         dangling_only = dangling is not False
-        until_ns = _until(filters)
+        until = filters.prune_until()
         layer_sizes = {layer.chain_id: layer.size for layer in self.layers.layers()}
         deleted: list[DeleteItem] = []
         with self._lock:
@@ -563,11 +560,9 @@ class ImageService:
                 if not self.store.exists(image_id):
                     continue
                 image = self.store.get(image_id)
-                if until_ns and any(image.created_ns > u for u in until_ns):
+                if until is not None and image.created_ns > until:
                     continue
-                if filters.has("label") and not filters.match_labels(image.labels):
-                    continue
-                if filters.has("label!") and filters.match_labels(image.labels, "label!"):
+                if not filters.match_label_filters(image.labels):
                     continue
                 if self._users(image_id):
                     continue
@@ -727,13 +722,6 @@ def _unix(created: Any) -> int:
         return parse_rfc3339(_trim_fraction(created)) // 1_000_000_000
     except ValueError:
         return 0
-
-
-def _until(filters: Filters) -> list[int]:
-    try:
-        return [until_ns(v) for v in filters.get("until")]
-    except ValueError as exc:
-        raise SystemError_(str(exc)) from None  # a plain error in dockerd: 500
 
 
 def _is_id_prefix(image_id: str, ref: str) -> bool:

@@ -29,6 +29,7 @@ from runtime.network.portmap import close_all, port_requests, publish
 from runtime.network.sandbox_files import write_files
 from runtime.network.sandboxes import ERR_NO_NETWORK, ERR_SHARED, check_endpoint, dns_names, link_local_cidrs, pick_gateway
 from runtime.network.views import render
+from runtime.ports import validate_port_bindings
 
 
 async def validate_sandbox(ctx: NetworkContext, request: SandboxRequest) -> list[str]:
@@ -44,6 +45,7 @@ async def validate_sandbox(ctx: NetworkContext, request: SandboxRequest) -> list
         raise InvalidParameter(ERR_NO_NETWORK if "null" in kinds else ERR_SHARED)
     for net, cfg in nets:
         check_endpoint(net, cfg)
+    validate_port_bindings(request.port_bindings)  # dockerd's texts, before the rest
     port_requests(request.exposed_ports, request.port_bindings, request.publish_all_ports)
     parse_extra_hosts(request.extra_hosts, ctx.host_gateway_ips())
     return warnings

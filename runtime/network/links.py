@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from runtime.ports import port_key
+
 
 def _port_key(spec: str) -> tuple[int, int, str]:
-    number, _, proto = spec.partition("/")
-    proto = (proto or "tcp").lower()
+    number, proto = port_key(spec)
     # ascending port number; for the same number tcp first
-    return (int(number), 0 if proto == "tcp" else 1, proto)
+    return (number, 0 if proto == "tcp" else 1, proto)
 
 
 def link_env(alias: str, link_name: str, child_ip: str, exposed_ports: Iterable[str],

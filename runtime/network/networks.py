@@ -23,7 +23,7 @@ from runtime.network.ipam6 import ERR_NO_IPV6, host_has_ipv6, random_ula
 from runtime.network.lifecycle import claim
 from runtime.network.model import OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, Network, is_predefined
 from runtime.network.views import attached
-from runtime.timefmt import parse_timestamp, rfc3339_nano, until_ns
+from runtime.timefmt import parse_timestamp, rfc3339_nano
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +148,7 @@ async def remove(ctx: NetworkContext, ref: str) -> None:
 async def prune(ctx: NetworkContext, filters: Filters) -> list[str]:
     """Remove the unused user networks the filters select; their names."""
     filters.validate(PRUNE_FILTERS)
-    until = None
-    if "until" in filters.values:
-        if len(filters.values["until"]) > 1:
-            raise InvalidParameter("more than one until filter specified")
-        try:
-            until = until_ns(filters.values["until"][0])
-        except ValueError as exc:
-            raise SystemError_(str(exc)) from None  # a plain error in dockerd: 500
+    until = filters.prune_until()
     deleted = []
     for net in sorted(list(ctx.networks.values()), key=lambda n: n.created):
         if net.predefined or net.config_only:

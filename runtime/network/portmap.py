@@ -23,6 +23,7 @@ from pathlib import Path
 
 from runtime.errors import InvalidParameter, SystemError_
 from runtime.network.contract import PortBindingSpec
+from runtime.ports import PROTOCOLS, parse_port_range, port_key, split_proto_port
 
 log = logging.getLogger(__name__)
 
@@ -49,32 +50,26 @@ def host_ipv6_listenable() -> bool:
 
 
 def parse_port_key(key: str) -> tuple[int, str]:
-    """``"80/tcp"`` (or ``"80"``) -> (80, "tcp")."""
-    number, _, proto = key.partition("/")
-    proto = (proto or "tcp").lower()
-    if proto not in ("tcp", "udp", "sctp"):
-        raise InvalidParameter(f"invalid proto: {proto}")
+    """``"80/tcp"`` (or ``"80"``) -> (80, "tcp") (:func:`runtime.ports.port_key`), for a
+    port that is to be bound: 1..65535, tcp, udp or sctp."""
     try:
-        port = int(number)
+        port, proto = port_key(key)
     except ValueError:
-        raise InvalidParameter(f"invalid containerPort: {number}") from None
-    if not 0 < port < 65536:
-        raise InvalidParameter(f"invalid containerPort: {number}")
+        raise InvalidParameter(f"invalid containerPort: {split_proto_port(key)[1]}") from None
+    if proto not in PROTOCOLS:
+        raise InvalidParameter(f"invalid proto: {proto}")
+    if port == 0:
+        raise InvalidParameter(f"invalid containerPort: {split_proto_port(key)[1]}")
     return port, proto
 
 
 def _host_port_range(text: str) -> tuple[int, int]:
     if text == "":
         return 0, 0
-    start_text, _, end_text = text.partition("-")
     try:
-        start = int(start_text)
-        end = int(end_text) if end_text else start
+        return parse_port_range(text)
     except ValueError:
         raise InvalidParameter(f"Error parsing HostPort value({text}):invalid hostPort: {text}") from None
-    if not (0 <= start <= 65535 and 0 <= end <= 65535) or end < start:
-        raise InvalidParameter(f"Error parsing HostPort value({text}):invalid hostPort: {text}")
-    return start, end
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +85,22 @@ class PortRequest:
 
 
 def exposed_keys(exposed: Iterable[str], bindings: Mapping[str, object]) -> list[str]:
-    """Exposed ports (plus every bound one), normalised and sorted by protocol and number."""
-    keys = {f"{p}/{proto}" for p, proto in (parse_port_key(k) for k in [*exposed, *bindings])}
+    """Exposed ports (plus every bound one), normalised and sorted by protocol and number.
+    An exposed port that is no port key (``70000/tcp``, ``80/bogus``) is left out: dockerd
+    takes any ``ExposedPorts`` key at create and publishes nothing for it."""
+    keys = {f"{p}/{proto}" for p, proto in (parse_port_key(k) for k in [*_port_keys(exposed), *bindings])}
     return sorted(keys, key=lambda k: (k.split("/")[1], int(k.split("/")[0])))
+
+
+def _port_keys(exposed: Iterable[str]) -> list[str]:
+    out = []
+    for key in exposed:
+        try:
+            parse_port_key(key)
+        except InvalidParameter:
+            continue
+        out.append(key)
+    return out
 
 
 def port_requests(

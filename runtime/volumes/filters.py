@@ -25,21 +25,6 @@ def _go_values(values: Iterable[str]) -> str:
     return "[" + " ".join(values) + "]"
 
 
-def match_kv_list(exprs: Iterable[str], labels: Mapping[str, str] | None) -> bool:
-    """moby's ``MatchKVList``: no expressions match everything; otherwise every ``key`` or
-    ``key=value`` must hold (so a volume without labels matches none)."""
-    wanted = list(exprs)
-    if not wanted:
-        return True
-    if not labels:
-        return False
-    for expr in wanted:
-        key, sep, value = expr.partition("=")
-        if key not in labels or (sep and labels[key] != value):
-            return False
-    return True
-
-
 def name_matches(patterns: Iterable[str], name: str) -> bool:
     """moby's ``Args.Match``: an exact value, or a regular expression found in the name."""
     for pattern in patterns:
@@ -65,12 +50,8 @@ def _dangling(filters: Filters) -> bool | None:
 
 
 def _labels(filters: Filters) -> Predicate:
-    include, exclude = filters.get("label"), filters.get("label!")
-
     def keep(volume: Volume, referenced: bool) -> bool:
-        if not match_kv_list(include, volume.labels):
-            return False
-        return not (exclude and match_kv_list(exclude, volume.labels))
+        return filters.match_label_filters(volume.labels)
 
     return keep
 
@@ -129,4 +110,4 @@ def _parse_bool(text: str) -> bool:
 
 
 __all__ = ["LIST_FILTERS", "PRUNE_FILTERS", "list_predicate", "prune_predicate",
-           "match_kv_list", "name_matches"]
+           "name_matches"]

@@ -301,13 +301,30 @@ async def test_copy_semantics(runtime: FakeRuntime) -> None:
     ("RUN --mount=type=cache,target=/x true", "the --mount option requires BuildKit. Refer to "
                                               "https://docs.docker.com/go/buildkit/ to learn how to build images with "
                                               "BuildKit enabled"),
-    ("STOPSIGNAL NOPE", "Invalid signal: NOPE"),
-    ("EXPOSE 80/xyz", "Invalid proto: xyz"),
 ])
 async def test_step_errors(runtime: FakeRuntime, instruction: str, message: str) -> None:
     with pytest.raises(BuildStepError) as info:
         await run_build(runtime, f"FROM busybox\n{instruction}\n", {"f": "x"})
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize(("instruction", "message"), [
+    ("EXPOSE 80/xyz", "Invalid proto: xyz"),
+    ("EXPOSE 9-8", "Invalid containerPort: 9-8"),
+])
+async def test_expose_is_checked_by_the_runtime_port_parser(runtime: FakeRuntime, instruction: str,
+                                                           message: str) -> None:
+    with pytest.raises(InvalidParameter) as info:
+        await run_build(runtime, f"FROM busybox\n{instruction}\n")
+    assert str(info.value) == message
+
+
+async def test_stopsignal_is_checked_by_the_runtime_parser(runtime: FakeRuntime) -> None:
+    # moby's dispatchStopSignal: errdefs.InvalidParameter(signal.ParseSignal(...))
+    with pytest.raises(InvalidParameter, match="^Invalid signal: NOPE$"):
+        await run_build(runtime, "FROM busybox\nSTOPSIGNAL NOPE\n")
+    image_id, _ = await run_build(runtime, "FROM busybox\nSTOPSIGNAL 99\n")
+    assert runtime.images[image_id].config["StopSignal"] == "99"
 
 
 async def test_missing_base_images_are_pulled(runtime: FakeRuntime) -> None:

@@ -21,7 +21,7 @@ from tests.runtime.images.conftest import rootfs_tar
 @pytest.fixture
 async def adapter(tmp_path: Path) -> EngineBuildRuntime:
     images = ImageService(tmp_path / "data", EventBus())
-    await images.import_image(io.BytesIO(rootfs_tar()), repo="base", tag="1", changes=['CMD ["sh"]'])
+    await images.import_image(io.BytesIO(rootfs_tar()), repo="base", tag="1", config={"Cmd": ["sh"]})
     return EngineBuildRuntime(images, None, tmp_path / "data", _no_containers)  # type: ignore[arg-type]
 
 

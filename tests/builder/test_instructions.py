@@ -57,7 +57,7 @@ def test_healthcheck_values() -> None:
     shell, exec_, none = stage.commands
     assert isinstance(shell, ins.HealthCheckCommand)
     assert shell.health == {"Test": ["CMD-SHELL", "curl x"], "Interval": 90_000_000_000, "Timeout": 500_000_000,
-                            "StartPeriod": 0, "Retries": 3}
+                            "Retries": 3}  # zero options are left out, as dockerd's omitempty fields
     assert isinstance(exec_, ins.HealthCheckCommand) and exec_.health["Test"] == ["CMD", "a", "b"]
     assert isinstance(none, ins.HealthCheckCommand) and none.health == {"Test": ["NONE"]}
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from compat_api.adjustments import adjust_request, adjust_response
 from compat_api.wire.goshapes import NETWORKING_CONFIG, check_body
 from compat_api.convert.containers import (
-    config_from_wire, host_config_from_wire, render_create, render_inspect, render_summary,
+    config_from_wire, host_config_from_wire, render_config, render_create, render_inspect, render_summary,
     render_wait,
 )
 from compat_api.params import (
@@ -21,6 +21,7 @@ from compat_api.routers.containers.backend import containers
 from compat_api.routers.containers.streaming import frame, pump
 from compat_api.streams.hijack import MULTIPLEXED_STREAM, RAW_STREAM, hijack
 from compat_api.versions import APIVersion
+from builder.changes import build_from_config
 from runtime.containers.attach import AttachOptions
 from runtime.containers.listing import ListOptions
 from runtime.containers.service import CommitOptions, CreateRequest, LogsOptions
@@ -263,17 +264,17 @@ async def commit(request: web.Request) -> web.Response:
     service = containers(request)
     body = await json_body(request)
     config = config_from_wire(body) if body else None
-    changes: list[str] = []
-    for value in request.query.getall("changes", []):
-        changes.extend(line for line in value.splitlines() if line.strip())
+    changes = request.query.getall("changes", [])
     ref = request.query.get("container", "")
     options = CommitOptions(
         repo=request.query.get("repo", ""), tag=request.query.get("tag", ""),
         comment=request.query.get("comment", ""), author=request.query.get("author", ""),
-        changes=tuple(changes), config=config,
-        pause=bool_value_or_default(request, "pause", True),
+        config=config, pause=bool_value_or_default(request, "pause", True),
     )
     if options.tag and not options.repo:
         raise InvalidParameter("invalid reference format: repository name must be given with a tag")
+    if changes:  # dockerd: the changes apply to the request's config, else the container's
+        base = body if body else render_config(service.get(ref).config)
+        options = replace(options, config=config_from_wire(build_from_config(base, changes)))
     image_id = await service.commit(ref, options)
     return json_response({"Id": image_id}, status=201)

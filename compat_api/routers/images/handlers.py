@@ -15,6 +15,7 @@ from compat_api.routers.images import distribution, render
 from compat_api.routers.images.backend import images
 from compat_api.streams.jsonmessage import JsonMessageWriter
 from compat_api.versions import APIVersion
+from builder.changes import build_from_config
 from runtime.errors import InvalidParameter, NotImplementedFeature
 from runtime.images.model import Progress
 
@@ -38,7 +39,7 @@ async def create(request: web.Request) -> web.StreamResponse:
         repo=query.get("repo", ""),
         tag=query.get("tag", ""),
         message=query.get("message", ""),
-        changes=query.getall("changes", []),
+        config=build_from_config({}, query.getall("changes", [])),
         src=src,
     )
     # dockerd reports the import's result as one status line once the work is done

@@ -287,7 +287,7 @@ async def test_list_filters(svc: ContainerService) -> None:
 async def test_commit(svc: ContainerService) -> None:
     cid, _ = await run(svc, "sh", "-c", "true", name="tocommit")
     image_id = await svc.commit(cid, CommitOptions(repo="mine", tag="v1", comment="c", author="me",
-                                             changes=("ENV A=1", 'CMD ["echo","hi"]')))
+                                             config=ContainerConfig(env=("A=1",), cmd=("echo", "hi"))))
     parent, diff, config, tag, comment, author = svc.images.committed[-1]  # type: ignore[attr-defined]
     assert tag == "mine:v1" and comment == "c" and author == "me"
     assert config["Cmd"] == ["echo", "hi"] and "A=1" in config["Env"]

@@ -46,7 +46,7 @@ async def wired(tmp_path: Path, rootfs: Path, exec_root: Path  # noqa: F811
     config = DaemonConfig(data_root=tmp_path / "data", exec_root=exec_root)
     images = ImageService(config.data_root, events)
     await images.import_image(io.BytesIO(rootfs_tar(rootfs)), "busybox", "latest",
-                              changes=['CMD ["sh"]'])
+                              config={"Cmd": ["sh"]})
     client = await SupervisorClient.connect(exec_root)
     cgroups = CgroupManager(parent=f"pydockerd-test-{uuid.uuid4().hex[:8]}")
     containers, _ = await open_container_services(config, events, images, client, cgroups)
@@ -73,7 +73,7 @@ async def test_run_commit_run_and_rmi_conflict(wired: tuple[ContainerService, Im
     await svc.start(first.id)
     assert (await asyncio.wait_for(waiter, 20)).exit_code == 0
     image_id = await svc.commit(first.id, CommitOptions(repo="docker.io/library/committed",
-                                                        tag="v1", changes=('CMD ["cat", "/marker"]',)))
+                                                        tag="v1", config=ContainerConfig(cmd=("cat", "/marker"))))
     assert images.get("committed:v1").id == image_id
     second = await svc.create(CreateRequest(ContainerConfig(image="committed:v1"), HostConfig()))
     att = svc.attach(second.id, __import__("runtime.containers.attach", fromlist=["AttachOptions"])

@@ -25,7 +25,7 @@ async def imported(service: ImageService, repo: str = "busybox", tag: str = "lat
 
 async def test_import_creates_a_docker_compatible_image(service: ImageService, bus: EventBus) -> None:
     data = rootfs_tar()
-    image = await service.import_image(io.BytesIO(gzip.compress(data)), repo="busybox", changes=['CMD ["sh"]', "ENV A=1"])
+    image = await service.import_image(io.BytesIO(gzip.compress(data)), repo="busybox", config={"Cmd": ["sh"], "Env": ["A=1"]})
     assert image.id == "sha256:" + hashlib.sha256(image.raw_config).hexdigest()
     cfg = json.loads(image.raw_config)
     assert cfg["rootfs"] == {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(data).hexdigest()]}
@@ -103,7 +103,7 @@ async def test_delete_conflicts_with_containers(service: ImageService) -> None:
 
 
 async def test_list_filters(service: ImageService) -> None:
-    a = await imported(service, repo="alpha", marker=b"a", changes=["LABEL tier=web"])
+    a = await imported(service, repo="alpha", marker=b"a", config={"Labels": {"tier": "web"}})
     await asyncio.sleep(0.01)
     b = await imported(service, repo="beta", marker=b"b")
     await asyncio.sleep(0.01)
@@ -161,7 +161,7 @@ async def test_commit_and_history(service: ImageService, tmp_path: Path) -> None
 
 
 async def test_save_load_round_trip(service: ImageService, tmp_path: Path, bus: EventBus) -> None:
-    base = await imported(service, changes=['CMD ["sh"]'])
+    base = await imported(service, config={"Cmd": ["sh"]})
     await service.tag("busybox", "busybox", "other")
     chunks = b"".join([c async for c in await service.save(["busybox:latest", "busybox:other"])])
     tf = tarfile.open(fileobj=io.BytesIO(chunks))
@@ -232,7 +232,7 @@ async def test_search_fails_fast(service: ImageService) -> None:
 
 
 async def test_state_survives_a_restart(service: ImageService, tmp_path: Path) -> None:
-    image = await imported(service, changes=["LABEL x=y"])
+    image = await imported(service, config={"Labels": {"x": "y"}})
     await service.tag("busybox", "again", "2")
     (service.tmp_dir / "load-leftover").mkdir()
     reopened = ImageService(tmp_path / "data", EventBus())

@@ -7,7 +7,7 @@ import pytest
 from runtime.errors import InvalidParameter
 from runtime.filters import Filters
 from runtime.volumes.filters import (
-    list_predicate, match_kv_list, name_matches, prune_predicate,
+    list_predicate, name_matches, prune_predicate,
 )
 from runtime.volumes.model import ANONYMOUS_LABEL, Volume
 
@@ -19,14 +19,6 @@ def vol(name: str, labels: dict[str, str] | None = None,
 
 def f(**values: list[str]) -> Filters:
     return Filters.of({k.replace("_bang", "!"): v for k, v in values.items()})
-
-
-def test_match_kv_list() -> None:
-    assert match_kv_list([], None)
-    assert not match_kv_list(["a"], None)
-    assert match_kv_list(["a", "b=2"], {"a": "", "b": "2"})
-    assert not match_kv_list(["a", "b=3"], {"a": "", "b": "2"})
-    assert match_kv_list(["k=v=w"], {"k": "v=w"})
 
 
 def test_name_is_exact_or_regex_search() -> None:

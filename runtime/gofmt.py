@@ -1,4 +1,5 @@
-"""Go's ``%q`` and ``%v`` renderings, as dockerd's builder formats history and errors.
+"""Go's ``%q`` and ``%v`` renderings and ``time.Duration`` (parsed and printed), as dockerd
+writes them in build history, health and error texts.
 
 ``CMD ["sh", "-c", "x"]`` is recorded by dockerd as ``CMD ["sh" "-c" "x"]`` (``%q`` of a
 ``[]string``) and ``VOLUME ["/a"]`` as ``VOLUME [/a]`` (``%v``); clients show these texts

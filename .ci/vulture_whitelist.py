@@ -59,14 +59,9 @@ _.find_spec
 _.set_network_steps, _.char_device, _.regular_file, _.dump, _.allocated, _.commit_sync
 _.feed, _.close_write, _.failed
 
-# ---- unused, in modules another branch is splitting right now (issue #12) -----------------
-# Remove after that lands (deleting them here would only conflict with the split):
-# runtime/containers/service.py: LogsOptions.details (`docker logs --details` is accepted
-# and ignored)
+# ---- kept on purpose -----------------------------------------------------------------------
+# LogsOptions.details: `docker logs --details` is accepted and ignored (docs/compat.md says so)
 details
-# runtime/linux/cgroups.py: CgroupStats.memory_usage/cpu_usage_ns, is_frozen (tests only)
-memory_usage, cpu_usage_ns, _.is_frozen
-# runtime/linux/syscalls.py: constants nothing passes
-CLONE_NEWUSER, MS_SILENT, PR_SET_PDEATHSIG, PR_CAPBSET_READ, RESOLVE_NO_XDEV, TIOCGPTN
-# runtime/network/contract.py + service.py: container_network_ids (tests only)
-_.container_network_ids
+# CgroupStats.memory_usage/cpu_usage_ns: the sample's fields as read from the cgroup files;
+# is_frozen: what the pause tests check; container_network_ids: what the network tests check
+memory_usage, cpu_usage_ns, _.is_frozen, _.container_network_ids

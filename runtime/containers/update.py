@@ -17,7 +17,7 @@ from runtime.containers.model import HostConfig
 from runtime.containers.context import ContainerContext
 from runtime.containers.lifecycle import resources
 from runtime.containers.validate import validate_host_config
-from runtime.errors import Conflict, InvalidParameter, SystemError_
+from runtime.errors import Conflict, SystemError_
 
 
 def merge(current: HostConfig, update: HostConfig, container_id: str) -> HostConfig:

@@ -28,7 +28,6 @@ import os
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 from runtime.linux.syscalls import Syscalls
 from runtime.spec.model import SeccompArg, SeccompProfile

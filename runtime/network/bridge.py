@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import ipaddress
-import os
 import secrets
 import socket
 from collections.abc import Iterator

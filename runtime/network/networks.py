@@ -14,7 +14,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from runtime.errors import Conflict, Forbidden, InvalidParameter, NotFound, NotImplementedFeature, SystemError_
+from runtime.errors import Conflict, Forbidden, InvalidParameter, NotFound, NotImplementedFeature
 from runtime.filters import Filters
 from runtime.network import bridge as br
 from runtime.network.context import NetworkContext, new_id

@@ -178,8 +178,8 @@ def step_cwd(st: InitState) -> None:
     except OSError:
         real = "(unreachable)"
     if not real.startswith("/"):
-        raise InitError("cwd", f"current working directory is outside of container mount "
-                        f"namespace root -- possible container breakout detected")
+        raise InitError("cwd", "current working directory is outside of container mount "
+                        "namespace root -- possible container breakout detected")
 
 
 def _find_executable(sc: Syscalls, path: str) -> OSError | None:

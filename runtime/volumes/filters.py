@@ -9,7 +9,7 @@ without ``all=true`` only anonymous volumes are pruned).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 from runtime.errors import InvalidParameter
 from runtime.filters import Filters

@@ -14,7 +14,7 @@ from compat_api.routers.volumes.backend import volumes
 from compat_api.routers.volumes.render import render_list, render_prune, render_volume
 from compat_api.versions import APIVersion
 from compat_api.wire.goshapes import VOLUME_CREATE, check_body
-from runtime.errors import InvalidParameter, NoSwarm, Unavailable
+from runtime.errors import NoSwarm, Unavailable
 from runtime.filters import Filters
 
 # cluster (swarm) volumes arrived with 1.42: PUT exists from then on, and prune keeps

@@ -34,6 +34,7 @@ _MID_OUT = np.frombuffer(b'","stream":"stdout","time":"', np.uint8)
 _MID_ERR = np.frombuffer(b'","stream":"stderr","time":"', np.uint8)
 _SHORTEST = len(_PREFIX) + 2 + len(_MID_OUT) + 20 + 2   # empty text, time without fraction
 _QUOTES_PER_LINE = 12
+_TIME_SPAN = 11     # a time of 20 to 30 bytes: its opening quote is one of 11 places
 _DIGIT0 = ord("0")
 
 Bytes = NDArray[np.uint8]
@@ -102,9 +103,8 @@ def decode_lines(block: bytes, stamps: bool, fallback: Decoder) -> LogColumns:
     starts = np.empty(n, np.int64)
     starts[0:1] = HEADROOM
     starts[1:] = ends[:-1] + 1
-    q = np.flatnonzero(a == 34)
     stamp_rows = np.full((n, STAMP), _DIGIT0, np.uint8) if stamps else None
-    regular = _regular_block(a, q, starts, ends)
+    regular = _regular_block(a, starts, ends)
     if regular is not None:
         fast, qpos = regular
         stream_ok, stderr = _check_middle(a, qpos, ends)
@@ -113,6 +113,7 @@ def decode_lines(block: bytes, stamps: bool, fallback: Decoder) -> LogColumns:
         if fast.all():    # then each line has its one backslash: the count was n in total
             a[qpos - 2] = 10          # the escaped "\n" ends the text: make it a newline
             return LogColumns(a, starts + len(_PREFIX), qpos - 1, stderr, stamp_rows)
+    q = np.flatnonzero(a == 34)
     fast = _fast_lines(a, q, starts, ends)
     qpos = np.zeros(n, np.int64)
     cand = np.flatnonzero(fast)
@@ -144,23 +145,24 @@ def decode_lines(block: bytes, stamps: bool, fallback: Decoder) -> LogColumns:
                       None if stamp_rows is None else stamp_rows[keep])
 
 
-def _regular_block(a: Bytes, q: Ints, starts: Ints,
-                   ends: Ints) -> tuple[Mask, Ints] | None:
-    """The common case in one pass: 12 quotes and one backslash per line in total, and the
-    quotes of line ``i`` are ``q[12 i : 12 i + 12]``, so every line has exactly 12; then the
-    text's closing quote is the 4th. None when the block is not that regular."""
+def _regular_block(a: Bytes, starts: Ints, ends: Ints) -> tuple[Mask, Ints] | None:
+    """The common case without listing every quote: 12 quotes and one backslash per line in
+    the whole block, and each line long enough. The time's opening quote is then the last
+    quote among the 11 bytes where a 20-30 byte time can start, and the text's closing quote
+    27 bytes before it. The checks of the fixed parts (prefix, middle, ``"}``, the ``\\n``
+    escape) find 12 quotes and the backslash of every line at distinct places, so with those
+    totals no text holds another. None when the block is not that regular."""
     n = len(starts)
-    if len(q) != _QUOTES_PER_LINE * n or np.count_nonzero(a == 92) != n or n == 0:
+    if n == 0 or not (ends - starts >= _SHORTEST).all():
         return None
-    grid = q.reshape(n, _QUOTES_PER_LINE)
-    if not ((grid[:, 0] >= starts).all() and (grid[:, -1] < ends).all()):
+    if np.count_nonzero(a == 34) != _QUOTES_PER_LINE * n or np.count_nonzero(a == 92) != n:
         return None
-    qpos = grid[:, 3].copy()
-    long_enough = ends - starts >= _SHORTEST
-    if not long_enough.all():
-        return None
+    window = _windows(a, _TIME_SPAN)[ends - (_TIME_SPAN + 22)] == 34
+    time_quote = ends - 23 - np.argmax(window[:, ::-1], axis=1)
+    qpos = time_quote - (len(_MID_OUT) - 1)
     head = _windows(a, len(_PREFIX))[starts].view(np.uint64)[:, 0]
-    fast: Mask = (head == _PREFIX_WORD) & (a[ends - 2] == 34) & (a[ends - 1] == 125)
+    fast: Mask = ((head == _PREFIX_WORD) & (a[ends - 2] == 34) & (a[ends - 1] == 125)
+                  & (qpos - 2 >= starts + len(_PREFIX)))
     return fast, qpos
 
 

@@ -90,6 +90,25 @@ def test_regular_block_takes_the_fast_path(stamps: bool, monkeypatch: pytest.Mon
             rfc3339_nano_fixed(T0), rfc3339_nano_fixed(T0 + 123)]
 
 
+@pytest.mark.parametrize("odd", [
+    # an extra key with unescaped quotes inside what looks like the text
+    b'{"log":"a","x":"b\\n","stream":"stdout","time":"2026-11-28T01:57:10.1Z"}',
+    # quotes and backslashes that only balance the block's totals with the line below
+    b'{"log":"q\\"\\n","stream":"stdout","time":"2026-11-28T01:57:10.123456789Z"}',
+    # a time of 20 and one of 31 bytes
+    b'{"log":"short\\n","stream":"stdout","time":"2026-11-28T01:57:10Z"}',
+    b'{"log":"long\\n","stream":"stdout","time":"2026-11-28T01:57:10.1234567891Z"}',
+    # text ending right where the prefix does
+    b'{"log":"\\n","stream":"stderr","time":"2026-11-28T01:57:10.5Z"}',
+])
+@pytest.mark.parametrize("stamps", [False, True])
+def test_odd_line_in_a_regular_block_decodes_as_json_does(odd: bytes, stamps: bool) -> None:
+    regular = [encode_entries("stdout", [f"{i} x\n".encode()], T0 + i)[0] for i in range(50)]
+    block = b"".join(regular[:20] + [odd + b"\n"] + regular[20:])
+    columns = decode_lines(block, stamps, decode_entry)
+    assert as_tuples(columns.messages(), stamps) == as_tuples(per_line(block), stamps)
+
+
 def test_every_message_has_headroom() -> None:
     block = tricky_block(7)
     columns = decode_lines(block, True, decode_entry)

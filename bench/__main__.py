@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start = _load()
     started = time.monotonic()
     results: dict[str, dict[str, list[float]]] = {}
-    floor: float | None = None
+    floor: dict[str, float] | None = None
     registry = None
     engines: list[Engine] = []
     try:
@@ -120,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             line += f" {ref / py:.2f}x |" if ref and py else " - |"
         print(line)
     print()
-    if floor is not None:
-        print(f"docker CLI floor for that log (stub engine, prebuilt per-line frames): {floor:.3f} s")
+    if floor:
+        print("docker CLI floor for that log (a stub engine serving prebuilt frames, one per "
+              "line as dockerd sends them): " +
+              ", ".join(f"`{cmd}` {seconds:.3f} s" for cmd, seconds in floor.items()))
     for note in ctx.notes:
         print(f"note: {note}")
     print(f"load average (1/5/15 min) at start: {load_start}; at end: {_load()}; "

@@ -37,10 +37,14 @@ def encode_columns(columns: LogColumns, multiplexed: bool, timestamps: bool) -> 
     data = columns.data
     at = columns.starts - (header + prefix)     # free bytes (HEADROOM) before each message
     if multiplexed:
-        heads = np.zeros((n, 8), np.uint8)
-        heads[:, 0] = np.where(columns.stderr, StreamType.STDERR, StreamType.STDOUT)
-        heads[:, 4:] = payload.astype(">u4").view(np.uint8).reshape(n, 4)
-        _windows(data, 8)[at] = heads
+        # byte by byte: eight scatters of n bytes are cheaper than one of n 8-byte rows
+        data[at] = np.where(columns.stderr, StreamType.STDERR, StreamType.STDOUT)
+        data[at + 1] = 0
+        data[at + 2] = 0
+        data[at + 3] = 0
+        size = payload.astype(">u4").view(np.uint8).reshape(n, 4)
+        for i in range(4):
+            data[at + 4 + i] = size[:, i]
     if timestamps:
         if columns.stamps is None:
             raise ValueError("timestamps asked of columns decoded without stamps")

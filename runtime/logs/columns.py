@@ -157,8 +157,11 @@ def _regular_block(a: Bytes, starts: Ints, ends: Ints) -> tuple[Mask, Ints] | No
         return None
     if np.count_nonzero(a == 34) != _QUOTES_PER_LINE * n or np.count_nonzero(a == 92) != n:
         return None
-    window = _windows(a, _TIME_SPAN)[ends - (_TIME_SPAN + 22)] == 34
-    time_quote = ends - 23 - np.argmax(window[:, ::-1], axis=1)
+    time_quote = ends - (_TIME_SPAN + 22)     # right for a 30-byte time, the usual one
+    other = np.flatnonzero(a[time_quote] != 34)
+    if len(other):
+        window = _windows(a, _TIME_SPAN)[time_quote[other]] == 34
+        time_quote[other] = ends[other] - 23 - np.argmax(window[:, ::-1], axis=1)
     qpos = time_quote - (len(_MID_OUT) - 1)
     head = _windows(a, len(_PREFIX))[starts].view(np.uint64)[:, 0]
     fast: Mask = ((head == _PREFIX_WORD) & (a[ends - 2] == 34) & (a[ends - 1] == 125)

@@ -146,22 +146,37 @@ def logs(ctx: Context, engine: Engine) -> dict[str, float]:
     return out
 
 
-def cli_floor(ctx: Context, engine: Engine) -> dict[str, float] | None:
+class CliFloor:
     """The CLI's own time for the same log's frames served prebuilt (engine-independent):
-    ``docker logs`` and ``docker logs -t``, medians of 3."""
-    from bench.cli_floor import FloorServer, build_frames, time_cli_logs
+    ``docker logs`` and ``docker logs -t`` against stub engines (``bench/cli_floor.py``).
+    ``measure`` runs once per repetition, between the engines' runs, so the floor sees the
+    same machine load as they do."""
 
-    path = json.loads(engine.docker("inspect", LOGS_NAME).stdout)[0].get("LogPath")
-    if not path or not Path(path).exists():
-        return None
-    floors = {}
-    for label, stamps in (("docker logs", False), ("docker logs -t", True)):
-        server = FloorServer(build_frames(Path(path), timestamps=stamps))
-        try:
-            floors[label] = sorted(time_cli_logs(server.host, "floor") for _ in range(3))[1]
-        finally:
+    COMMANDS = (("docker logs", False), ("docker logs -t", True))
+
+    def __init__(self, engine: Engine) -> None:
+        from bench.cli_floor import FloorServer, build_frames
+
+        self.servers: dict[str, FloorServer] = {}
+        self.samples: dict[str, list[float]] = {}
+        path = json.loads(engine.docker("inspect", LOGS_NAME).stdout)[0].get("LogPath")
+        if not path or not Path(path).exists():
+            return
+        for label, stamps in self.COMMANDS:
+            self.servers[label] = FloorServer(build_frames(Path(path), timestamps=stamps))
+
+    def measure(self) -> None:
+        from bench.cli_floor import time_cli_logs
+
+        for label, server in self.servers.items():
+            self.samples.setdefault(label, []).append(time_cli_logs(server.host, "floor"))
+
+    def medians(self) -> dict[str, float]:
+        return {label: median(values) for label, values in self.samples.items()}
+
+    def close(self) -> None:
+        for server in self.servers.values():
             server.close()
-    return floors
 
 
 # --- build ---------------------------------------------------------------------------------

@@ -287,12 +287,15 @@ def _windows(a: Bytes, width: int) -> Bytes:
 
 
 def _compare_ge(rows: Bytes, key: bytes) -> Mask:
-    """Row-wise ``row >= key`` in byte order."""
+    """Row-wise ``row >= key`` in byte order, for 30-byte rows: as four big-endian words
+    (bytes 0-8, 8-16, 16-24 and 22-30; the overlap changes nothing), column by column."""
     k = np.frombuffer(key, np.uint8)
-    differ = rows != k
-    first = differ.argmax(axis=1)
-    picked = rows[np.arange(len(rows)), first]
-    result: Mask = ~differ.any(axis=1) | (picked > k[first])
+    cuts = (22, 16, 8, 0)
+    words = [rows[:, at:at + 8].view(">u8")[:, 0] for at in cuts]
+    keys = [k[at:at + 8].view(">u8")[0] for at in cuts]
+    result: Mask = words[0] >= keys[0]
+    for word, want in zip(words[1:], keys[1:]):
+        result = (word > want) | ((word == want) & result)
     return result
 
 

@@ -193,7 +193,9 @@ class JsonFileReader:
                     stamps = options.stamps or bool(since or until)
                     async for columns in _columns_range(fd, start, end, stamps):
                         if since:
-                            columns = columns.select(columns.at_or_after(since))
+                            recent = columns.at_or_after(since)
+                            if not recent.all():
+                                columns = columns.select(recent)
                         if until and len(columns):
                             late = columns.after(until)
                             if late[-1]:

@@ -6,6 +6,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from runtime.logs import jsonfile
@@ -163,3 +164,15 @@ def test_hand_lines_are_what_json_says() -> None:
     # the expectations above come from json.loads, not from the code under test
     entry = json.loads(HAND_LINES[0])
     assert entry["attrs"] == {"a": "b"}
+
+
+def test_stamp_comparison_is_byte_order() -> None:
+    from runtime.logs.columns import _compare_ge
+
+    rng = random.Random(3)
+    stamps = [rfc3339_nano_fixed(T0 + rng.randrange(-10**12, 10**12)).encode() for _ in range(500)]
+    stamps += [stamps[0][:-2] + b"9Z", stamps[1][:25] + b"0000Z"]
+    rows = np.array([list(s) for s in stamps], np.uint8)
+    for key in stamps[:50] + [rfc3339_nano_fixed(T0 + rng.randrange(-10**12, 10**12)).encode()
+                              for _ in range(50)]:
+        assert _compare_ge(rows, key).tolist() == [s >= key for s in stamps]

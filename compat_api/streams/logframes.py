@@ -10,8 +10,9 @@ bytes to the socket.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
-from typing import Protocol
+from typing import Any, Protocol
 
 from compat_api.streams.stdcopy import StreamType, encode_frame
 from runtime.logs.driver import LogBatch
@@ -22,6 +23,28 @@ _STREAMS = {"stdout": StreamType.STDOUT, "stderr": StreamType.STDERR}
 
 class _Writer(Protocol):
     async def write(self, data: bytes) -> None: ...
+
+
+#: Kernel send buffer of a logs response: a few MB of frames queued let the client and the
+#: engine run in bursts (each on its core, or in turns on a busy machine) without waiting on
+#: each other; the default (~200 KB) is a few ms of the docker CLI's work.
+SEND_BUFFER = 4 << 20
+
+
+def widen_send_buffer(transport: Any) -> None:
+    """Raise the connection's send buffer to :data:`SEND_BUFFER` (past ``wmem_max`` when
+    allowed, as root). Only a limit: memory is used as frames wait for the client."""
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return
+    for option in (getattr(socket, "SO_SNDBUFFORCE", None), socket.SO_SNDBUF):
+        if option is None:
+            continue
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, SEND_BUFFER)
+            return
+        except OSError:
+            continue
 
 
 def frame_messages(batch: LogBatch, multiplexed: bool, timestamps: bool) -> bytes:
@@ -68,4 +91,4 @@ async def write_log_batches(out: _Writer, batches: AsyncIterator[LogBatch], mult
             framing.cancel()
 
 
-__all__ = ["frame_messages", "write_log_batches"]
+__all__ = ["frame_messages", "widen_send_buffer", "write_log_batches"]

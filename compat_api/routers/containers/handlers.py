@@ -19,7 +19,7 @@ from compat_api.render import dumps, json_response, no_content
 from compat_api.routers.containers.backend import containers
 from compat_api.routers.containers.streaming import pump
 from compat_api.streams.hijack import MULTIPLEXED_STREAM, RAW_STREAM, hijack
-from compat_api.streams.logframes import write_log_batches
+from compat_api.streams.logframes import widen_send_buffer, write_log_batches
 from compat_api.versions import APIVersion
 from runtime.containers.attach import AttachOptions
 from runtime.containers.links import link_names
@@ -242,6 +242,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": _stream_content_type(request, stream.tty, "ContainerLogs")})
     response.enable_chunked_encoding()
     await response.prepare(request)
+    widen_send_buffer(request.transport)
     await write_log_batches(response, stream.batches, multiplexed, options.timestamps)
     await response.write_eof()
     return response

@@ -56,3 +56,27 @@ async def test_a_client_gone_ends_the_writing() -> None:
     with pytest.raises(ConnectionResetError):
         await write_log_batches(out, batches_of(blocks(), False), True, False)
     assert len(out.parts) == 2
+
+
+def test_send_buffer_is_widened() -> None:
+    import os
+    import socket
+
+    from compat_api.streams.logframes import SEND_BUFFER, widen_send_buffer
+
+    class Transport:
+        def __init__(self, sock: socket.socket | None) -> None:
+            self.sock = sock
+
+        def get_extra_info(self, name: str) -> socket.socket | None:
+            return self.sock if name == "socket" else None
+
+    a, b = socket.socketpair()
+    with a, b:
+        before = a.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        widen_send_buffer(Transport(a))
+        after = a.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+        # without CAP_NET_ADMIN the kernel caps it at wmem_max
+        assert after >= (SEND_BUFFER if os.geteuid() == 0 else before)
+    widen_send_buffer(Transport(None))
+    widen_send_buffer(None)

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     load_start = _load()
     started = time.monotonic()
     results: dict[str, dict[str, list[float]]] = {}
-    floor: float | None = None
+    floor: dict[str, float] | None = None
     registry = None
     engines: list[Engine] = []
     try:
@@ -86,17 +86,27 @@ def main(argv: list[str] | None = None) -> int:
                     for engine in engines:
                         W.make_log(ctx, engine)
                 reps = workload.reps_quick if args.quick else workload.reps_full
-                for rep in range(reps):
-                    order = engines if rep % 2 == 0 else engines[::-1]
-                    for engine in order:
-                        if engine.name == "pydockerd":
-                            engine = ours.engine()   # its supervisor may be new
-                        print(f"... {workload.name} on {engine.name} ({rep + 1}/{reps})",
-                              file=sys.stderr, flush=True)
-                        for row, value in workload.run(ctx, engine).items():
-                            results.setdefault(row, {}).setdefault(engine.name, []).append(value)
-                if workload.name == "logs":
-                    floor = W.cli_floor(ctx, engines[-1])
+                # the CLI floor of docker logs: measured in every repetition, beside the engines
+                floor_now = W.CliFloor(engines[-1]) if workload.name == "logs" else None
+                try:
+                    for rep in range(reps):
+                        order = engines if rep % 2 == 0 else engines[::-1]
+                        if floor_now is not None and rep % 2:
+                            floor_now.measure()
+                        for engine in order:
+                            if engine.name == "pydockerd":
+                                engine = ours.engine()   # its supervisor may be new
+                            print(f"... {workload.name} on {engine.name} ({rep + 1}/{reps})",
+                                  file=sys.stderr, flush=True)
+                            for row, value in workload.run(ctx, engine).items():
+                                results.setdefault(row, {}).setdefault(engine.name, []).append(value)
+                        if floor_now is not None and rep % 2 == 0:
+                            floor_now.measure()
+                finally:
+                    if floor_now is not None:
+                        floor_now.close()
+                if floor_now is not None:
+                    floor = floor_now.medians()
                     for engine in engines:
                         engine.docker("rm", "-f", W.LOGS_NAME, check=False)
     finally:
@@ -120,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
             line += f" {ref / py:.2f}x |" if ref and py else " - |"
         print(line)
     print()
-    if floor is not None:
-        print(f"docker CLI floor for that log (stub engine, prebuilt per-line frames): {floor:.3f} s")
+    if floor:
+        print("docker CLI floor for that log (a stub engine serving prebuilt frames, one per "
+              "line as dockerd sends them; measured in every repetition beside the engines, "
+              "medians): " + ", ".join(f"`{cmd}` {seconds:.3f} s" for cmd, seconds in floor.items()))
     for note in ctx.notes:
         print(f"note: {note}")
     print(f"load average (1/5/15 min) at start: {load_start}; at end: {_load()}; "

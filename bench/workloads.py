@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.engines import Engine, pss_kib, rss_kib
+from bench.engines import Engine, median, pss_kib, rss_kib
 
 IMAGE = "pdbench/busybox:latest"
 
@@ -104,8 +104,9 @@ def make_log(ctx: Context, engine: Engine) -> None:
                   f'seq {log_lines(ctx)} | sed "s/$/ hello world/"')
 
 
-def _ps_latency_during(engine: Engine, args: list[str]) -> float:
-    """Worst GET /containers/json answer time (ms) while ``docker logs`` streams."""
+def _ps_latency_during(engine: Engine, args: list[str]) -> tuple[float, float]:
+    """GET /containers/json answer times (ms; median, worst) while ``docker *args`` runs:
+    what another client sees of the event loop meanwhile."""
     def ps_once() -> float:
         start = time.perf_counter()
         with socket.socket(socket.AF_UNIX) as s:
@@ -121,36 +122,61 @@ def _ps_latency_during(engine: Engine, args: list[str]) -> float:
         samples.append(ps_once())
         time.sleep(0.02)
     proc.wait()
-    return max(samples, default=0.0) * 1000
+    if not samples:
+        return 0.0, 0.0
+    return median(samples) * 1000, max(samples) * 1000
 
 
 def logs(ctx: Context, engine: Engine) -> dict[str, float]:
     lines = log_lines(ctx)
     label = f"{lines:,}-line json-file log"
-    return {
+    out = {
         f"`docker logs` of a {label}": timed(lambda: engine.quiet("logs", LOGS_NAME)),
         "same, `docker logs -t`": timed(lambda: engine.quiet("logs", "-t", LOGS_NAME)),
         "same, `docker logs --since` (epoch + 1 s: every line filtered)":
             timed(lambda: engine.quiet("logs", "--since", "1", LOGS_NAME)),
         "same, `docker logs --tail 1000`":
             timed(lambda: engine.quiet("logs", "--tail", "1000", LOGS_NAME)),
-        "worst `docker ps` answer during that `docker logs` (ms)":
-            _ps_latency_during(engine, ["logs", LOGS_NAME]),
+        "same, `docker logs -f` (container exited: the whole file, then the end)":
+            timed(lambda: engine.quiet("logs", "-f", LOGS_NAME)),
     }
+    typical, worst = _ps_latency_during(engine, ["logs", LOGS_NAME])
+    out["`docker ps` answer during that `docker logs`: median (ms)"] = typical
+    out["same, worst (ms)"] = worst
+    return out
 
 
-def cli_floor(ctx: Context, engine: Engine) -> float | None:
-    """The CLI's own time for the same log's frames served prebuilt (engine-independent)."""
-    from bench.cli_floor import FloorServer, build_frames, time_cli_logs
+class CliFloor:
+    """The CLI's own time for the same log's frames served prebuilt (engine-independent):
+    ``docker logs`` and ``docker logs -t`` against stub engines (``bench/cli_floor.py``).
+    ``measure`` runs once per repetition, between the engines' runs, so the floor sees the
+    same machine load as they do."""
 
-    path = json.loads(engine.docker("inspect", LOGS_NAME).stdout)[0].get("LogPath")
-    if not path or not Path(path).exists():
-        return None
-    server = FloorServer(build_frames(Path(path)))
-    try:
-        return sorted(time_cli_logs(server.host, "floor") for _ in range(3))[1]
-    finally:
-        server.close()
+    COMMANDS = (("docker logs", False), ("docker logs -t", True))
+
+    def __init__(self, engine: Engine) -> None:
+        from bench.cli_floor import FloorServer, build_frames
+
+        self.servers: dict[str, FloorServer] = {}
+        self.samples: dict[str, list[float]] = {}
+        path = json.loads(engine.docker("inspect", LOGS_NAME).stdout)[0].get("LogPath")
+        if not path or not Path(path).exists():
+            return
+        for label, stamps in self.COMMANDS:
+            self.servers[label] = FloorServer(build_frames(Path(path), timestamps=stamps))
+
+    def measure(self) -> None:
+        from bench.cli_floor import time_cli_logs
+
+        for label, server in self.servers.items():
+            self.samples.setdefault(label, []).append(time_cli_logs(server.host, "floor"))
+
+    def medians(self) -> dict[str, float]:
+        return {label: median(values) for label, values in self.samples.items()}
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.close()
 
 
 # --- build ---------------------------------------------------------------------------------

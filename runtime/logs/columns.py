@@ -34,6 +34,7 @@ _MID_OUT = np.frombuffer(b'","stream":"stdout","time":"', np.uint8)
 _MID_ERR = np.frombuffer(b'","stream":"stderr","time":"', np.uint8)
 _SHORTEST = len(_PREFIX) + 2 + len(_MID_OUT) + 20 + 2   # empty text, time without fraction
 _QUOTES_PER_LINE = 12
+_TIME_SPAN = 11     # a time of 20 to 30 bytes: its opening quote is one of 11 places
 _DIGIT0 = ord("0")
 
 Bytes = NDArray[np.uint8]
@@ -102,9 +103,8 @@ def decode_lines(block: bytes, stamps: bool, fallback: Decoder) -> LogColumns:
     starts = np.empty(n, np.int64)
     starts[0:1] = HEADROOM
     starts[1:] = ends[:-1] + 1
-    q = np.flatnonzero(a == 34)
     stamp_rows = np.full((n, STAMP), _DIGIT0, np.uint8) if stamps else None
-    regular = _regular_block(a, q, starts, ends)
+    regular = _regular_block(a, starts, ends)
     if regular is not None:
         fast, qpos = regular
         stream_ok, stderr = _check_middle(a, qpos, ends)
@@ -113,6 +113,7 @@ def decode_lines(block: bytes, stamps: bool, fallback: Decoder) -> LogColumns:
         if fast.all():    # then each line has its one backslash: the count was n in total
             a[qpos - 2] = 10          # the escaped "\n" ends the text: make it a newline
             return LogColumns(a, starts + len(_PREFIX), qpos - 1, stderr, stamp_rows)
+    q = np.flatnonzero(a == 34)
     fast = _fast_lines(a, q, starts, ends)
     qpos = np.zeros(n, np.int64)
     cand = np.flatnonzero(fast)
@@ -144,23 +145,27 @@ def decode_lines(block: bytes, stamps: bool, fallback: Decoder) -> LogColumns:
                       None if stamp_rows is None else stamp_rows[keep])
 
 
-def _regular_block(a: Bytes, q: Ints, starts: Ints,
-                   ends: Ints) -> tuple[Mask, Ints] | None:
-    """The common case in one pass: 12 quotes and one backslash per line in total, and the
-    quotes of line ``i`` are ``q[12 i : 12 i + 12]``, so every line has exactly 12; then the
-    text's closing quote is the 4th. None when the block is not that regular."""
+def _regular_block(a: Bytes, starts: Ints, ends: Ints) -> tuple[Mask, Ints] | None:
+    """The common case without listing every quote: 12 quotes and one backslash per line in
+    the whole block, and each line long enough. The time's opening quote is then the last
+    quote among the 11 bytes where a 20-30 byte time can start, and the text's closing quote
+    27 bytes before it. The checks of the fixed parts (prefix, middle, ``"}``, the ``\\n``
+    escape) find 12 quotes and the backslash of every line at distinct places, so with those
+    totals no text holds another. None when the block is not that regular."""
     n = len(starts)
-    if len(q) != _QUOTES_PER_LINE * n or np.count_nonzero(a == 92) != n or n == 0:
+    if n == 0 or not (ends - starts >= _SHORTEST).all():
         return None
-    grid = q.reshape(n, _QUOTES_PER_LINE)
-    if not ((grid[:, 0] >= starts).all() and (grid[:, -1] < ends).all()):
+    if np.count_nonzero(a == 34) != _QUOTES_PER_LINE * n or np.count_nonzero(a == 92) != n:
         return None
-    qpos = grid[:, 3].copy()
-    long_enough = ends - starts >= _SHORTEST
-    if not long_enough.all():
-        return None
+    time_quote = ends - (_TIME_SPAN + 22)     # right for a 30-byte time, the usual one
+    other = np.flatnonzero(a[time_quote] != 34)
+    if len(other):
+        window = _windows(a, _TIME_SPAN)[time_quote[other]] == 34
+        time_quote[other] = ends[other] - 23 - np.argmax(window[:, ::-1], axis=1)
+    qpos = time_quote - (len(_MID_OUT) - 1)
     head = _windows(a, len(_PREFIX))[starts].view(np.uint64)[:, 0]
-    fast: Mask = (head == _PREFIX_WORD) & (a[ends - 2] == 34) & (a[ends - 1] == 125)
+    fast: Mask = ((head == _PREFIX_WORD) & (a[ends - 2] == 34) & (a[ends - 1] == 125)
+                  & (qpos - 2 >= starts + len(_PREFIX)))
     return fast, qpos
 
 
@@ -181,21 +186,22 @@ def _fast_lines(a: Bytes, q: Ints, starts: Ints, ends: Ints) -> Mask:
 
 
 _PREFIX_WORD = _PREFIX.view(np.uint64)[0]
-_MID_WORDS_OUT = _MID_OUT.view(np.uint32)
-_MID_WORDS_ERR = _MID_ERR.view(np.uint32)
-_MID_FIXED = [0, 1, 2, 5, 6]     # words without the stream name's last three letters
+# the escaped newline ending the text, then the middle, as 4 words (the last two bytes,
+# the time's first two, are not compared): word 2 names the stream
+_MID_OUT_WORDS = np.frombuffer(b"\\n" + _MID_OUT.tobytes() + b"\0\0", "<u8")
+_MID_ERR_WORD = int(np.frombuffer(b"\\n" + _MID_ERR.tobytes() + b"\0\0", "<u8")[2])
+_MID_LAST_MASK = int(np.frombuffer(b"\xff" * 6 + b"\0\0", "<u8")[0])
 
 
 def _check_middle(a: Bytes, qpos: Ints, ends: Ints) -> tuple[Mask, Mask]:
-    """The text ends in ``\\n`` right before its closing quote, then the fixed middle."""
-    width = len(_MID_OUT)
-    mid = _windows(a, width)[np.minimum(qpos, len(a) - width)].view(np.uint32)
-    same_out = mid == _MID_WORDS_OUT
-    same_err = mid[:, 3:5] == _MID_WORDS_ERR[3:5]
-    is_out = same_out[:, 3] & same_out[:, 4]
-    is_err = same_err[:, 0] & same_err[:, 1]
-    ok: Mask = ((is_out | is_err) & same_out[:, _MID_FIXED].all(axis=1) & (qpos >= 2)
-                & (a[qpos - 2] == 92) & (a[qpos - 1] == ord("n"))
+    """The text ends in ``\\n`` right before its closing quote, then the fixed middle
+    (compared as words, column by column: numpy is slow along a short last axis)."""
+    words = _windows(a, 32)[np.clip(qpos - 2, 0, len(a) - 32)].view("<u8")
+    wrong = (words[:, 0] ^ _MID_OUT_WORDS[0]) | (words[:, 1] ^ _MID_OUT_WORDS[1])
+    wrong |= (words[:, 3] & np.uint64(_MID_LAST_MASK)) ^ _MID_OUT_WORDS[3]
+    stream = words[:, 2]
+    is_err: Mask = stream == np.uint64(_MID_ERR_WORD)
+    ok: Mask = ((wrong == 0) & (is_err | (stream == _MID_OUT_WORDS[2])) & (qpos >= 2)
                 & (qpos + len(_MID_OUT) + 20 <= ends - 2))
     return ok, is_err
 
@@ -208,8 +214,13 @@ def _check_times(a: Bytes, rows: Bytes | None, fast: Mask, t: Ints, t_end: Ints)
     """Which fast lines have a time of dockerd's shape, ``YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z``
     (others go to the JSON decoder, which drops what it cannot parse); with ``rows``, their
     fixed-width stamps are filled in."""
-    idx = np.flatnonzero(fast)
     ok = np.zeros(len(fast), np.bool_)
+    idx = np.flatnonzero(fast)
+    full = t_end[idx] - t[idx] == STAMP
+    if full.any():   # the usual case, 9 fraction digits: checked as 4 words per line
+        at = idx[full]
+        ok[at] = _full_times(a, rows, at, t[at])
+        idx = idx[~full]
     if len(idx) == 0:
         return ok
     last = len(a) - 1
@@ -235,18 +246,56 @@ def _check_times(a: Bytes, rows: Bytes | None, fast: Mask, t: Ints, t_end: Ints)
     return ok
 
 
+def _word_masks(pattern: bytes) -> tuple[NDArray[np.uint64], NDArray[np.uint64],
+                                          NDArray[np.uint64]]:
+    """For a 32-byte pattern where ``9`` stands for a digit: per 8-byte word, a mask, the
+    value the masked word must have, and what to add before masking it again. A digit byte
+    passes when its high nibble is 3 before and after adding 6 (0x30-0x39); any other byte
+    must equal the pattern."""
+    mask, want, add = bytearray(), bytearray(), bytearray()
+    for ch in pattern:
+        digit = ch == ord("9")
+        mask.append(0xF0 if digit else 0xFF)
+        want.append(0x30 if digit else ch)
+        add.append(0x06 if digit else 0)
+    return tuple(np.frombuffer(bytes(x), "<u8").copy() for x in (mask, want, add))  # type: ignore[return-value]
+
+
+_FULL_TIME = _word_masks(b'9999-99-99T99:99:99.999999999Z"}')
+
+
+def _full_times(a: Bytes, rows: Bytes | None, at: Ints, ts: Ints) -> Mask:
+    """Lines ``at`` with a 30-byte time at ``ts``: which are ``YYYY-MM-DDTHH:MM:SS.fffffffffZ``
+    (then followed by ``"}``); with ``rows``, those bytes are the stamps. A byte that is not
+    a digit fails before the addition can carry into its neighbour."""
+    window = _windows(a, 32)[ts]
+    words = window.view("<u8")
+    wrong = np.zeros(len(ts), np.uint64)
+    # column by column: numpy is slow along a short last axis (4 words)
+    for column, (mask, want, add) in enumerate(zip(*_FULL_TIME)):
+        word = words[:, column]
+        wrong |= ((word & mask) ^ want) | (((word + add) & mask) ^ want)
+    ok: Mask = wrong == 0
+    if rows is not None:
+        rows[at] = window[:, :STAMP]
+    return ok
+
+
 def _windows(a: Bytes, width: int) -> Bytes:
     """Row ``i`` is ``a[i:i + width]`` (a view): indexing rows gathers fixed-width fields."""
     return np.lib.stride_tricks.sliding_window_view(a, width)
 
 
 def _compare_ge(rows: Bytes, key: bytes) -> Mask:
-    """Row-wise ``row >= key`` in byte order."""
+    """Row-wise ``row >= key`` in byte order, for 30-byte rows: as four big-endian words
+    (bytes 0-8, 8-16, 16-24 and 22-30; the overlap changes nothing), column by column."""
     k = np.frombuffer(key, np.uint8)
-    differ = rows != k
-    first = differ.argmax(axis=1)
-    picked = rows[np.arange(len(rows)), first]
-    result: Mask = ~differ.any(axis=1) | (picked > k[first])
+    cuts = (22, 16, 8, 0)
+    words = [rows[:, at:at + 8].view(">u8")[:, 0] for at in cuts]
+    keys = [k[at:at + 8].view(">u8")[0] for at in cuts]
+    result: Mask = words[0] >= keys[0]
+    for word, want in zip(words[1:], keys[1:]):
+        result = (word > want) | ((word == want) & result)
     return result
 
 

@@ -193,7 +193,9 @@ class JsonFileReader:
                     stamps = options.stamps or bool(since or until)
                     async for columns in _columns_range(fd, start, end, stamps):
                         if since:
-                            columns = columns.select(columns.at_or_after(since))
+                            recent = columns.at_or_after(since)
+                            if not recent.all():
+                                columns = columns.select(recent)
                         if until and len(columns):
                             late = columns.after(until)
                             if late[-1]:
@@ -283,24 +285,37 @@ async def _parse_range(fd: int, start: int, end: int) -> AsyncIterator[list[LogM
 
 async def _columns_range(fd: int, start: int, end: int,
                          stamps: bool) -> AsyncIterator[LogColumns]:
-    """Large ranges: blocks of whole lines decoded column-wise, the event loop let in between."""
+    """Large ranges: blocks of whole lines decoded column-wise in a worker thread, one block
+    ahead of the consumer (block k+1 is decoded while block k is framed and sent), so the
+    event loop keeps answering other clients meanwhile."""
     from runtime.logs.columns import decode_lines
 
     pending = b""
     offset = start
-    while offset < end:
-        chunk = os.pread(fd, min(COLUMNS_BLOCK, end - offset), offset)
-        if not chunk:
-            break
-        offset += len(chunk)
-        cut = chunk.rfind(b"\n") + 1
-        if cut == 0:
-            pending += chunk
-            continue
-        block, pending = pending + chunk[:cut], chunk[cut:]
-        # in a worker thread: numpy lets go of the GIL for most of it, so the event loop
-        # keeps answering other clients while a large log is decoded
-        yield await asyncio.to_thread(decode_lines, block, stamps, decode_entry)
+    ahead: asyncio.Future[LogColumns] | None = None
+    try:
+        while offset < end:
+            chunk = os.pread(fd, min(COLUMNS_BLOCK, end - offset), offset)
+            if not chunk:
+                break
+            offset += len(chunk)
+            cut = chunk.rfind(b"\n") + 1
+            if cut == 0:
+                pending += chunk
+                continue
+            block, pending = pending + chunk[:cut], chunk[cut:]
+            # numpy lets go of the GIL for most of the decoding
+            decoding = asyncio.ensure_future(
+                asyncio.to_thread(decode_lines, block, stamps, decode_entry))
+            previous, ahead = ahead, decoding
+            if previous is not None:
+                yield await previous
+        if ahead is not None:
+            previous, ahead = ahead, None
+            yield await previous
+    finally:
+        if ahead is not None:
+            ahead.cancel()
     if pending:
         yield decode_lines(pending + b"\n", stamps, decode_entry)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 
 from aiohttp import web
@@ -18,8 +17,9 @@ from compat_api.params import (
 )
 from compat_api.render import dumps, json_response, no_content
 from compat_api.routers.containers.backend import containers
-from compat_api.routers.containers.streaming import frame, pump
+from compat_api.routers.containers.streaming import pump
 from compat_api.streams.hijack import MULTIPLEXED_STREAM, RAW_STREAM, hijack
+from compat_api.streams.logframes import widen_send_buffer, write_log_batches
 from compat_api.versions import APIVersion
 from builder.changes import build_from_config
 from runtime.containers.attach import AttachOptions
@@ -28,7 +28,7 @@ from runtime.containers.service import CommitOptions, CreateRequest, LogsOptions
 from runtime.containers.state import WaitCondition
 from runtime.errors import InvalidParameter
 from runtime.network.versioned import migrate_container_mac, with_legacy_aliases
-from runtime.timefmt import parse_timestamp, rfc3339_nano_fixed
+from runtime.timefmt import parse_timestamp
 
 _V1_44 = APIVersion(1, 44)
 _V1_45 = APIVersion(1, 45)
@@ -222,20 +222,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": _stream_content_type(request, stream.tty, "ContainerLogs")})
     response.enable_chunked_encoding()
     await response.prepare(request)
-    async for batch in stream.batches:
-        if not isinstance(batch, list):
-            from compat_api.streams.columns import encode_columns
-
-            await response.write(await asyncio.to_thread(encode_columns, batch, multiplexed,
-                                                         options.timestamps))
-            continue
-        parts = []
-        for message in batch:
-            data = message.line
-            if options.timestamps:
-                data = rfc3339_nano_fixed(message.time_ns).encode() + b" " + data
-            parts.append(frame(message.stream, data, multiplexed))
-        await response.write(b"".join(parts))
+    widen_send_buffer(request.transport)
+    await write_log_batches(response, stream.batches, multiplexed, options.timestamps)
     await response.write_eof()
     return response
 

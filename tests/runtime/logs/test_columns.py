@@ -6,6 +6,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from runtime.logs import jsonfile
@@ -90,6 +91,25 @@ def test_regular_block_takes_the_fast_path(stamps: bool, monkeypatch: pytest.Mon
             rfc3339_nano_fixed(T0), rfc3339_nano_fixed(T0 + 123)]
 
 
+@pytest.mark.parametrize("odd", [
+    # an extra key with unescaped quotes inside what looks like the text
+    b'{"log":"a","x":"b\\n","stream":"stdout","time":"2026-11-28T01:57:10.1Z"}',
+    # quotes and backslashes that only balance the block's totals with the line below
+    b'{"log":"q\\"\\n","stream":"stdout","time":"2026-11-28T01:57:10.123456789Z"}',
+    # a time of 20 and one of 31 bytes
+    b'{"log":"short\\n","stream":"stdout","time":"2026-11-28T01:57:10Z"}',
+    b'{"log":"long\\n","stream":"stdout","time":"2026-11-28T01:57:10.1234567891Z"}',
+    # text ending right where the prefix does
+    b'{"log":"\\n","stream":"stderr","time":"2026-11-28T01:57:10.5Z"}',
+])
+@pytest.mark.parametrize("stamps", [False, True])
+def test_odd_line_in_a_regular_block_decodes_as_json_does(odd: bytes, stamps: bool) -> None:
+    regular = [encode_entries("stdout", [f"{i} x\n".encode()], T0 + i)[0] for i in range(50)]
+    block = b"".join(regular[:20] + [odd + b"\n"] + regular[20:])
+    columns = decode_lines(block, stamps, decode_entry)
+    assert as_tuples(columns.messages(), stamps) == as_tuples(per_line(block), stamps)
+
+
 def test_every_message_has_headroom() -> None:
     block = tricky_block(7)
     columns = decode_lines(block, True, decode_entry)
@@ -144,3 +164,15 @@ def test_hand_lines_are_what_json_says() -> None:
     # the expectations above come from json.loads, not from the code under test
     entry = json.loads(HAND_LINES[0])
     assert entry["attrs"] == {"a": "b"}
+
+
+def test_stamp_comparison_is_byte_order() -> None:
+    from runtime.logs.columns import _compare_ge
+
+    rng = random.Random(3)
+    stamps = [rfc3339_nano_fixed(T0 + rng.randrange(-10**12, 10**12)).encode() for _ in range(500)]
+    stamps += [stamps[0][:-2] + b"9Z", stamps[1][:25] + b"0000Z"]
+    rows = np.array([list(s) for s in stamps], np.uint8)
+    for key in stamps[:50] + [rfc3339_nano_fixed(T0 + rng.randrange(-10**12, 10**12)).encode()
+                              for _ in range(50)]:
+        assert _compare_ge(rows, key).tolist() == [s >= key for s in stamps]

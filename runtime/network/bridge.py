@@ -20,11 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyroute2 import IPRoute  # type: ignore[import-untyped]
-from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
-
 from runtime.errors import SystemError_
 from runtime.network.model import BridgeClaim
+from runtime.network.rtnl import IPRoute, NetlinkError
 
 VETH_PREFIX = "veth"
 IFA_F_NODAD = 0x02

@@ -73,6 +73,11 @@ class Filled:
 
     def clean(self) -> None:
         e = self.engine
+        # dockerd 20.10 can keep the endpoint of a container force-removed while running,
+        # and then refuses to remove the network until it restarts: disconnect them first
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda n: e.docker("network", "disconnect", "-f", self.network, n, check=False),
+                          self.on_net))
         names = self.running + self.on_net + [self.busy]
         for start in range(0, len(names), 100):
             e.docker("rm", "-f", *names[start:start + 100], check=False)

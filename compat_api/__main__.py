@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -16,13 +17,15 @@ from compat_api.app import create_app
 from compat_api.daemon.listeners import close_listeners, open_listeners
 from compat_api.daemon.options import DaemonOptions, OptionsError, parse_options
 from compat_api.daemon.sdnotify import notify
-from dashboard.server import Dashboard, ListenError, TLSFiles, start_dashboard
 from runtime.config import DaemonConfig
 from runtime.engine import Engine
 from runtime.errors import Conflict, SystemError_
 from runtime.linux.limits import raise_open_files_limit
 from runtime.statefile import ensure_private_dir
 from runtime.system.lock import DataRootLock
+
+if TYPE_CHECKING:
+    from dashboard.server import Dashboard
 
 log = logging.getLogger("pydockerd")
 
@@ -66,7 +69,10 @@ def _write_pidfile(path: Path) -> None:
 
 
 async def _start_dashboard(options: DaemonOptions) -> Dashboard:
-    """The dashboard app, a client of this daemon's own socket (the first unix:// one)."""
+    """The dashboard app, a client of this daemon's own socket (the first unix:// one);
+    imported only when asked for."""
+    from dashboard.server import ListenError, TLSFiles, start_dashboard
+
     assert options.dashboard is not None
     own = [h for h in options.hosts if h.startswith("unix://")] or [h for h in options.hosts if h.startswith("tcp://")]
     if not own:

@@ -184,7 +184,8 @@ class ExecService:
         if record is None:
             return
         if record.fanout is None:
-            record.pending_exit = report
+            if record.exit_code is None:  # not registered yet: start() finishes it
+                record.pending_exit = report
             return
         self._finish(record, report)
 
@@ -196,6 +197,9 @@ class ExecService:
                 await record.fanout.drain()
             record.running = False
             record.exit_code = report.exit_code
+            # kept for inspect only from now on (for minutes, at thousands of execs a
+            # minute): its streams, buffers and subscriber sets go now
+            record.fanout = None
             record.done.set()
             self.containers.event(record.container, "exec_die", execID=record.id,
                                    exitCode=str(report.exit_code))
@@ -220,9 +224,9 @@ class ExecService:
                 await record.ready.wait()
         except TimeoutError:
             raise SystemError_("timeout waiting for exec session ready") from None
-        if record.fanout is None:
+        if record.pid == 0:
             raise InvalidParameter("exec process is not started")
-        if not record.running:
+        if not record.running or record.fanout is None:
             raise Conflict(f"Exec {exec_id} is not running")
         record.fanout.resize(height, width)
 

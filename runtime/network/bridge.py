@@ -1,4 +1,4 @@
-"""Linux bridges and veth pairs through netlink (pyroute2), the way dockerd's bridge
+"""Linux bridges and veth pairs through netlink (``runtime.network.rtnl``), the way dockerd's bridge
 driver lays them out.
 
 Every function here is synchronous and short; callers run them in a worker thread
@@ -19,11 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyroute2 import IPRoute  # type: ignore[import-untyped]
-from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
-
 from runtime.errors import SystemError_
 from runtime.network.model import BridgeClaim
+from runtime.network.rtnl import IPRoute, NetlinkError
 
 VETH_PREFIX = "veth"
 IFA_F_NODAD = 0x02

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from pyroute2 import netns as _pyroute2_netns  # type: ignore[import-untyped]
+from runtime.network.rtnl import setns
 
 T = TypeVar("T")
 
@@ -71,8 +71,8 @@ class NetnsHandle:
 
 
 def enter_netns(fd: int) -> None:
-    """setns(fd, CLONE_NEWNET) for the calling thread (pyroute2 wraps the syscall)."""
-    _pyroute2_netns.setns(fd, flags=0)
+    """setns(fd, CLONE_NEWNET) for the calling thread."""
+    setns(fd, CLONE_NEWNET)
 
 
 async def run_in_netns(netns: NetnsHandle | str, fn: Callable[[], T],

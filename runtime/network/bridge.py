@@ -1,4 +1,4 @@
-"""Linux bridges and veth pairs through netlink (``runtime.network.rtnl``), the way dockerd's bridge
+"""Linux bridges and veth pairs through netlink (pyroute2), the way dockerd's bridge
 driver lays them out.
 
 Every function here is synchronous and short; callers run them in a worker thread

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from runtime.network.rtnl import setns
+from runtime.network.rtnl import setns as _pyroute2_setns
 
 T = TypeVar("T")
 
@@ -71,8 +71,8 @@ class NetnsHandle:
 
 
 def enter_netns(fd: int) -> None:
-    """setns(fd, CLONE_NEWNET) for the calling thread."""
-    setns(fd, CLONE_NEWNET)
+    """setns(fd, CLONE_NEWNET) for the calling thread (pyroute2 wraps the syscall)."""
+    _pyroute2_setns(fd, flags=0)
 
 
 async def run_in_netns(netns: NetnsHandle | str, fn: Callable[[], T],

@@ -70,6 +70,7 @@ Emit = Callable[[Progress], None]
 MAX_CONCURRENT_DOWNLOADS = 3  # dockerd's max-concurrent-downloads default
 PROGRESS_INTERVAL = 0.1  # dockerd's progress rate limit
 READ_CHUNK = 1 << 16
+KEEP_DEAD = 512  # blob records kept for layers that no longer exist (see LayerBlobIndex.prune)
 GZIP_MEDIA_TYPES = frozenset({
     "application/vnd.docker.image.rootfs.diff.tar.gzip",
     "application/vnd.oci.image.layer.v1.tar+gzip",
@@ -189,13 +190,6 @@ class LayerBlobIndex:
         with self._lock:
             return list(self._records.get(diff_id, ()))
 
-    def diff_id_of(self, digest: str) -> str | None:
-        with self._lock:
-            for diff_id, records in self._records.items():
-                if any(r.digest == digest for r in records):
-                    return diff_id
-        return None
-
     def add(self, diff_id: str, digest: str, size: int, media_type: str, source: str | None = None) -> None:
         with self._lock:
             records = self._records.setdefault(diff_id, [])
@@ -221,24 +215,31 @@ class LayerBlobIndex:
                 self._pinned.pop(digest, None)
 
     def prune(self, live_diff_ids: Iterable[str]) -> list[str]:
-        """Forget the layers not in ``live_diff_ids`` and delete their stored blobs
-        (except blobs an operation in flight pinned). Returns the deleted digests."""
+        """Delete the stored blobs of layers not in ``live_diff_ids`` (except blobs an
+        operation in flight pinned). Returns the deleted digests.
+
+        The records themselves stay, as dockerd keeps its V2 metadata after ``rmi``: the
+        same layer imported, pushed or pulled again is then "Layer already exists" or
+        mounted in a registry that has its blob, instead of compressed and uploaded again.
+        Only the most recent :data:`KEEP_DEAD` dead layers are remembered."""
         live = set(live_diff_ids)
         removed: list[str] = []
         with self._lock:
-            for diff_id in [d for d in self._records if d not in live]:
-                records = self._records[diff_id]
-                if any(r.digest in self._pinned for r in records):
-                    continue
-                del self._records[diff_id]
-                for r in records:
-                    if self.content.exists(r.digest):
-                        try:
-                            self.content.delete(r.digest)
-                            removed.append(r.digest)
-                        except NotFound:
-                            pass
-            if removed or len(self._records) != len(live & set(self._records)):
+            dead = [d for d in self._records if d not in live]
+            for diff_id in dead:
+                for r in self._records[diff_id]:
+                    if r.digest in self._pinned or not self.content.exists(r.digest):
+                        continue
+                    try:
+                        self.content.delete(r.digest)
+                        removed.append(r.digest)
+                    except NotFound:
+                        pass
+            forget = dead[: max(0, len(dead) - KEEP_DEAD)]
+            for diff_id in forget:
+                if not any(r.digest in self._pinned for r in self._records[diff_id]):
+                    del self._records[diff_id]
+            if removed or forget:
                 self._save()
         return removed
 

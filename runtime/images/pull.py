@@ -60,6 +60,7 @@ from runtime.images.registry import (
     open_repository,
 )
 from runtime.images.store import ImageStore
+from runtime.images.streams import BlockingReader
 from runtime.statefile import read_json, write_json_atomic
 from runtime.storage.content import ContentStore, DigestMismatchError
 from runtime.storage.digest import chain_ids, validate
@@ -476,17 +477,24 @@ class Puller:
             return
         slots = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
         downloads: dict[int, asyncio.Task[None]] = {}
+        source = f"{ref.domain}/{ref.path}"
+        # the first layer to extract is extracted as it downloads (its parent is there)
+        first = needed[0]
         for n, i in enumerate(needed):
             if n >= MAX_CONCURRENT_DOWNLOADS:
                 _mark(self.emit, "Waiting", _short(digests[i]))
-            downloads[i] = asyncio.ensure_future(
-                self._download(repo, slots, layer_descs[i], digests[i], diff_ids[i], f"{ref.domain}/{ref.path}")
-            )
+            if i == first:
+                parent = chains[i - 1] if i > 0 else None
+                job = self._download_extracting(repo, slots, layer_descs[i], digests[i], diff_ids[i], source, parent)
+            else:
+                job = self._download(repo, slots, layer_descs[i], digests[i], diff_ids[i], source)
+            downloads[i] = asyncio.ensure_future(job)
         try:
             for i in needed:
                 await downloads[i]
-                parent = chains[i - 1] if i > 0 else None
-                await self._extract(digests[i], parent, diff_ids[i], int(layer_descs[i].get("size") or 0))
+                if i != first:
+                    parent = chains[i - 1] if i > 0 else None
+                    await self._extract(digests[i], parent, diff_ids[i], int(layer_descs[i].get("size") or 0))
                 _mark(self.emit, "Pull complete", _short(digests[i]))
         finally:
             for task in downloads.values():
@@ -530,6 +538,95 @@ class Puller:
                 writer.abort()
                 raise
         _mark(self.emit, "Download complete", short)
+
+    async def _download_extracting(
+        self, repo: Repository, slots: asyncio.Semaphore, desc: Mapping[str, Any], digest: str, diff_id: str,
+        source: str, parent: str | None,
+    ) -> None:
+        """Download a blob into the content store and extract it in the same pass: the
+        bytes go from the socket to the writer (which hashes them) and to the extractor
+        (which hashes the uncompressed tar). The extractor reads to the end of the stream
+        before the layer is registered, and the end comes only after the writer verified
+        the digest, so a forged blob never becomes a layer. The progress lines are those of
+        a download followed by an extraction, as dockerd sends them."""
+        short = _short(digest)
+        total = int(desc.get("size") or 0)
+        self.stores.blobs.add(diff_id, digest, total, str(desc.get("mediaType") or ""), source)
+        content = self.stores.content
+        async with slots:
+            if content.exists(digest):
+                _mark(self.emit, "Download complete", short)
+                await self._extract(digest, parent, diff_id, total)
+                return
+            loop = asyncio.get_running_loop()
+            emit = self.emit
+            writer = content.writer()
+            resp = await repo.open_blob(digest)
+            failure: list[BaseException] = []
+            downloaded = threading.Event()
+            rate = _Rate()
+
+            class _Download:
+                done = 0
+
+                async def read(self, n: int = -1) -> bytes:
+                    try:
+                        chunk = await resp.content.read(n)
+                        if not chunk:
+                            _mark(emit, "Verifying Checksum", short)
+                            await asyncio.to_thread(writer.commit, digest)
+                            fault_point("pull.after-blob")
+                            _mark(emit, "Download complete", short)
+                            downloaded.set()
+                            return b""
+                        self.done += len(chunk)
+                        if total and self.done > total:
+                            raise SystemError_(f"filesystem layer verification failed for digest {digest}")
+                        writer.write(chunk)
+                        if rate.due():
+                            _bar(emit, "Downloading", short, self.done, total)
+                        return chunk
+                    except DigestMismatchError:
+                        failure.append(SystemError_(f"filesystem layer verification failed for digest {digest}"))
+                        raise failure[-1] from None
+                    except BaseException as exc:
+                        failure.append(exc)
+                        raise
+
+            reader = BlockingReader(_Download(), loop)
+            try:
+                done = await asyncio.to_thread(self._register, loop, reader, parent, diff_id, total, short, downloaded)
+                _bar(emit, "Extracting", short, done, total or done)
+            except BaseException as exc:
+                writer.abort()
+                if failure and failure[0] is not exc:
+                    raise failure[0] from None
+                raise
+            finally:
+                reader.close()
+                resp.release()
+
+    def _register(
+        self, loop: asyncio.AbstractEventLoop, reader: Any, parent: str | None, diff_id: str, total: int, short: str, downloaded: threading.Event
+    ) -> int:
+        """Extract (in a thread) what ``reader`` gives; "Extracting" lines once the download
+        is complete. Returns the count of bytes read."""
+        emit = self.emit
+        rate = _Rate()
+        done = 0
+
+        class _Counting:
+            def read(self, n: int = -1) -> bytes:
+                nonlocal done
+                data = reader.read(n)
+                done += len(data)
+                if data and downloaded.is_set() and rate.due():
+                    loop.call_soon_threadsafe(_bar, emit, "Extracting", short, done, total or done)
+                return data
+
+        _kind, chunks = decompressed_chunks(_Counting())
+        self.stores.layers.register(chunks, parent, expected_diff_id=diff_id)
+        return done
 
     async def _extract(self, digest: str, parent: str | None, diff_id: str, total: int) -> None:
         loop = asyncio.get_running_loop()

@@ -95,7 +95,6 @@ class _Extractor:
         self.size = 0
         self.size_dirty = False
         self.entries = 0
-        self.seen_inodes: set[tuple[int, int]] = set()
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -307,8 +306,8 @@ def extract_chunks(
         root_fd = os.open(dest, DIR_FLAGS)
     root = RootFD(root_fd)
     old_umask = os.umask(0)
+    reader = TarReader(chunks, recorder)
     try:
-        reader = TarReader(chunks, recorder)
         ex = _Extractor(root, options, recorder)
         while True:
             entry = reader.next()
@@ -328,6 +327,7 @@ def extract_chunks(
         size = ex.size if not ex.size_dirty else tree_size(root_fd)
         return ExtractResult(digest=digest, size=size, entries=ex.entries, tar_size=reader.consumed)
     finally:
+        reader.close()
         os.umask(old_umask)
         root.close()
         os.close(root_fd)

@@ -42,7 +42,10 @@ from runtime.images.reference import (
     repo_tag_reference,
 )
 from runtime.images.auth import AuthConfig
-from runtime.images.pull import DistributionInfo, LayerBlobIndex, Platform, Puller, PullResult, Stores, inspect_distribution
+from runtime.images.blobindex import LayerBlobIndex, Stores
+from runtime.images.distinspect import DistributionInfo, inspect_distribution
+from runtime.images.platform import Platform
+from runtime.images.pull import Puller, PullResult
 from runtime.images.push import Pusher, PushResult
 from runtime.images.registry import RegistryOptions, default_user_agent, login, new_session
 from runtime.images.saveload import SavePlan, load_archive, plan_save
@@ -100,7 +103,7 @@ class ImageService:
         # chain IDs registered by an operation that has not created its image yet:
         # layer GC must not collect them
         self._inflight: Counter[str] = Counter()
-        # compressed layer blobs (pulled or pushed) and where they are: see runtime.images.pull
+        # compressed layer blobs (pulled or pushed) and where they are: see runtime.images.blobindex
         self.blobs = LayerBlobIndex(image_root / "distribution.json", self.store.content)
         self.registries = RegistryOptions()
 

@@ -10,12 +10,8 @@ import pytest
 from runtime.errors import EngineError, InvalidParameter, NotFound
 from runtime.images.auth import AuthConfig, AuthError
 from runtime.images.model import Progress
-from runtime.images.pull import (
-    Platform,
-    PullResult,
-    select_manifest,
-    translate_pull_error,
-)
+from runtime.images.platform import Platform, select_manifest
+from runtime.images.pull import PullResult, translate_pull_error
 from runtime.images.reference import parse_normalized_named
 from runtime.images.registry import RegistryError
 from runtime.images.service import ImageService

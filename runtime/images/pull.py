@@ -13,8 +13,9 @@ Flow for one tag (or digest), with the progress records dockerd sends::
 
 Layers download in parallel (three at a time, like dockerd) into the content store, where the
 writer checks the digest before the blob becomes visible; they are extracted in order through
-the layer store, which checks each diff ID. Compressed blobs stay in the content store and
-:class:`LayerBlobIndex` remembers which diff ID they hold and which repositories have them,
+the layer store, which checks each diff ID. The first layer to extract is extracted while it
+downloads (one pass from the socket, see ``_download_extracting``). Compressed blobs stay in
+the content store and :class:`~runtime.images.blobindex.LayerBlobIndex` remembers which diff ID they hold and which repositories have them,
 so a later push can say "Layer already exists" or mount the blob without compressing again.
 """
 

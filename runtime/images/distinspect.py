@@ -10,6 +10,7 @@ from typing import Any
 from runtime.errors import Forbidden, NotFound, Unauthorized
 from runtime.images.auth import AuthConfig, AuthError
 from runtime.images.reference import Reference
+from runtime.images.endpoints import RegistryOptions
 from runtime.images.registry import (
     CONFIG_LIMIT,
     MEDIA_DOCKER_LIST,
@@ -17,7 +18,6 @@ from runtime.images.registry import (
     MEDIA_OCI_INDEX,
     MEDIA_OCI_MANIFEST,
     RegistryError,
-    RegistryOptions,
     TransportError,
     endpoints_for,
     new_session,

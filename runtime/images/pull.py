@@ -37,6 +37,7 @@ from runtime.images.model import Progress
 from runtime.images.platform import Platform, select_manifest
 from runtime.images.progress import Emit, Rate, bar, mark, short_digest
 from runtime.images.reference import Reference
+from runtime.images.endpoints import RegistryOptions
 from runtime.images.registry import (
     CONFIG_LIMIT,
     MEDIA_DOCKER_LIST,
@@ -47,7 +48,6 @@ from runtime.images.registry import (
     MEDIA_OCI_MANIFEST,
     Manifest,
     RegistryError,
-    RegistryOptions,
     Repository,
     TransportError,
     endpoints_for,

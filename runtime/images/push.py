@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,11 +32,10 @@ from runtime.images.model import Image, Progress
 from runtime.images.blobindex import BlobRecord, Stores
 from runtime.images.progress import Emit, Rate, bar, mark
 from runtime.images.reference import DEFAULT_DOMAIN, Reference
+from runtime.images.endpoints import DOCKER_HUB_REGISTRY, RegistryOptions
 from runtime.images.registry import (
-    DOCKER_HUB_REGISTRY,
     MEDIA_DOCKER_MANIFEST,
     RegistryError,
-    RegistryOptions,
     Repository,
     TransportError,
     endpoints_for,

@@ -47,7 +47,8 @@ from runtime.images.distinspect import DistributionInfo, inspect_distribution
 from runtime.images.platform import Platform
 from runtime.images.pull import Puller, PullResult
 from runtime.images.push import Pusher, PushResult
-from runtime.images.registry import RegistryOptions, default_user_agent, login, new_session
+from runtime.images.endpoints import RegistryOptions
+from runtime.images.registry import default_user_agent, login, new_session
 from runtime.images.saveload import SavePlan, load_archive, plan_save
 from runtime.images.store import ImageStore, not_found_name
 from runtime.images.streams import AsyncReadable, BlockingReader, iterate_in_thread

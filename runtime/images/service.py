@@ -49,7 +49,8 @@ from runtime.images.pull import Puller, PullResult
 from runtime.images.push import Pusher, PushResult
 from runtime.images.endpoints import RegistryOptions
 from runtime.images.registry import default_user_agent, login, new_session
-from runtime.images.saveload import SavePlan, load_archive, plan_save
+from runtime.images.load import load_archive
+from runtime.images.save import SavePlan, plan_save
 from runtime.images.store import ImageStore, not_found_name
 from runtime.images.streams import AsyncReadable, BlockingReader, iterate_in_thread
 from runtime.statefile import ensure_private_dir

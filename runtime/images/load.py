@@ -2,22 +2,32 @@
 
 Load reads what :mod:`runtime.images.save` writes, the older Docker format (``manifest.json``
 with ``<id>/layer.tar``) and a plain OCI layout (``index.json``, possibly nested indexes,
-gzip/zstd layers). The outer archive is unpacked into a private spool directory first (the
-blobs come before ``manifest.json``), using the same safe extractor as every other archive.
+gzip/zstd layers). The outer archive is unpacked into a private spool directory (the blobs
+come before ``manifest.json``), using the same safe extractor as every other archive, with
+one shortcut: a member that looks like a layer tar (tar or compressed, at least
+:data:`STAGE_MIN` bytes) is not written to the spool but unpacked straight into a staged
+layer as it streams by (hashed on the way, see :class:`_Stager`); the spool keeps an empty
+file in its place. Once the manifest is read, a layer path that leads to such a file (also
+through the symlinks older archives use for repeated layers) commits the staged layer,
+after checking its diff ID. Anything else is read from the spool as before.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import posixpath
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain as chained
 from pathlib import Path
 from typing import Any
 
-from runtime.archive.compression import Readable, decompressed_chunks
-from runtime.archive.extract import ExtractOptions, WhiteoutMode, extract
+from runtime.archive.compression import Compression, Readable, decompressed_chunks, detect
+from runtime.archive.errors import ArchiveError, MalformedArchive
+from runtime.archive.extract import ExtractOptions, WhiteoutMode, extract_chunks
 from runtime.archive.rootfd import DIR_FLAGS, RootFD, clean_member_name, discard_path
 from runtime.errors import InvalidParameter
 from runtime.images.model import Progress
@@ -25,9 +35,12 @@ from runtime.images.reference import InvalidReference, Reference, parse_normaliz
 from runtime.images.save import ANNOTATION_IMAGE_NAME, DOCKER_MANIFEST_LIST, MAX_JSON, MEDIA_INDEX
 from runtime.images.store import ImageStore
 from runtime.storage.digest import chain_ids, hex_of
-from runtime.storage.overlay import OverlayLayerStore
+from runtime.storage.overlay import OverlayLayerStore, StagedLayer
+from runtime.storage.snapshots import Layer
 
 Emit = Callable[[Progress], None]
+STAGE_MIN = 1 << 20  # smaller members are spooled, whatever they are
+_MAX_LINKS = 40  # symlinks followed in one path, as Linux's limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +64,27 @@ class _Spool:
         os.close(self._fd)
 
     def open(self, rel: str) -> int:
+        """Open ``rel`` for reading; symlinks (also the last component, as dockerd 20.10
+        links a repeated ``<id>/layer.tar`` to the first copy) are followed inside the
+        spool only."""
         path = clean_member_name(rel)
         if not path:
             raise InvalidParameter(f"invalid path in archive: {rel!r}")
         try:
-            parent, name = self._rootfd.parent_of(path)
-            with self._rootfd.hold(parent):
-                return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent.fd)
+            for _hop in range(_MAX_LINKS):
+                parent, name = self._rootfd.parent_of(path)
+                with self._rootfd.hold(parent):
+                    try:
+                        return os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent.fd)
+                    except OSError as exc:
+                        if exc.errno != errno.ELOOP:
+                            raise
+                        target = os.readlink(name, dir_fd=parent.fd)
+                # relative to the link's directory, or to the spool's root when absolute
+                path = clean_member_name(target if target.startswith("/") else posixpath.join(posixpath.dirname(path), target))
+                if not path:
+                    break
+            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
         except FileNotFoundError:
             raise InvalidParameter(f"open {rel}: no such file or directory") from None
         except OSError as exc:
@@ -83,13 +110,6 @@ class _Spool:
             return json.loads(self.read(rel))
         except ValueError as exc:
             raise InvalidParameter(f"invalid JSON in {rel}: {exc}") from exc
-
-    def size(self, rel: str) -> int:
-        fd = self.open(rel)
-        try:
-            return os.fstat(fd).st_size
-        finally:
-            os.close(fd)
 
 
 def _blob_path(digest: str) -> str:
@@ -210,6 +230,77 @@ class _CountingReader:
         self._f.close()
 
 
+class _Chunks:
+    """``read(n)`` over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._it = chunks
+        self._buf = b""
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._buf:
+            self._buf = next(self._it, b"")
+        if n < 0 or n >= len(self._buf):
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+
+def _looks_like_layer(head: bytes) -> bool:
+    return detect(head) is not Compression.NONE or head[257:262] == b"ustar"
+
+
+class _Stager:
+    """Unpacks layer-like members of the outer archive into staged layers (see module
+    docs), keyed by the inode of the empty file left in the spool."""
+
+    def __init__(self, layers: OverlayLayerStore) -> None:
+        self.layers = layers
+        # inode -> (member size, staged layer | the layer it became | why it failed)
+        self.found: dict[tuple[int, int], tuple[int, StagedLayer | Layer | BaseException]] = {}
+
+    def __call__(self, path: str, size: int, fd: int, content: Iterator[bytes]) -> None:
+        pieces: list[bytes] = []
+        have = 0
+        for piece in content:
+            pieces.append(piece)
+            have += len(piece)
+            if have >= 512:
+                break
+        head = b"".join(pieces)
+        rest = chained((head,), content)
+        if not _looks_like_layer(head):
+            for piece in rest:
+                view = memoryview(piece)
+                while view:
+                    view = view[os.write(fd, view):]
+            return
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino)
+        try:
+            # not threaded: the inflating thread would read the outer archive, which this
+            # thread reads again as soon as the member is done (or refused)
+            _kind, chunks = decompressed_chunks(_Chunks(rest), threaded=False)
+            self.found[key] = (size, self.layers.stage(chunks))
+        except (ArchiveError, MalformedArchive) as exc:
+            # refused only if the manifest names it as a layer (then with this error)
+            self.found[key] = (size, exc)
+
+    def lookup(self, fd: int) -> tuple[tuple[int, int], int, StagedLayer | Layer | BaseException] | None:
+        st = os.fstat(fd)
+        key = (st.st_dev, st.st_ino)
+        if key not in self.found:
+            return None
+        size, what = self.found[key]
+        return key, size, what
+
+    def discard(self) -> None:
+        for _size, what in self.found.values():
+            if isinstance(what, StagedLayer):
+                self.layers.discard_staged(what)
+
+
 def load_archive(
     source: Readable,
     spool_root: Path,
@@ -225,8 +316,11 @@ def load_archive(
     """Unpack ``source`` into a spool dir under ``spool_root``, then load every image."""
     spool_dir = spool_root / f"load-{uuid.uuid4().hex}"
     spool_dir.mkdir(parents=True, mode=0o700)
+    stager = _Stager(layers)
     try:
-        extract(source, spool_dir, ExtractOptions(whiteouts=WhiteoutMode.KEEP, preserve_owner=False))
+        _kind, outer = decompressed_chunks(source)
+        extract_chunks(outer, spool_dir, ExtractOptions(whiteouts=WhiteoutMode.KEEP, preserve_owner=False),
+                       divert=(STAGE_MIN, stager))
         spool = _Spool(spool_dir)
         try:
             if spool.exists("manifest.json"):
@@ -239,7 +333,7 @@ def load_archive(
                 )
             result = LoadResult()
             for target in targets:
-                image_id = _load_one(spool, target, store, layers, emit, quiet, pin)
+                image_id = _load_one(spool, stager, target, store, layers, emit, quiet, pin)
                 result.image_ids.append(image_id)
                 on_loaded(image_id)
                 for ref in target.tags:
@@ -258,11 +352,13 @@ def load_archive(
         finally:
             spool.close()
     finally:
+        stager.discard()
         discard_path(spool_dir)
 
 
 def _load_one(
     spool: _Spool,
+    stager: _Stager,
     target: _LoadTarget,
     store: ImageStore,
     layers: OverlayLayerStore,
@@ -285,18 +381,45 @@ def _load_one(
         pin(chain)  # before the existence check: GC must not take it from under us
         if not layers.exists(chain):
             short = hex_of(diff_id)[:12]
-            total = spool.size(path)
-            report = _layer_progress(emit, short, total) if not quiet else _no_progress
-            reader = _CountingReader(spool.open(path), total, report)
-            try:
-                _kind, chunks = decompressed_chunks(reader)
-                layers.register(chunks, parent_chain, expected_diff_id=diff_id)
-            finally:
-                reader.close()
+            fd = spool.open(path)
+            found = stager.lookup(fd)
+            if found is None:
+                total = os.fstat(fd).st_size
+                report = _layer_progress(emit, short, total) if not quiet else _no_progress
+                reader = _CountingReader(fd, total, report)
+                try:
+                    _kind, chunks = decompressed_chunks(reader)
+                    layers.register(chunks, parent_chain, expected_diff_id=diff_id)
+                finally:
+                    reader.close()
+            else:
+                os.close(fd)
+                _commit_staged(stager, found, layers, parent_chain, diff_id)
+                if not quiet:
+                    _layer_progress(emit, short, found[1])(found[1])
         parent_chain = chain
     parent = target.parent if target.parent and store.exists(target.parent) else ""
     image_id, _created = store.create(raw, parent=parent)
     return image_id
+
+
+def _commit_staged(
+    stager: _Stager,
+    found: tuple[tuple[int, int], int, StagedLayer | Layer | BaseException],
+    layers: OverlayLayerStore,
+    parent: str | None,
+    diff_id: str,
+) -> None:
+    key, size, what = found
+    if isinstance(what, BaseException):
+        raise what
+    if isinstance(what, Layer):
+        # the same blob again, on another parent: unpack it again from the first copy
+        layers.register(layers.tar_stream(what.chain_id), parent, expected_diff_id=diff_id)
+        return
+    layer = layers.commit_staged(what, parent, expected_diff_id=diff_id)
+    layers.discard_staged(what)  # when the chain existed already
+    stager.found[key] = (size, layer)
 
 
 def _layer_progress(emit: Emit, short: str, total: int) -> Callable[[int], None]:

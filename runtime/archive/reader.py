@@ -34,7 +34,7 @@ _BACKGROUND_AFTER = 4 << 20  # bytes hashed inline before the hash moves to its 
 _HASH_QUEUE = 32
 
 
-class _StreamHash:
+class StreamHash:
     """SHA-256 of a stream, computed in a helper thread once the stream is large, so the
     hash (about a third of a core at extraction speed) overlaps with the extraction's
     system calls instead of adding to them. ``hexdigest`` waits for the helper."""
@@ -83,7 +83,7 @@ class TarReader:
         self._chunks: Iterator[bytes] = iter(chunks)
         self._buf: bytes = b""
         self._pos = 0
-        self._hash = _StreamHash()
+        self._hash = StreamHash()
         self._sink = sink
         self._remaining = 0  # unread content bytes of the current member
         self._padding = 0

@@ -12,11 +12,12 @@ Flow for one tag (or digest), with the progress records dockerd sends::
     "Status: Downloaded newer image for <ref>" / "Status: Image is up to date for <ref>"
 
 Layers download in parallel (three at a time, like dockerd) into the content store, where the
-writer checks the digest before the blob becomes visible; they are extracted in order through
-the layer store, which checks each diff ID. The first layer to extract is extracted while it
-downloads (one pass from the socket, see ``_download_extracting``). Compressed blobs stay in
-the content store and :class:`~runtime.images.blobindex.LayerBlobIndex` remembers which diff ID they hold and which repositories have them,
-so a later push can say "Layer already exists" or mount the blob without compressing again.
+writer checks the digest before the blob becomes visible, and are unpacked into staged layers
+in the same pass (see ``Puller._fetch_layer``); they are committed in order through the layer
+store, which checks each diff ID. Compressed blobs stay in the content store and
+:class:`~runtime.images.blobindex.LayerBlobIndex` remembers which diff ID they hold and which
+repositories have them, so a later push can say "Layer already exists" or mount the blob
+without compressing again.
 """
 
 from __future__ import annotations
@@ -57,9 +58,9 @@ from runtime.images.registry import (
 from runtime.images.streams import BlockingReader
 from runtime.storage.content import DigestMismatchError
 from runtime.storage.digest import chain_ids, validate
+from runtime.storage.overlay import StagedLayer
 
 MAX_CONCURRENT_DOWNLOADS = 3  # dockerd's max-concurrent-downloads default
-READ_CHUNK = 1 << 16
 SCHEMA1_REMOVED = (
     "[DEPRECATION NOTICE] Docker Image Format v1 and Docker Image manifest version 2, schema 1 "
     "support has been removed. Suggest the author of {ref} to upgrade the image to the OCI "
@@ -248,94 +249,61 @@ class Puller:
         if not needed:
             return
         slots = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
-        downloads: dict[int, asyncio.Task[None]] = {}
+        fetches: dict[int, asyncio.Task[StagedLayer]] = {}
         source = f"{ref.domain}/{ref.path}"
-        # the first layer to extract is extracted as it downloads (its parent is there)
-        first = needed[0]
         for n, i in enumerate(needed):
             if n >= MAX_CONCURRENT_DOWNLOADS:
                 mark(self.emit, "Waiting", short_digest(digests[i]))
-            if i == first:
-                parent = chains[i - 1] if i > 0 else None
-                job = self._download_extracting(repo, slots, layer_descs[i], digests[i], diff_ids[i], source, parent)
-            else:
-                job = self._download(repo, slots, layer_descs[i], digests[i], diff_ids[i], source)
-            downloads[i] = asyncio.ensure_future(job)
+            fetches[i] = asyncio.ensure_future(
+                self._fetch_layer(repo, slots, layer_descs[i], digests[i], diff_ids[i], source)
+            )
+        layers = self.stores.layers
         try:
             for i in needed:
-                await downloads[i]
-                if i != first:
-                    parent = chains[i - 1] if i > 0 else None
-                    await self._extract(digests[i], parent, diff_ids[i], int(layer_descs[i].get("size") or 0))
+                staged = await fetches[i]
+                parent = chains[i - 1] if i > 0 else None
+                await asyncio.to_thread(layers.commit_staged, staged, parent, diff_ids[i])
                 mark(self.emit, "Pull complete", short_digest(digests[i]))
         finally:
-            for task in downloads.values():
+            for task in fetches.values():
                 if not task.done():
                     task.cancel()
-            await asyncio.gather(*downloads.values(), return_exceptions=True)
+            await asyncio.gather(*fetches.values(), return_exceptions=True)
+            for task in fetches.values():
+                if not task.cancelled() and task.exception() is None:
+                    await asyncio.to_thread(layers.discard_staged, task.result())
 
-    async def _download(
-        self, repo: Repository, slots: asyncio.Semaphore, desc: Mapping[str, Any], digest: str, diff_id: str, source: str
-    ) -> None:
+    async def _fetch_layer(
+        self, repo: Repository, slots: asyncio.Semaphore, desc: Mapping[str, Any], digest: str, diff_id: str,
+        source: str,
+    ) -> StagedLayer:
+        """Download a blob into the content store and unpack it into a staged layer in the
+        same pass (up to three layers at a time; a layer's content does not depend on its
+        parent, so they are committed in order afterwards, each after its diff ID is
+        checked). The bytes go from the socket to the writer (which hashes them) and to the
+        extractor (which hashes the uncompressed tar). The extractor reads to the end of the
+        stream before it is done, and the end comes only after the writer verified the
+        digest, so a forged blob is never staged. The progress lines are those of a
+        download followed by an extraction, as dockerd sends them."""
         short = short_digest(digest)
         total = int(desc.get("size") or 0)
         # recorded first: if the pull fails later, prune() finds (and removes) the blob
         self.stores.blobs.add(diff_id, digest, total, str(desc.get("mediaType") or ""), source)
-        async with slots:
-            content = self.stores.content
-            if content.exists(digest):
-                mark(self.emit, "Download complete", short)
-                return
-            writer = content.writer()
-            rate = Rate()
-            try:
-                resp = await repo.open_blob(digest)
-                try:
-                    done = 0
-                    async for chunk in resp.content.iter_chunked(READ_CHUNK):
-                        done += len(chunk)
-                        if total and done > total:
-                            raise SystemError_(f"filesystem layer verification failed for digest {digest}")
-                        writer.write(chunk)
-                        if rate.due():
-                            bar(self.emit, "Downloading", short, done, total)
-                finally:
-                    resp.release()
-                mark(self.emit, "Verifying Checksum", short)
-                await asyncio.to_thread(writer.commit, digest)
-                fault_point("pull.after-blob")
-            except DigestMismatchError:
-                raise SystemError_(f"filesystem layer verification failed for digest {digest}") from None
-            except BaseException:
-                writer.abort()
-                raise
-        mark(self.emit, "Download complete", short)
-
-    async def _download_extracting(
-        self, repo: Repository, slots: asyncio.Semaphore, desc: Mapping[str, Any], digest: str, diff_id: str,
-        source: str, parent: str | None,
-    ) -> None:
-        """Download a blob into the content store and extract it in the same pass: the
-        bytes go from the socket to the writer (which hashes them) and to the extractor
-        (which hashes the uncompressed tar). The extractor reads to the end of the stream
-        before the layer is registered, and the end comes only after the writer verified
-        the digest, so a forged blob never becomes a layer. The progress lines are those of
-        a download followed by an extraction, as dockerd sends them."""
-        short = short_digest(digest)
-        total = int(desc.get("size") or 0)
-        self.stores.blobs.add(diff_id, digest, total, str(desc.get("mediaType") or ""), source)
         content = self.stores.content
+        loop = asyncio.get_running_loop()
+        emit = self.emit
+        downloaded = threading.Event()
         async with slots:
             if content.exists(digest):
-                mark(self.emit, "Download complete", short)
-                await self._extract(digest, parent, diff_id, total)
-                return
-            loop = asyncio.get_running_loop()
-            emit = self.emit
+                mark(emit, "Download complete", short)
+                downloaded.set()
+                with content.open(digest) as f:
+                    staged, done = await asyncio.to_thread(self._stage, loop, f, total, short, downloaded)
+                bar(emit, "Extracting", short, done, total or done)
+                return staged
             writer = content.writer()
             resp = await repo.open_blob(digest)
             failure: list[BaseException] = []
-            downloaded = threading.Event()
             rate = Rate()
 
             class _Download:
@@ -367,8 +335,7 @@ class Puller:
 
             reader = BlockingReader(_Download(), loop)
             try:
-                done = await asyncio.to_thread(self._register, loop, reader, parent, diff_id, total, short, downloaded)
-                bar(emit, "Extracting", short, done, total or done)
+                staged, done = await asyncio.to_thread(self._stage, loop, reader, total, short, downloaded)
             except BaseException as exc:
                 writer.abort()
                 if failure and failure[0] is not exc:
@@ -377,12 +344,14 @@ class Puller:
             finally:
                 reader.close()
                 resp.release()
+            bar(emit, "Extracting", short, done, total or done)
+            return staged
 
-    def _register(
-        self, loop: asyncio.AbstractEventLoop, reader: Readable, parent: str | None, diff_id: str, total: int, short: str, downloaded: threading.Event
-    ) -> int:
-        """Extract (in a thread) what ``reader`` gives; "Extracting" lines once the download
-        is complete. Returns the count of bytes read."""
+    def _stage(
+        self, loop: asyncio.AbstractEventLoop, reader: Readable, total: int, short: str, downloaded: threading.Event
+    ) -> tuple[StagedLayer, int]:
+        """Unpack (in a thread) what ``reader`` gives into a staged layer; "Extracting"
+        lines once the download is complete. Returns it and the count of bytes read."""
         emit = self.emit
         rate = Rate()
         done = 0
@@ -392,43 +361,13 @@ class Puller:
                 nonlocal done
                 data = reader.read(n)
                 done += len(data)
-                if data and downloaded.is_set() and rate.due():
+                # (the first read is the compression sniff: not worth a line)
+                if data and done > MAGIC_LEN and downloaded.is_set() and rate.due():
                     loop.call_soon_threadsafe(bar, emit, "Extracting", short, done, total or done)
                 return data
 
         _kind, chunks = decompressed_chunks(_Counting())
-        self.stores.layers.register(chunks, parent, expected_diff_id=diff_id)
-        return done
-
-    async def _extract(self, digest: str, parent: str | None, diff_id: str, total: int) -> None:
-        loop = asyncio.get_running_loop()
-        short = short_digest(digest)
-        emit = self.emit
-        content = self.stores.content
-        layers = self.stores.layers
-
-        def report(done: int, final: bool = False) -> None:
-            loop.call_soon_threadsafe(bar, emit, "Extracting", short, done, total or done)
-
-        def work() -> None:
-            rate = Rate()
-            with content.open(digest) as f:
-                done = 0
-
-                class _Counting:
-                    def read(self, n: int = -1) -> bytes:
-                        nonlocal done
-                        data = f.read(n)
-                        done += len(data)
-                        # (the first read is the compression sniff: not worth a line)
-                        if data and done > MAGIC_LEN and rate.due(final=bool(total) and done >= total):
-                            report(done)
-                        return data
-
-                _kind, chunks = decompressed_chunks(_Counting())
-                layers.register(chunks, parent, expected_diff_id=diff_id)
-
-        await asyncio.to_thread(work)
+        return self.stores.layers.stage(chunks), done
 
     # -- the image and its references ------------------------------------------------------
 

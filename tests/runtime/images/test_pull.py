@@ -172,6 +172,19 @@ async def test_blob_digest_mismatch_is_refused(service: ImageService, fake: Fake
     assert service.layers.layers() == []
 
 
+async def test_wrong_diff_id_of_a_later_layer_is_refused_and_nothing_is_left(
+    service: ImageService, fake: FakeRegistry
+) -> None:
+    # layers are unpacked in parallel into staging, committed in order after their check
+    one, two = layer("one"), layer("two")
+    publish_image(fake, "diff", "latest", [one, two], config=image_config([sha256(one), sha256(b"other")]))
+    with pytest.raises(EngineError, match=f"layer digest mismatch: expected {sha256(b'other')}, got {sha256(two)}"):
+        await pull(service, f"{host(fake)}/diff")
+    assert service.store.ids() == []
+    assert [x.diff_id for x in service.layers.layers()] in ([], [sha256(one)])
+    assert list(service.layers.tmp_dir.iterdir()) == []
+
+
 async def test_config_digest_mismatch_is_refused(service: ImageService, fake: FakeRegistry) -> None:
     pub = publish_image(fake, "badcfg", "latest", [layer("x")])
     fake.corrupt.add(pub.config_digest)

@@ -321,7 +321,6 @@ def extract_chunks(
     else:
         root_fd = os.open(dest, DIR_FLAGS)
     root = RootFD(root_fd)
-    old_umask = os.umask(0)
     reader = TarReader(chunks, recorder)
     try:
         ex = _Extractor(root, options, recorder, divert if recorder is None else None)
@@ -344,7 +343,6 @@ def extract_chunks(
         return ExtractResult(digest=digest, size=size, entries=ex.entries, tar_size=reader.consumed)
     finally:
         reader.close()
-        os.umask(old_umask)
         root.close()
         os.close(root_fd)
 

@@ -286,3 +286,19 @@ def test_hash_helper_stops_when_extraction_fails(box: tuple[Path, Path]) -> None
     with pytest.raises(MalformedArchive):
         extract_chunks([blob[: len(blob) - 3000]], dest)
     assert not [t for t in threading.enumerate() if t.name == "tar-hash"]
+
+
+def test_process_umask_is_neither_used_nor_changed(box: tuple[Path, Path]) -> None:
+    # the umask is process-wide: extractions running side by side (pull stages three layers
+    # at once) must not leave it changed, and modes come from the archive, not from it
+    dest, _ = box
+    old = os.umask(0o077)
+    try:
+        extract_chunks([build([reg("implied/dir/f", b"x", mode=0o644), dir_("d", mode=0o775)])], dest)
+        assert os.umask(0o077) == 0o077
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((dest / "implied").stat().st_mode) == 0o755
+    assert stat.S_IMODE((dest / "implied" / "dir").stat().st_mode) == 0o755
+    assert stat.S_IMODE((dest / "implied" / "dir" / "f").stat().st_mode) == 0o644
+    assert stat.S_IMODE((dest / "d").stat().st_mode) == 0o775

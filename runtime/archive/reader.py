@@ -32,6 +32,7 @@ class RawSink(Protocol):
 
 _BACKGROUND_AFTER = 4 << 20  # bytes hashed inline before the hash moves to its own thread
 _HASH_QUEUE = 32
+_HASH_BATCH = 256 << 10
 
 
 class StreamHash:
@@ -45,6 +46,8 @@ class StreamHash:
         self._queue: queue.Queue[bytes | None] | None = None
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._pending: list[bytes] = []
+        self._pending_size = 0
 
     def update(self, data: bytes) -> None:
         if self._queue is None:
@@ -55,7 +58,21 @@ class StreamHash:
                 self._thread = threading.Thread(target=self._work, name="tar-hash", daemon=True)
                 self._thread.start()
             return
-        self._queue.put(data)
+        if len(data) >= _HASH_BATCH:
+            self._flush()
+            self._queue.put(data)
+            return
+        # small pieces (headers between files) go in batches: one hand-off per batch
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= _HASH_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending and self._queue is not None:
+            self._queue.put(b"".join(self._pending))
+            self._pending.clear()
+            self._pending_size = 0
 
     def _work(self) -> None:
         assert self._queue is not None
@@ -66,6 +83,7 @@ class StreamHash:
         """Stop the helper (idempotent); the digest is complete afterwards."""
         self._closed = True
         if self._queue is not None and self._thread is not None:
+            self._flush()
             self._queue.put(None)
             self._thread.join()
             self._queue = None

@@ -23,7 +23,7 @@ import enum
 import errno
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -81,15 +81,24 @@ class ContentRecorder(RawSink, Protocol):
         """Move ``name`` (at ``path``) out of the tree, keeping its recorded content."""
 
 
+#: ``divert(path, size, fd, content)`` takes over a regular file's content: it may write it to
+#: ``fd`` (the new, empty file at ``path``) or consume it elsewhere (see ``docker load``)
+Divert = Callable[[str, int, int, Iterator[bytes]], None]
+
+
 def _bound(ns: int) -> int:
     return ns if 0 <= ns <= _MAX_NS else 0
 
 
 class _Extractor:
-    def __init__(self, root: RootFD, options: ExtractOptions, recorder: ContentRecorder | None) -> None:
+    def __init__(
+        self, root: RootFD, options: ExtractOptions, recorder: ContentRecorder | None,
+        divert: tuple[int, Divert] | None = None,
+    ) -> None:
         self.root = root
         self.opts = options
         self.rec = recorder
+        self.divert = divert
         self.dir_times: list[tuple[str, int, int]] = []
         self.unpacked: set[str] = set()
         self.size = 0
@@ -176,6 +185,8 @@ class _Extractor:
                 if self.rec is not None and e.size:
                     self.rec.file(real, e.size)
                     reader.copy_to_fd(fd)
+                elif self.divert is not None and e.size >= self.divert[0]:
+                    self.divert[1](real, e.size, fd, reader.chunks(record=False))
                 elif e.size:
                     reader.copy_to_fd(fd)
                 if self.opts.preserve_owner:
@@ -297,18 +308,22 @@ def extract_chunks(
     dest: Path | int,
     options: ExtractOptions = ExtractOptions(),
     recorder: ContentRecorder | None = None,
+    divert: tuple[int, Divert] | None = None,
 ) -> ExtractResult:
     """Unpack the uncompressed tar stream ``chunks`` into directory ``dest`` (a path or an
-    open directory fd, which stays owned by the caller) and return its digest and size."""
+    open directory fd, which stays owned by the caller) and return its digest and size.
+
+    ``divert`` (``(min_size, fn)``, without a recorder) hands the content of regular files
+    of at least ``min_size`` bytes to ``fn`` instead of writing it (the file is created
+    empty first, confined as every other member)."""
     if isinstance(dest, int):
         root_fd = os.dup(dest)
     else:
         root_fd = os.open(dest, DIR_FLAGS)
     root = RootFD(root_fd)
-    old_umask = os.umask(0)
+    reader = TarReader(chunks, recorder)
     try:
-        reader = TarReader(chunks, recorder)
-        ex = _Extractor(root, options, recorder)
+        ex = _Extractor(root, options, recorder, divert if recorder is None else None)
         while True:
             entry = reader.next()
             if entry is None:
@@ -327,7 +342,7 @@ def extract_chunks(
         size = ex.size if not ex.size_dirty else tree_size(root_fd)
         return ExtractResult(digest=digest, size=size, entries=ex.entries, tar_size=reader.consumed)
     finally:
-        os.umask(old_umask)
+        reader.close()
         root.close()
         os.close(root_fd)
 

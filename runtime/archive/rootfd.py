@@ -156,8 +156,11 @@ class RootFD:
             try:
                 os.mkdir(name, mode, dir_fd=parent.fd)
             except FileExistsError:
-                pass  # raced with a dangling symlink or another creator; re-open decides
-            return self._step(parent, name, False, mode, budget)
+                # raced with a dangling symlink or another creator; re-open decides
+                return self._step(parent, name, False, mode, budget)
+            made = self._step(parent, name, False, mode, budget)
+            os.fchmod(made.fd, mode)  # exactly ``mode``, whatever the process umask
+            return made
         except OSError as exc:
             if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
                 raise

@@ -19,7 +19,6 @@ Log records: ``R <u64 len> <bytes>`` raw bytes, ``F <u32 id> <u64 size>`` file c
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 import zlib
@@ -27,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runtime.archive.errors import ArchiveError, DigestMismatch
+from runtime.archive.reader import StreamHash
 from runtime.archive.rootfd import DIR_FLAGS, RootFD
 
 LOG_MAGIC = b"PYDTS1\n"
@@ -182,7 +182,7 @@ def reassemble(
     is verified and :class:`DigestMismatch` raised at the end if it differs."""
     table = _read_table(files_path)
     log = _LogReader(log_path)
-    digest = hashlib.sha256()
+    digest = StreamHash()  # in a helper thread past a few MB, off the stream's path
     roots = [RootFD(os.open(tree, DIR_FLAGS))]
     try:
         stash_fd = os.open(stash_dir, DIR_FLAGS) if stash_dir.is_dir() else None
@@ -207,6 +207,7 @@ def reassemble(
             else:
                 raise ArchiveError("corrupt tar-split log")
     finally:
+        digest.close()
         log.close()
         for r in {id(r): r for r in roots}.values():
             r.close()

@@ -12,10 +12,12 @@ Flow for one tag (or digest), with the progress records dockerd sends::
     "Status: Downloaded newer image for <ref>" / "Status: Image is up to date for <ref>"
 
 Layers download in parallel (three at a time, like dockerd) into the content store, where the
-writer checks the digest before the blob becomes visible; they are extracted in order through
-the layer store, which checks each diff ID. Compressed blobs stay in the content store and
-:class:`LayerBlobIndex` remembers which diff ID they hold and which repositories have them,
-so a later push can say "Layer already exists" or mount the blob without compressing again.
+writer checks the digest before the blob becomes visible, and are unpacked into staged layers
+in the same pass (see ``Puller._fetch_layer``); they are committed in order through the layer
+store, which checks each diff ID. Compressed blobs stay in the content store and
+:class:`~runtime.images.blobindex.LayerBlobIndex` remembers which diff ID they hold and which
+repositories have them, so a later push can say "Layer already exists" or mount the blob
+without compressing again.
 """
 
 from __future__ import annotations
@@ -23,25 +25,20 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from runtime.faults import fault_point
-from runtime.archive.compression import MAGIC_LEN, decompressed_chunks
-from runtime.errors import (
-    Forbidden,
-    InvalidParameter,
-    NotFound,
-    SystemError_,
-    Unauthorized,
-)
-from runtime.images import config as imgconfig
+from runtime.archive.compression import MAGIC_LEN, Readable, decompressed_chunks
+from runtime.errors import InvalidParameter, NotFound, SystemError_
 from runtime.images.auth import AuthConfig, AuthError
+from runtime.images.blobindex import Stores
 from runtime.images.model import Progress
+from runtime.images.platform import Platform, select_manifest
+from runtime.images.progress import Emit, Rate, bar, mark, short_digest
 from runtime.images.reference import Reference
+from runtime.images.endpoints import RegistryOptions
 from runtime.images.registry import (
     CONFIG_LIMIT,
     MEDIA_DOCKER_LIST,
@@ -52,30 +49,18 @@ from runtime.images.registry import (
     MEDIA_OCI_MANIFEST,
     Manifest,
     RegistryError,
-    RegistryOptions,
     Repository,
     TransportError,
     endpoints_for,
     new_session,
     open_repository,
 )
-from runtime.images.store import ImageStore
-from runtime.statefile import read_json, write_json_atomic
-from runtime.storage.content import ContentStore, DigestMismatchError
+from runtime.images.streams import BlockingReader
+from runtime.storage.content import DigestMismatchError
 from runtime.storage.digest import chain_ids, validate
-from runtime.storage.overlay import OverlayLayerStore
-
-Emit = Callable[[Progress], None]
+from runtime.storage.overlay import StagedLayer
 
 MAX_CONCURRENT_DOWNLOADS = 3  # dockerd's max-concurrent-downloads default
-PROGRESS_INTERVAL = 0.1  # dockerd's progress rate limit
-READ_CHUNK = 1 << 16
-GZIP_MEDIA_TYPES = frozenset({
-    "application/vnd.docker.image.rootfs.diff.tar.gzip",
-    "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-    "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-})
 SCHEMA1_REMOVED = (
     "[DEPRECATION NOTICE] Docker Image Format v1 and Docker Image manifest version 2, schema 1 "
     "support has been removed. Suggest the author of {ref} to upgrade the image to the OCI "
@@ -83,214 +68,11 @@ SCHEMA1_REMOVED = (
 )
 
 
-# ---- platforms -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Platform:
-    os: str
-    architecture: str
-    variant: str = ""
-
-    @classmethod
-    def host(cls) -> Platform:
-        os_name, arch, variant = imgconfig.host_platform()
-        return cls(os_name, arch, variant)
-
-    @classmethod
-    def parse(cls, text: str) -> Platform:
-        """``os[/arch[/variant]]`` as ``--platform`` takes it; a missing part is the host's."""
-        host = cls.host()
-        parts = [p.strip().lower() for p in text.split("/")]
-        if not text.strip() or len(parts) > 3 or any(not p for p in parts):
-            raise InvalidParameter(f'"{text}": unknown operating system or architecture: invalid argument')
-        arch = parts[1] if len(parts) > 1 else host.architecture
-        arch = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64"}.get(arch, arch)
-        return cls(parts[0], arch, parts[2] if len(parts) > 2 else "")
-
-    def __str__(self) -> str:
-        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
-
-    def matches(self, os_name: str, architecture: str, variant: str = "") -> bool:
-        if os_name != self.os or architecture != self.architecture:
-            return False
-        return not self.variant or not variant or variant == self.variant
-
-
-def select_manifest(index: Mapping[str, Any], platform: Platform) -> Mapping[str, Any]:
-    """The descriptor of a manifest list / OCI index entry for ``platform``: an entry with
-    the exact variant first, then one without a variant, then any variant. Attestation
-    manifests (``unknown/unknown``) never match."""
-    entries = [d for d in index.get("manifests") or [] if isinstance(d, Mapping) and isinstance(d.get("digest"), str)]
-    best: tuple[int, Mapping[str, Any]] | None = None
-    for desc in entries:
-        plat = desc.get("platform")
-        if not isinstance(plat, Mapping):
-            continue
-        os_name, arch, variant = str(plat.get("os", "")), str(plat.get("architecture", "")), str(plat.get("variant", ""))
-        if not platform.matches(os_name, arch, variant):
-            continue
-        rank = 0 if variant == platform.variant else 1 if not variant else 2
-        if best is None or rank < best[0]:
-            best = (rank, desc)
-    if best is None:
-        raise NotFound(f"no matching manifest for {platform} in the manifest list entries")
-    return best[1]
-
-
-# ---- the layer blob index ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BlobRecord:
-    digest: str
-    size: int
-    media_type: str
-    sources: tuple[str, ...] = ()  # "<registry>/<path>" of repositories known to hold it
-
-    @property
-    def is_gzip(self) -> bool:
-        return self.media_type in GZIP_MEDIA_TYPES
-
-
-class LayerBlobIndex:
-    """diff ID -> compressed blobs (dockerd's V2 metadata), persisted in ``path``.
-
-    The blobs themselves live in the content store; :meth:`prune` removes those of layers
-    that no longer exist."""
-
-    def __init__(self, path: Path, content: ContentStore) -> None:
-        self.path = path
-        self.content = content
-        self._lock = threading.Lock()
-        self._pinned: dict[str, int] = {}
-        self._records: dict[str, list[BlobRecord]] = {}
-        if path.exists():
-            try:
-                doc = read_json(path)
-            except ValueError:
-                doc = {}
-            for diff_id, items in (doc.get("diff_ids") or {}).items():
-                self._records[diff_id] = [
-                    BlobRecord(i["digest"], int(i["size"]), i["mediaType"], tuple(i.get("sources") or ()))
-                    for i in items
-                ]
-
-    def _save(self) -> None:
-        doc = {
-            "diff_ids": {
-                d: [{"digest": r.digest, "size": r.size, "mediaType": r.media_type, "sources": list(r.sources)} for r in rs]
-                for d, rs in self._records.items()
-            }
-        }
-        write_json_atomic(self.path, doc)
-
-    def records(self, diff_id: str) -> list[BlobRecord]:
-        with self._lock:
-            return list(self._records.get(diff_id, ()))
-
-    def add(self, diff_id: str, digest: str, size: int, media_type: str, source: str | None = None) -> None:
-        with self._lock:
-            records = self._records.setdefault(diff_id, [])
-            for i, r in enumerate(records):
-                if r.digest == digest:
-                    if source and source not in r.sources:
-                        records[i] = BlobRecord(r.digest, r.size, r.media_type, (*r.sources, source)[-16:])
-                        self._save()
-                    return
-            records.append(BlobRecord(digest, size, media_type, (source,) if source else ()))
-            self._save()
-
-    def pin(self, digest: str) -> None:
-        with self._lock:
-            self._pinned[digest] = self._pinned.get(digest, 0) + 1
-
-    def unpin(self, digest: str) -> None:
-        with self._lock:
-            n = self._pinned.get(digest, 0) - 1
-            if n > 0:
-                self._pinned[digest] = n
-            else:
-                self._pinned.pop(digest, None)
-
-    def prune(self, live_diff_ids: Iterable[str]) -> list[str]:
-        """Forget the layers not in ``live_diff_ids`` and delete their stored blobs
-        (except blobs an operation in flight pinned). Returns the deleted digests."""
-        live = set(live_diff_ids)
-        removed: list[str] = []
-        with self._lock:
-            for diff_id in [d for d in self._records if d not in live]:
-                records = self._records[diff_id]
-                if any(r.digest in self._pinned for r in records):
-                    continue
-                del self._records[diff_id]
-                for r in records:
-                    if self.content.exists(r.digest):
-                        try:
-                            self.content.delete(r.digest)
-                            removed.append(r.digest)
-                        except NotFound:
-                            pass
-            if removed or len(self._records) != len(live & set(self._records)):
-                self._save()
-        return removed
-
-
-# ---- what pull and push need from the image service ----------------------------------------
-
-
-@dataclass
-class Stores:
-    """The image service's stores and hooks, as pull and push use them."""
-
-    store: ImageStore
-    layers: OverlayLayerStore
-    blobs: LayerBlobIndex
-    lock: threading.RLock
-    pin: Callable[[str], None]
-    unpin: Callable[[Sequence[str]], None]
-
-    @property
-    def content(self) -> ContentStore:
-        return self.blobs.content
-
-    def live_diff_ids(self) -> set[str]:
-        return {layer.diff_id for layer in self.layers.layers()}
-
-
 @dataclass(frozen=True, slots=True)
 class PullResult:
     image_id: str  # of the last tag pulled ("" if none)
     updated: bool
     digest: str  # the manifest digest (of the list/index when there was one)
-
-
-class _Rate:
-    """dockerd's progress rate limit: the first update, then at most one every 100 ms,
-    and always the last one."""
-
-    def __init__(self) -> None:
-        self._last = 0.0
-
-    def due(self, final: bool = False) -> bool:
-        now = time.monotonic()
-        if final or not self._last or now - self._last >= PROGRESS_INTERVAL:
-            self._last = now
-            return True
-        return False
-
-
-def _short(digest: str) -> str:
-    return digest.partition(":")[2][:12]
-
-
-def _bar(emit: Emit, status: str, id_: str, current: int, total: int) -> None:
-    emit(Progress(status=status, id=id_, current=current, total=total))
-
-
-def _mark(emit: Emit, status: str, id_: str) -> None:
-    # a per-layer line with an empty progressDetail ("Pull complete", "Waiting" ...)
-    emit(Progress(status=status, id=id_, current=0, total=0))
 
 
 def translate_pull_error(exc: BaseException, ref: Reference) -> BaseException:
@@ -460,98 +242,132 @@ class Puller:
         needed: list[int] = []
         for i, (chain, digest) in enumerate(zip(chains, digests)):
             if self.stores.layers.exists(chain):
-                _mark(self.emit, "Already exists", _short(digest))
+                mark(self.emit, "Already exists", short_digest(digest))
             else:
-                _mark(self.emit, "Pulling fs layer", _short(digest))
+                mark(self.emit, "Pulling fs layer", short_digest(digest))
                 needed.append(i)
         if not needed:
             return
         slots = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
-        downloads: dict[int, asyncio.Task[None]] = {}
+        fetches: dict[int, asyncio.Task[StagedLayer]] = {}
+        source = f"{ref.domain}/{ref.path}"
         for n, i in enumerate(needed):
             if n >= MAX_CONCURRENT_DOWNLOADS:
-                _mark(self.emit, "Waiting", _short(digests[i]))
-            downloads[i] = asyncio.ensure_future(
-                self._download(repo, slots, layer_descs[i], digests[i], diff_ids[i], f"{ref.domain}/{ref.path}")
+                mark(self.emit, "Waiting", short_digest(digests[i]))
+            fetches[i] = asyncio.ensure_future(
+                self._fetch_layer(repo, slots, layer_descs[i], digests[i], diff_ids[i], source)
             )
+        layers = self.stores.layers
         try:
             for i in needed:
-                await downloads[i]
+                staged = await fetches[i]
                 parent = chains[i - 1] if i > 0 else None
-                await self._extract(digests[i], parent, diff_ids[i], int(layer_descs[i].get("size") or 0))
-                _mark(self.emit, "Pull complete", _short(digests[i]))
+                await asyncio.to_thread(layers.commit_staged, staged, parent, diff_ids[i])
+                mark(self.emit, "Pull complete", short_digest(digests[i]))
         finally:
-            for task in downloads.values():
+            for task in fetches.values():
                 if not task.done():
                     task.cancel()
-            await asyncio.gather(*downloads.values(), return_exceptions=True)
+            await asyncio.gather(*fetches.values(), return_exceptions=True)
+            for task in fetches.values():
+                if not task.cancelled() and task.exception() is None:
+                    await asyncio.to_thread(layers.discard_staged, task.result())
 
-    async def _download(
-        self, repo: Repository, slots: asyncio.Semaphore, desc: Mapping[str, Any], digest: str, diff_id: str, source: str
-    ) -> None:
-        short = _short(digest)
+    async def _fetch_layer(
+        self, repo: Repository, slots: asyncio.Semaphore, desc: Mapping[str, Any], digest: str, diff_id: str,
+        source: str,
+    ) -> StagedLayer:
+        """Download a blob into the content store and unpack it into a staged layer in the
+        same pass (up to three layers at a time; a layer's content does not depend on its
+        parent, so they are committed in order afterwards, each after its diff ID is
+        checked). The bytes go from the socket to the writer (which hashes them) and to the
+        extractor (which hashes the uncompressed tar). The extractor reads to the end of the
+        stream before it is done, and the end comes only after the writer verified the
+        digest, so a forged blob is never staged. The progress lines are those of a
+        download followed by an extraction, as dockerd sends them."""
+        short = short_digest(digest)
         total = int(desc.get("size") or 0)
         # recorded first: if the pull fails later, prune() finds (and removes) the blob
         self.stores.blobs.add(diff_id, digest, total, str(desc.get("mediaType") or ""), source)
+        content = self.stores.content
+        loop = asyncio.get_running_loop()
+        emit = self.emit
+        downloaded = threading.Event()
         async with slots:
-            content = self.stores.content
             if content.exists(digest):
-                _mark(self.emit, "Download complete", short)
-                return
+                mark(emit, "Download complete", short)
+                downloaded.set()
+                with content.open(digest) as f:
+                    staged, done = await asyncio.to_thread(self._stage, loop, f, total, short, downloaded)
+                bar(emit, "Extracting", short, done, total or done)
+                return staged
             writer = content.writer()
-            rate = _Rate()
-            try:
-                resp = await repo.open_blob(digest)
-                try:
-                    done = 0
-                    async for chunk in resp.content.iter_chunked(READ_CHUNK):
-                        done += len(chunk)
-                        if total and done > total:
+            resp = await repo.open_blob(digest)
+            failure: list[BaseException] = []
+            rate = Rate()
+
+            class _Download:
+                done = 0
+
+                async def read(self, n: int = -1) -> bytes:
+                    try:
+                        chunk = await resp.content.read(n)
+                        if not chunk:
+                            mark(emit, "Verifying Checksum", short)
+                            await asyncio.to_thread(writer.commit, digest)
+                            fault_point("pull.after-blob")
+                            mark(emit, "Download complete", short)
+                            downloaded.set()
+                            return b""
+                        self.done += len(chunk)
+                        if total and self.done > total:
                             raise SystemError_(f"filesystem layer verification failed for digest {digest}")
                         writer.write(chunk)
                         if rate.due():
-                            _bar(self.emit, "Downloading", short, done, total)
-                finally:
-                    resp.release()
-                _mark(self.emit, "Verifying Checksum", short)
-                await asyncio.to_thread(writer.commit, digest)
-                fault_point("pull.after-blob")
-            except DigestMismatchError:
-                raise SystemError_(f"filesystem layer verification failed for digest {digest}") from None
-            except BaseException:
+                            bar(emit, "Downloading", short, self.done, total)
+                        return chunk
+                    except DigestMismatchError:
+                        failure.append(SystemError_(f"filesystem layer verification failed for digest {digest}"))
+                        raise failure[-1] from None
+                    except BaseException as exc:
+                        failure.append(exc)
+                        raise
+
+            reader = BlockingReader(_Download(), loop)
+            try:
+                staged, done = await asyncio.to_thread(self._stage, loop, reader, total, short, downloaded)
+            except BaseException as exc:
                 writer.abort()
+                if failure and failure[0] is not exc:
+                    raise failure[0] from None
                 raise
-        _mark(self.emit, "Download complete", short)
+            finally:
+                reader.close()
+                resp.release()
+            bar(emit, "Extracting", short, done, total or done)
+            return staged
 
-    async def _extract(self, digest: str, parent: str | None, diff_id: str, total: int) -> None:
-        loop = asyncio.get_running_loop()
-        short = _short(digest)
+    def _stage(
+        self, loop: asyncio.AbstractEventLoop, reader: Readable, total: int, short: str, downloaded: threading.Event
+    ) -> tuple[StagedLayer, int]:
+        """Unpack (in a thread) what ``reader`` gives into a staged layer; "Extracting"
+        lines once the download is complete. Returns it and the count of bytes read."""
         emit = self.emit
-        content = self.stores.content
-        layers = self.stores.layers
+        rate = Rate()
+        done = 0
 
-        def report(done: int, final: bool = False) -> None:
-            loop.call_soon_threadsafe(_bar, emit, "Extracting", short, done, total or done)
+        class _Counting:
+            def read(self, n: int = -1) -> bytes:
+                nonlocal done
+                data = reader.read(n)
+                done += len(data)
+                # (the first read is the compression sniff: not worth a line)
+                if data and done > MAGIC_LEN and downloaded.is_set() and rate.due():
+                    loop.call_soon_threadsafe(bar, emit, "Extracting", short, done, total or done)
+                return data
 
-        def work() -> None:
-            rate = _Rate()
-            with content.open(digest) as f:
-                done = 0
-
-                class _Counting:
-                    def read(self, n: int = -1) -> bytes:
-                        nonlocal done
-                        data = f.read(n)
-                        done += len(data)
-                        # (the first read is the compression sniff: not worth a line)
-                        if data and done > MAGIC_LEN and rate.due(final=bool(total) and done >= total):
-                            report(done)
-                        return data
-
-                _kind, chunks = decompressed_chunks(_Counting())
-                layers.register(chunks, parent, expected_diff_id=diff_id)
-
-        await asyncio.to_thread(work)
+        _kind, chunks = decompressed_chunks(_Counting())
+        return self.stores.layers.stage(chunks), done
 
     # -- the image and its references ------------------------------------------------------
 
@@ -574,78 +390,3 @@ class Puller:
                 return False
             store.add_reference(ref, image_id)
             return True
-
-
-# ---- distribution inspect ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class DistributionInfo:
-    """``GET /distribution/{name}/json``: the manifest descriptor and its platforms."""
-
-    media_type: str
-    digest: str
-    size: int
-    platforms: tuple[Mapping[str, Any], ...] = field(default=())
-
-
-def _platform_of(doc: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"architecture": str(doc.get("architecture") or ""), "os": str(doc.get("os") or "")}
-    for key in ("os.version", "os.features", "variant", "features"):
-        if doc.get(key):
-            out[key] = doc[key]
-    return out
-
-
-def _categorised(exc: RegistryError) -> BaseException:
-    # dockerd answers these with the HTTP status of the registry's error code
-    if exc.code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN", "BLOB_UNKNOWN") or exc.status == 404:
-        return NotFound(str(exc))
-    if exc.code == "UNAUTHORIZED" or exc.status == 401:
-        return Unauthorized(str(exc))
-    if exc.code == "DENIED" or exc.status == 403:
-        return Forbidden(str(exc))
-    return exc
-
-
-async def inspect_distribution(
-    options: RegistryOptions, ref: Reference, auth: AuthConfig, user_agent: str
-) -> DistributionInfo:
-    """The descriptor of ``ref``'s manifest in its registry; the platforms come from the
-    list entries, or from the image config for a single manifest."""
-    try:
-        return await _inspect_distribution(options, ref, auth, user_agent)
-    except RegistryError as exc:
-        raise _categorised(exc) from exc
-
-
-async def _inspect_distribution(
-    options: RegistryOptions, ref: Reference, auth: AuthConfig, user_agent: str
-) -> DistributionInfo:
-    reference = ref.digest or ref.tag or "latest"
-    async with new_session() as session:
-        last: BaseException | None = None
-        for endpoint in await endpoints_for(options, ref.domain, mirrors=True):
-            try:
-                repo = await open_repository(session, endpoint, ref, auth, ("pull",), user_agent)
-                manifest = await repo.get_manifest(reference)
-            except (TransportError, RegistryError, AuthError) as exc:
-                if isinstance(exc, TransportError) or endpoint.mirror:
-                    last = exc
-                    continue
-                raise
-            break
-        else:
-            assert last is not None
-            raise last
-        doc = manifest.json()
-        platforms: list[Mapping[str, Any]] = []
-        if manifest.media_type in (MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX):
-            for desc in doc.get("manifests") or []:
-                if isinstance(desc, Mapping) and isinstance(desc.get("platform"), Mapping):
-                    platforms.append(_platform_of(desc["platform"]))
-        elif manifest.media_type in (MEDIA_DOCKER_MANIFEST, MEDIA_OCI_MANIFEST):
-            config_digest = validate(str((doc.get("config") or {}).get("digest", "")))
-            cfg = json.loads(await repo.read_blob(config_digest, CONFIG_LIMIT))
-            platforms.append(_platform_of(cfg if isinstance(cfg, Mapping) else {}))
-        return DistributionInfo(manifest.media_type, manifest.digest, len(manifest.body), tuple(platforms))

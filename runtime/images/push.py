@@ -29,13 +29,13 @@ from urllib.parse import urlsplit
 from runtime.errors import NotFound
 from runtime.images.auth import AuthConfig, AuthError
 from runtime.images.model import Image, Progress
-from runtime.images.pull import BlobRecord, Emit, Stores, _bar, _mark, _Rate
+from runtime.images.blobindex import BlobRecord, Stores
+from runtime.images.progress import Emit, Rate, bar, mark
 from runtime.images.reference import DEFAULT_DOMAIN, Reference
+from runtime.images.endpoints import DOCKER_HUB_REGISTRY, RegistryOptions
 from runtime.images.registry import (
-    DOCKER_HUB_REGISTRY,
     MEDIA_DOCKER_MANIFEST,
     RegistryError,
-    RegistryOptions,
     Repository,
     TransportError,
     endpoints_for,
@@ -150,12 +150,12 @@ class Pusher:
         diff_ids = image.diff_ids
         chains = chain_ids(diff_ids)
         for diff_id in reversed(diff_ids):
-            _mark(self.emit, "Preparing", _short(diff_id))
+            mark(self.emit, "Preparing", _short(diff_id))
         slots = asyncio.Semaphore(MAX_CONCURRENT_UPLOADS)
         order = list(reversed(range(len(diff_ids))))
         for n, i in enumerate(order):
             if n >= MAX_CONCURRENT_UPLOADS:
-                _mark(self.emit, "Waiting", _short(diff_ids[i]))
+                mark(self.emit, "Waiting", _short(diff_ids[i]))
         for chain in chains:
             self.stores.pin(chain)
         try:
@@ -195,7 +195,7 @@ class Pusher:
             records = [r for r in self.stores.blobs.records(diff_id) if r.is_gzip]
             for record in records:
                 if await repo.blob_size(record.digest) is not None:
-                    _mark(self.emit, "Layer already exists", short)
+                    mark(self.emit, "Layer already exists", short)
                     self.stores.blobs.add(diff_id, record.digest, record.size, record.media_type, source)
                     return record
             location: str | None = None
@@ -210,7 +210,7 @@ class Pusher:
                     except RegistryError:
                         continue
                     if location is None:
-                        _mark(self.emit, f"Mounted from {path}", short)
+                        mark(self.emit, f"Mounted from {path}", short)
                         self.stores.blobs.add(diff_id, record.digest, record.size, record.media_type, source)
                         return record
                     break
@@ -225,21 +225,21 @@ class Pusher:
             else:
                 record = await self._upload_compressed(repo, location, chain, short)
         self.stores.blobs.add(diff_id, record.digest, record.size, record.media_type, source)
-        _mark(self.emit, "Pushed", short)
+        mark(self.emit, "Pushed", short)
         return record
 
     async def _upload_stored(self, repo: Repository, location: str, record: BlobRecord, short: str) -> None:
         total = record.size
         self.stores.blobs.pin(record.digest)
         try:
-            rate = _Rate()
+            rate = Rate()
             sent = 0
 
             def progress(n: int) -> None:
                 nonlocal sent
                 sent += n
                 if rate.due(final=sent >= total):
-                    _bar(self.emit, "Pushing", short, sent, total)
+                    bar(self.emit, "Pushing", short, sent, total)
 
             if total <= self.chunk_size:
                 data = await asyncio.to_thread(self.stores.content.read, record.digest)
@@ -263,13 +263,13 @@ class Pusher:
         layer = self.stores.layers.get(chain)
         writer = self.stores.content.writer()
         loop = asyncio.get_running_loop()
-        rate = _Rate()
+        rate = Rate()
         emit = self.emit
         total = layer.size
 
         def report(done: int, final: bool = False) -> None:
             if rate.due(final):
-                loop.call_soon_threadsafe(_bar, emit, "Pushing", short, done, total)
+                loop.call_soon_threadsafe(bar, emit, "Pushing", short, done, total)
 
         chunks = iterate_in_thread(lambda: _gzip_tee(self.stores.layers.tar_stream(chain), writer, report))
         try:

@@ -3,25 +3,20 @@
 Cheap lookups (:meth:`ImageService.get`, :meth:`rootfs_lowerdirs`, :meth:`list_images` ...)
 are plain methods: everything they read is in memory. Operations that touch disk
 (import, load, commit, delete, prune, tag) are coroutines that run the blocking work in a
-worker thread. Image events are published on the event loop, in the order dockerd emits
+worker thread. Import/save/load are in :mod:`runtime.images.transfer`, pull/push/login in
+:mod:`runtime.images.remote`, the shared state in :mod:`runtime.images.servicebase`. Image events are published on the event loop, in the order dockerd emits
 them, with dockerd's attributes (``name`` plus the image's labels).
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import threading
-from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from runtime.faults import fault_point
-from runtime.archive.compression import Readable, decompressed_chunks
 from runtime.archive.writer import tar_directory
-from runtime.errors import Conflict, ImageNotFound, InvalidParameter, NotFound, Unavailable
-from runtime.events import EventBus
+from runtime.errors import Conflict, ImageNotFound, InvalidParameter, NotFound
 from runtime.filters import Filters
 from runtime.images import config as imgconfig
 from runtime.images.model import (
@@ -30,7 +25,6 @@ from runtime.images.model import (
     HistoryItem,
     Image,
     ImageSummary,
-    Progress,
     PruneReport,
 )
 from runtime.images.reference import (
@@ -39,24 +33,12 @@ from runtime.images.reference import (
     parse_normalized_named,
     repo_tag_reference,
 )
-from runtime.images.auth import AuthConfig
-from runtime.images.pull import DistributionInfo, LayerBlobIndex, Platform, Puller, PullResult, Stores, inspect_distribution
-from runtime.images.push import Pusher, PushResult
-from runtime.images.registry import RegistryOptions, default_user_agent, login, new_session
-from runtime.images.saveload import SavePlan, load_archive, plan_save
-from runtime.images.store import ImageStore, not_found_name
-from runtime.images.streams import AsyncReadable, BlockingReader, iterate_in_thread
-from runtime.statefile import ensure_private_dir
+from runtime.images.remote import RemoteOps
+from runtime.images.store import not_found_name
+from runtime.images.transfer import TransferOps
 from runtime.storage.digest import chain_ids
-from runtime.storage.overlay import OverlayLayerStore
 from runtime.storage.snapshots import Mount
-from runtime.archive.rootfd import discard_path
 
-UsageChecker = Callable[[str], list[str]]
-ProgressFn = Callable[[Progress], None]
-ByteSource = Readable | AsyncReadable
-
-DEFAULT_ENGINE_VERSION = "28.2.2"
 LIST_FILTERS = ("dangling", "label", "reference", "before", "since", "until")
 PRUNE_FILTERS = ("dangling", "label", "label!", "until")
 
@@ -73,75 +55,13 @@ def _short(id_: str) -> str:
     return id_.partition(":")[2][:12] if ":" in id_ else id_[:12]
 
 
-class ImageService:
-    """See module docs. ``layers`` is also the store for containers' writable layers."""
-
-    def __init__(
-        self,
-        data_root: Path,
-        events: EventBus,
-        engine_version: str = DEFAULT_ENGINE_VERSION,
-        layers: OverlayLayerStore | None = None,
-    ) -> None:
-        self.events = events
-        self.engine_version = engine_version
-        self.layers = layers if layers is not None else OverlayLayerStore(data_root / "overlay2")
-        image_root = ensure_private_dir(data_root / "image")
-        self.tmp_dir = ensure_private_dir(image_root / "tmp")
-        for stale in self.tmp_dir.iterdir():  # spools of loads cut short by a crash
-            discard_path(stale)
-        self.store = ImageStore(image_root, size_of=self._chain_size)
-        self._users: UsageChecker = lambda image_id: []
-        self._running: UsageChecker | None = None
-        self._lock = threading.RLock()
-        # chain IDs registered by an operation that has not created its image yet:
-        # layer GC must not collect them
-        self._inflight: Counter[str] = Counter()
-        # compressed layer blobs (pulled or pushed) and where they are: see runtime.images.pull
-        self.blobs = LayerBlobIndex(image_root / "distribution.json", self.store.content)
-        self.registries = RegistryOptions()
-
-    # -- wiring ----------------------------------------------------------------------------
-
-    def set_usage_checker(self, fn: UsageChecker, running: UsageChecker | None = None) -> None:
-        """``fn(image_id)`` returns IDs of containers using the image; ``running`` (optional)
-        the subset that is running, which makes a deletion conflict unforceable."""
-        self._users = fn
-        self._running = running
-
-    def _chain_size(self, chain_id: str | None) -> int:
-        try:
-            return self.layers.chain_size(chain_id)
-        except NotFound:
-            return 0
-
-    def _emit_on(self, loop: asyncio.AbstractEventLoop | None) -> Callable[[str, str, Mapping[str, str]], None]:
-        def emit(action: str, actor: str, attributes: Mapping[str, str]) -> None:
-            if loop is None:
-                self.events.publish("image", action, actor, attributes)
-            else:
-                loop.call_soon_threadsafe(self.events.publish, "image", action, actor, dict(attributes))
-
-        return emit
-
-    def _image_event(self, emit: Callable[[str, str, Mapping[str, str]], None], image_id: str, name: str, action: str) -> None:
-        attributes: dict[str, str] = {}
-        if self.store.exists(image_id):
-            attributes.update({k: str(v) for k, v in self.store.get(image_id).labels.items()})
-        if name:
-            attributes["name"] = name
-        emit(action, image_id, attributes)
-
-    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await asyncio.to_thread(fn, self._emit_on(loop), *args)
+class ImageService(TransferOps, RemoteOps):
+    """See module docs. ``layers`` is also the store for containers' writable layers.
+    Import, save and load are :class:`~runtime.images.transfer.TransferOps`; pull, push,
+    login and search :class:`~runtime.images.remote.RemoteOps`; the state they share
+    :class:`~runtime.images.servicebase.ServiceBase`."""
 
     # -- lookups ---------------------------------------------------------------------------
-
-    def get(self, ref: str) -> Image:
-        """The image ``ref`` names (ID, ID prefix, digest or reference). Raises
-        ImageNotFound ("No such image: ...") or InvalidParameter for malformed references."""
-        return self.store.get(self.store.resolve(ref))
 
     def rootfs_lowerdirs(self, image: Image) -> list[Path]:
         """Overlay lowerdirs for a container of ``image``, top layer first."""
@@ -269,50 +189,6 @@ class ImageService:
             return None
         return self.get(values[-1])
 
-    # -- import ----------------------------------------------------------------------------
-
-    async def import_image(
-        self,
-        source: ByteSource,
-        repo: str = "",
-        tag: str = "",
-        message: str = "",
-        config: Mapping[str, Any] | None = None,
-        src: str = "-",
-    ) -> Image:
-        """``docker import``: one layer from a (possibly compressed) rootfs tar. ``config`` is
-        the image's ``container.Config`` (``--change`` applied by ``builder.changes``)."""
-        ref = repo_tag_reference(repo, tag)  # validated before the body is read, as dockerd
-        runtime_config = dict(config or {})
-        comment = message or f"Imported from {src}"
-        reader = self._blocking(source)
-        try:
-            image_id = await self._run(self._import_sync, reader, ref, runtime_config, comment)
-        finally:
-            if isinstance(reader, BlockingReader):
-                reader.close()
-        return self.store.get(image_id)
-
-    def _blocking(self, source: ByteSource) -> Readable:
-        if inspect.iscoroutinefunction(getattr(source, "read", None)):
-            return BlockingReader(source, asyncio.get_running_loop())  # type: ignore[arg-type]
-        return source  # type: ignore[return-value]
-
-    def _import_sync(self, emit: Any, reader: Readable, ref: Reference | None, runtime_config: Mapping[str, Any], comment: str) -> str:
-        _kind, chunks = decompressed_chunks(reader)
-        layer = self.layers.register(chunks, None)
-        self._pin(layer.chain_id)
-        try:
-            raw = imgconfig.encode(imgconfig.import_config(layer.diff_id, runtime_config, comment, self.engine_version))
-            with self._lock:
-                image_id, _ = self.store.create(raw)
-                if ref is not None:
-                    self._tag_sync(emit, image_id, ref)
-                self._image_event(emit, image_id, image_id, "import")
-        finally:
-            self._unpin([layer.chain_id])
-        return image_id
-
     # -- tag -------------------------------------------------------------------------------
 
     async def tag(self, source: str, repo: str, tag: str = "") -> Reference:
@@ -325,10 +201,6 @@ class ImageService:
         image = self.get(source)
         await self._run(self._tag_sync, image.id, ref)
         return ref
-
-    def _tag_sync(self, emit: Any, image_id: str, ref: Reference) -> None:
-        self.store.add_reference(ref, image_id)
-        self._image_event(emit, image_id, ref.familiar, "tag")
 
     # -- commit ----------------------------------------------------------------------------
 
@@ -519,17 +391,6 @@ class ImageService:
         if prune and parent and self.store.exists(parent):
             self._delete_helper(emit, parent, records, False, True, True)
 
-    def _pin(self, chain: str) -> None:
-        with self._lock:
-            self._inflight[chain] += 1
-
-    def _unpin(self, chains: Sequence[str]) -> None:
-        with self._lock:
-            for chain in chains:
-                self._inflight[chain] -= 1
-                if self._inflight[chain] <= 0:
-                    del self._inflight[chain]
-
     def _gc_layers(self) -> list[str]:
         keep: set[str] = set(self._inflight)
         for image_id in self.store.ids():
@@ -582,129 +443,6 @@ class ImageService:
         reclaimed = sum(layer_sizes.get(d.deleted, 0) for d in deleted if d.deleted)
         emit("prune", "", {"reclaimed": str(reclaimed)})
         return PruneReport(tuple(deleted), reclaimed)
-
-    # -- save / load -----------------------------------------------------------------------
-
-    def plan_save(self, names: Sequence[str]) -> SavePlan:
-        """Resolve ``names`` for ``docker save`` (raises before any output)."""
-        if not names:
-            raise InvalidParameter("no images specified")
-        return plan_save(list(names), self.store, self.layers)
-
-    async def save(self, names: Sequence[str]) -> AsyncIterator[bytes]:
-        """The ``docker save`` tar stream. Name errors are raised by this await (before
-        the first chunk); ``save`` events are published then, as dockerd does."""
-        plan = await asyncio.to_thread(self.plan_save, names)
-        for image_id in plan.image_ids:
-            self._image_event(self._emit_on(None), image_id, image_id, "save")
-        return iterate_in_thread(plan.chunks)
-
-    async def load(self, source: ByteSource, quiet: bool = False, progress: Callable[[Progress], None] | None = None) -> list[str]:
-        """``docker load`` (docker-archive or OCI layout); returns the loaded image IDs.
-
-        ``progress`` receives records on the event loop: ``Loading layer`` bars (unless
-        ``quiet``) and the ``Loaded image: ...`` lines."""
-        loop = asyncio.get_running_loop()
-        sink = progress or (lambda p: None)
-
-        def emit_progress(p: Progress) -> None:
-            loop.call_soon_threadsafe(sink, p)
-
-        reader = self._blocking(source)
-        try:
-            return list(await self._run(self._load_sync, reader, quiet, emit_progress))
-        finally:
-            if isinstance(reader, BlockingReader):
-                reader.close()
-
-    def _load_sync(self, emit: Any, reader: Readable, quiet: bool, emit_progress: ProgressFn) -> list[str]:
-        os_name, arch, _ = imgconfig.host_platform()
-        pinned: list[str] = []
-
-        def pin(chain: str) -> None:
-            self._pin(chain)
-            pinned.append(chain)
-
-        try:
-            return self._load_pinned(emit, reader, quiet, emit_progress, os_name, arch, pin)
-        finally:
-            self._unpin(pinned)
-
-    def _load_pinned(self, emit: Any, reader: Readable, quiet: bool, emit_progress: ProgressFn,
-                     os_name: str, arch: str, pin: Callable[[str], None]) -> list[str]:
-        result = load_archive(
-            reader,
-            self.tmp_dir,
-            self.store,
-            self.layers,
-            (os_name, arch),
-            emit_progress,
-            quiet,
-            on_loaded=lambda image_id: self._image_event(emit, image_id, image_id, "load"),
-            on_tag=lambda ref, image_id, previous: None,
-            pin=pin,
-        )
-        return result.image_ids
-
-    # -- registries: pull, push, login, distribution inspect ------------------------------
-
-    def configure_registries(self, insecure: Sequence[str] = (), mirrors: Sequence[str] = ()) -> None:
-        """The daemon's ``insecure-registries`` and ``registry-mirrors`` (InvalidParameter
-        for a malformed entry). Loopback registries are insecure without configuration."""
-        self.registries = RegistryOptions(tuple(insecure), tuple(mirrors))
-
-    def _stores(self) -> Stores:
-        return Stores(self.store, self.layers, self.blobs, self._lock, self._pin, self._unpin)
-
-    def _distribution_event(self, action: str, ref: Reference) -> None:
-        attributes: dict[str, str] = {}
-        try:
-            attributes.update({k: str(v) for k, v in self.get(ref.familiar).labels.items()})
-        except (NotFound, InvalidParameter):
-            pass
-        attributes["name"] = ref.familiar_name
-        self.events.publish("image", action, ref.familiar, attributes)
-
-    async def pull(
-        self, ref: Reference, auth: AuthConfig, progress: ProgressFn, *, all_tags: bool = False, platform: str = ""
-    ) -> PullResult:
-        """``docker pull``: ``ref`` with a tag or digest, or a bare name with ``all_tags``.
-        ``progress`` gets dockerd's pull records on the loop; errors raised before the first
-        record are the request's errors (404 for an unknown manifest)."""
-        wanted = Platform.parse(platform) if platform else None
-        await asyncio.to_thread(self.blobs.prune, [layer.diff_id for layer in self.layers.layers()])
-        puller = Puller(self._stores(), self.registries, auth, progress, default_user_agent(self.engine_version), wanted)
-        result = await puller.pull(ref, all_tags=all_tags)
-        self._distribution_event("pull", ref if all_tags else ref.with_default_tag())
-        return result
-
-    async def push(self, ref: Reference, auth: AuthConfig, progress: ProgressFn) -> list[PushResult]:
-        """``docker push`` of ``ref``'s tag, or of every tag of the repository."""
-        pusher = Pusher(self._stores(), self.registries, auth, progress, default_user_agent(self.engine_version))
-        results = await pusher.push(ref)
-        for result in results:
-            self._distribution_event("push", ref.trimmed().with_tag(result.tag))
-        return results
-
-    async def login(self, auth: AuthConfig) -> str:
-        """``POST /auth``: check the credentials against the registry; returns the identity
-        token it issued ("" for most registries)."""
-        async with new_session() as session:
-            return await login(session, self.registries, auth, default_user_agent(self.engine_version))
-
-    async def inspect_distribution(self, ref: Reference, auth: AuthConfig) -> DistributionInfo:
-        """``GET /distribution/{name}/json``."""
-        return await inspect_distribution(self.registries, ref, auth, default_user_agent(self.engine_version))
-
-    # -- search ----------------------------------------------------------------------------
-
-    async def search(self, term: str, limit: int = 25) -> list[dict[str, Any]]:
-        """``GET /images/search``: this daemon is not configured with any index registry
-        and never contacts the network, so the answer is an immediate, clear error."""
-        raise Unavailable(
-            f'Get "https://index.docker.io/v1/search?q={term}&n={limit}": '
-            "no registry index is reachable from this daemon (searching is not supported)"
-        )
 
     # -- df --------------------------------------------------------------------------------
 

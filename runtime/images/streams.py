@@ -84,22 +84,30 @@ class _Stop:
 
 
 async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
-    """Run ``make()``'s iterator in a worker thread and yield its items here."""
+    """Run ``make()``'s iterator in a worker thread and yield its items here.
+
+    Up to ``_QUEUE_DEPTH`` items are in flight: the worker hands each one to the loop with
+    ``call_soon_threadsafe`` and goes on producing, instead of waiting for the loop to take
+    it (a round trip per item), so producing and sending overlap."""
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[object] = asyncio.Queue(_QUEUE_DEPTH)
+    queue: asyncio.Queue[object] = asyncio.Queue()  # bounded by ``slots``
+    slots = threading.Semaphore(_QUEUE_DEPTH)
     cancelled = threading.Event()
 
     def produce() -> None:
         it = make()
         try:
             for item in it:
+                while not slots.acquire(timeout=0.1):
+                    if cancelled.is_set():
+                        return
                 if cancelled.is_set():
-                    break
-                asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
-            asyncio.run_coroutine_threadsafe(queue.put(_Stop()), loop).result()
+                    return
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(queue.put_nowait, _Stop())
         except BaseException as exc:  # delivered to the consumer, raised there
             if not cancelled.is_set():
-                asyncio.run_coroutine_threadsafe(queue.put(exc), loop).result()
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
         finally:
             close = getattr(it, "close", None)
             if close is not None:
@@ -109,6 +117,7 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncIterator[T]
     try:
         while True:
             item = await queue.get()
+            slots.release()
             if isinstance(item, _Stop):
                 break
             if isinstance(item, BaseException):
@@ -116,15 +125,8 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncIterator[T]
             yield item  # type: ignore[misc]
     finally:
         cancelled.set()
-        # unblock a producer waiting on a full queue
-        while not queue.empty():
-            queue.get_nowait()
-        if not worker.done():
-            try:
-                queue.put_nowait(_Stop())
-            except asyncio.QueueFull:
-                pass
-            await asyncio.shield(_drain(queue, worker))
+        # the worker sees ``cancelled`` at its next item (or within 0.1 s while waiting)
+        await asyncio.shield(_drain(queue, worker))
 
 
 async def _drain(queue: asyncio.Queue[object], worker: asyncio.Future[None]) -> None:

@@ -27,6 +27,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.archive.extract import ExtractOptions, WhiteoutMode, extract_chunks
@@ -140,6 +141,17 @@ def _mounted_here(merged: Path, parent: Path) -> bool:
     except FileNotFoundError:
         return False
 
+
+@dataclass(frozen=True, slots=True)
+class StagedLayer:
+    """An unpacked layer tar waiting to be registered (see :meth:`OverlayLayerStore.stage`)."""
+
+    path: Path  # the staging directory (``diff/`` and the tar-split record)
+    diff_id: str
+    size: int
+    tar_size: int
+
+
 class OverlayLayerStore:
     def __init__(self, root: Path) -> None:
         self.root = ensure_private_dir(root)
@@ -181,49 +193,73 @@ class OverlayLayerStore:
         self, tar_chunks: Iterable[bytes], parent: str | None, expected_diff_id: str | None = None
     ) -> Layer:
         if parent is not None:
-            self.get(parent)
-            if self._depth(parent) >= MAX_DEPTH:
-                raise SystemError_(f"max depth exceeded ({MAX_DEPTH} layers)")
+            self._check_parent(parent)
+        staged = self.stage(tar_chunks)
+        try:
+            return self.commit_staged(staged, parent, expected_diff_id)
+        finally:
+            self.discard_staged(staged)
+
+    def _check_parent(self, parent: str) -> None:
+        self.get(parent)
+        if self._depth(parent) >= MAX_DEPTH:
+            raise SystemError_(f"max depth exceeded ({MAX_DEPTH} layers)")
+
+    def stage(self, tar_chunks: Iterable[bytes]) -> StagedLayer:
+        """Unpack a layer tar into a staging directory (with its tar-split record and diff
+        ID), not yet a layer: :meth:`commit_staged` makes it one, :meth:`discard_staged`
+        removes it. A layer's content does not depend on its parent, so ``docker load``
+        stages layers as the archive streams by, before its manifest says where they go."""
         stage = self.tmp_dir / uuid.uuid4().hex
         (stage / "diff").mkdir(parents=True)
-        os.chmod(stage / "diff", 0o755)
         try:
+            os.chmod(stage / "diff", 0o755)
             with TarSplitRecorder(stage / "tar-split.log", stage / "tar-split.files", stage / "stash") as rec:
                 result = extract_chunks(
                     tar_chunks, stage / "diff", ExtractOptions(whiteouts=WhiteoutMode.OVERLAY), rec
                 )
-            if expected_diff_id is not None and result.digest != expected_diff_id:
-                raise DigestMismatch(
-                    f"layer digest mismatch: expected {expected_diff_id}, got {result.digest}"
-                )
-            chain = make_chain_id(parent, result.digest)
-            link = _link_name(chain)
-            layer_doc = {
-                "chain_id": chain,
-                "diff_id": result.digest,
-                "parent": parent,
-                "size": result.size,
-                "tar_size": result.tar_size,
-                "link": link,
-            }
-            write_json_atomic(stage / "layer.json", layer_doc)
-            with self._lock:
-                existing = self._layers.get(chain)
-                if existing is not None:
-                    return existing
-                final = self._layer_dir(chain)
-                os.rename(stage, final)
-                link_path = self.links_dir / link
-                if link_path.is_symlink():
-                    link_path.unlink()
-                os.symlink(f"../layers/{hex_of(chain)}/diff", link_path)
-                layer = Layer(chain, result.digest, parent, result.size, final / "diff", result.tar_size)
-                self._layers[chain] = layer
-                self._links[chain] = link
-                return layer
-        finally:
-            if stage.exists():
-                discard_path(stage)
+        except BaseException:
+            discard_path(stage)
+            raise
+        return StagedLayer(stage, result.digest, result.size, result.tar_size)
+
+    def commit_staged(self, staged: StagedLayer, parent: str | None, expected_diff_id: str | None = None) -> Layer:
+        """Register ``staged`` on top of ``parent`` (checking its diff ID); the layer that
+        already has this chain ID if there is one (``staged`` then stays to discard)."""
+        if parent is not None:
+            self._check_parent(parent)
+        if expected_diff_id is not None and staged.diff_id != expected_diff_id:
+            raise DigestMismatch(f"layer digest mismatch: expected {expected_diff_id}, got {staged.diff_id}")
+        chain = make_chain_id(parent, staged.diff_id)
+        link = _link_name(chain)
+        layer_doc = {
+            "chain_id": chain,
+            "diff_id": staged.diff_id,
+            "parent": parent,
+            "size": staged.size,
+            "tar_size": staged.tar_size,
+            "link": link,
+        }
+        write_json_atomic(staged.path / "layer.json", layer_doc)
+        with self._lock:
+            existing = self._layers.get(chain)
+            if existing is not None:
+                return existing
+            final = self._layer_dir(chain)
+            os.rename(staged.path, final)
+            link_path = self.links_dir / link
+            if link_path.is_symlink():
+                link_path.unlink()
+            os.symlink(f"../layers/{hex_of(chain)}/diff", link_path)
+            layer = Layer(chain, staged.diff_id, parent, staged.size, final / "diff", staged.tar_size)
+            self._layers[chain] = layer
+            self._links[chain] = link
+            return layer
+
+    def discard_staged(self, staged: StagedLayer) -> None:
+        """Remove a staged layer that was not committed (no-op after a commit)."""
+        if staged.path.exists():
+            discard_path(staged.path)
 
     def _depth(self, chain_id: str) -> int:
         depth = 0

@@ -25,7 +25,7 @@ from compat_api.streams.jsonmessage import JSONMessage, JsonMessageWriter
 from runtime.errors import EngineError, InvalidParameter
 from runtime.images.auth import AuthConfig, decode_registry_auth
 from runtime.images.model import Progress
-from runtime.images.pull import DistributionInfo
+from runtime.images.distinspect import DistributionInfo
 from runtime.images.reference import (
     InvalidReference,
     Reference,

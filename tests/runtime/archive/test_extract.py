@@ -263,3 +263,42 @@ def test_remove_tree_never_follows_symlinks(box: tuple[Path, Path]) -> None:
     os.symlink(outside / "victim", dest / "t/file-link")
     remove_path(dest / "t")
     assert not (dest / "t").exists() and (outside / "victim").read_text() == "original"
+
+
+def test_digest_of_a_large_stream_hashed_in_a_helper_thread(box: tuple[Path, Path]) -> None:
+    # past a few MB the diff ID is hashed in a helper thread: same digest, helper gone
+    import threading
+
+    dest, _ = box
+    blob = build([dir_("d"), *(reg(f"d/f{i}", bytes([i]) * (700 << 10)) for i in range(12))])
+    chunks = [blob[i : i + (256 << 10)] for i in range(0, len(blob), 256 << 10)]
+    result = extract_chunks(chunks, dest)
+    assert result.digest == "sha256:" + hashlib.sha256(blob).hexdigest()
+    assert (dest / "d" / "f11").read_bytes() == bytes([11]) * (700 << 10)
+    assert not [t for t in threading.enumerate() if t.name == "tar-hash"]
+
+
+def test_hash_helper_stops_when_extraction_fails(box: tuple[Path, Path]) -> None:
+    import threading
+
+    dest, _ = box
+    blob = build([dir_("d"), *(reg(f"d/f{i}", b"x" * (1 << 20)) for i in range(6))])
+    with pytest.raises(MalformedArchive):
+        extract_chunks([blob[: len(blob) - 3000]], dest)
+    assert not [t for t in threading.enumerate() if t.name == "tar-hash"]
+
+
+def test_process_umask_is_neither_used_nor_changed(box: tuple[Path, Path]) -> None:
+    # the umask is process-wide: extractions running side by side (pull stages three layers
+    # at once) must not leave it changed, and modes come from the archive, not from it
+    dest, _ = box
+    old = os.umask(0o077)
+    try:
+        extract_chunks([build([reg("implied/dir/f", b"x", mode=0o644), dir_("d", mode=0o775)])], dest)
+        assert os.umask(0o077) == 0o077
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((dest / "implied").stat().st_mode) == 0o755
+    assert stat.S_IMODE((dest / "implied" / "dir").stat().st_mode) == 0o755
+    assert stat.S_IMODE((dest / "implied" / "dir" / "f").stat().st_mode) == 0o644
+    assert stat.S_IMODE((dest / "d").stat().st_mode) == 0o775

@@ -10,12 +10,8 @@ import pytest
 from runtime.errors import EngineError, InvalidParameter, NotFound
 from runtime.images.auth import AuthConfig, AuthError
 from runtime.images.model import Progress
-from runtime.images.pull import (
-    Platform,
-    PullResult,
-    select_manifest,
-    translate_pull_error,
-)
+from runtime.images.platform import Platform, select_manifest
+from runtime.images.pull import PullResult, translate_pull_error
 from runtime.images.reference import parse_normalized_named
 from runtime.images.registry import RegistryError
 from runtime.images.service import ImageService
@@ -174,6 +170,19 @@ async def test_blob_digest_mismatch_is_refused(service: ImageService, fake: Fake
     assert service.store.ids() == []
     assert not service.store.content.exists(pub.layer_digests[0])
     assert service.layers.layers() == []
+
+
+async def test_wrong_diff_id_of_a_later_layer_is_refused_and_nothing_is_left(
+    service: ImageService, fake: FakeRegistry
+) -> None:
+    # layers are unpacked in parallel into staging, committed in order after their check
+    one, two = layer("one"), layer("two")
+    publish_image(fake, "diff", "latest", [one, two], config=image_config([sha256(one), sha256(b"other")]))
+    with pytest.raises(EngineError, match=f"layer digest mismatch: expected {sha256(b'other')}, got {sha256(two)}"):
+        await pull(service, f"{host(fake)}/diff")
+    assert service.store.ids() == []
+    assert [x.diff_id for x in service.layers.layers()] in ([], [sha256(one)])
+    assert list(service.layers.tmp_dir.iterdir()) == []
 
 
 async def test_config_digest_mismatch_is_refused(service: ImageService, fake: FakeRegistry) -> None:

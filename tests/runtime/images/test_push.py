@@ -108,6 +108,22 @@ async def test_push_to_another_repository_mounts(service: ImageService, fake: Fa
     assert any(method == "POST" and "mount=" in path for method, path in fake.requests)
 
 
+async def test_the_layer_is_remembered_after_rmi(service: ImageService, fake: FakeRegistry) -> None:
+    # dockerd keeps its V2 metadata when the layer goes: the same layer imported again and
+    # pushed to another repository is mounted, not compressed and uploaded again
+    ref = f"{host(fake)}/first:latest"
+    await make_image(service, ref)
+    await push(service, ref)
+    await service.delete(ref)
+    assert service.layers.layers() == []
+    again = f"{host(fake)}/second:latest"
+    await make_image(service, again)
+    fake.requests.clear()
+    _, records = await push(service, again)
+    assert "Mounted from first" in [p.status for p in records]
+    assert not [r for r in fake.requests if r[0] == "PATCH"]
+
+
 async def test_pulled_blob_is_reused_without_recompressing(
     service: ImageService, fake: FakeRegistry, aiohttp_server: Any
 ) -> None:

@@ -9,14 +9,8 @@ import pytest
 
 from runtime.errors import InvalidParameter
 from runtime.images.auth import AuthConfig, AuthError
-from runtime.images.registry import (
-    Endpoint,
-    RegistryOptions,
-    TransportError,
-    index_name,
-    login,
-    new_session,
-)
+from runtime.images.endpoints import Endpoint, RegistryOptions, index_name
+from runtime.images.registry import TransportError, login, new_session
 from tests.runtime.images.fakeregistry import FakeRegistry
 
 
@@ -126,7 +120,8 @@ async def test_credentials_never_leave_the_registry_host(fake: FakeRegistry, aio
     from aiohttp import web
 
     from runtime.images.reference import parse_normalized_named
-    from runtime.images.registry import Endpoint, open_repository
+    from runtime.images.endpoints import Endpoint
+    from runtime.images.registry import open_repository
 
     seen: list[str | None] = []
 

@@ -98,7 +98,15 @@ def main(argv: list[str] | None = None) -> int:
                                 engine = ours.engine()   # its supervisor may be new
                             print(f"... {workload.name} on {engine.name} ({rep + 1}/{reps})",
                                   file=sys.stderr, flush=True)
-                            for row, value in workload.run(ctx, engine).items():
+                            try:
+                                measured = workload.run(ctx, engine)
+                            except RuntimeError as exc:
+                                # one workload failing (say, a leftover on the reference
+                                # engine) must not lose the rows already measured
+                                print(f"!!! {workload.name} on {engine.name}: {exc}",
+                                      file=sys.stderr, flush=True)
+                                continue
+                            for row, value in measured.items():
                                 results.setdefault(row, {}).setdefault(engine.name, []).append(value)
                         if floor_now is not None and rep % 2 == 0:
                             floor_now.measure()

@@ -45,6 +45,16 @@ def _wait_for_socket(path: Path, proc: subprocess.Popen[bytes]) -> None:
     raise AssertionError("daemon did not come up")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _test_bridge_removed() -> Iterator[None]:
+    """The daemons here create the default bridge pydtu0 and, as dockerd leaves docker0,
+    keep it when they stop: remove it after the module unless it was there before."""
+    existed = Path("/sys/class/net/pydtu0").exists()
+    yield
+    if not existed:
+        subprocess.run(["ip", "link", "del", "pydtu0"], capture_output=True, check=False)
+
+
 @pytest.fixture
 def short_tmp() -> Iterator[Path]:
     # unix socket paths are limited to 108 bytes; pytest's tmp_path can be longer

@@ -1,7 +1,7 @@
 """A whole classic build: context, Dockerfile, stages, tags.
 
-:func:`build_from_source` is what ``POST /build`` runs once the request is validated. Output goes to a
-:class:`~builder.backend.BuildOutput` exactly as dockerd writes it (``Step 1/3 : FROM x``,
+:func:`prepare` (the context, read whole first) then :func:`build` are what ``POST /build``
+runs once the request is validated. Output goes to a :class:`~builder.backend.BuildOutput` exactly as dockerd writes it (``Step 1/3 : FROM x``,
 `` ---> <id>``, ``aux {"ID"}`` after each stage, ``Successfully built``,
 ``Successfully tagged``); errors are raised, for the caller to report (in-band once output
 has started).
@@ -111,18 +111,6 @@ async def build(runtime: BuildRuntime, request: BuildRequest, context: BuildCont
         await runtime.tag(state.image_id, tag)
         await output.stdout(f"Successfully tagged {tag}\n")
     return state.image_id
-
-
-async def build_from_source(runtime: BuildRuntime, request: BuildRequest, source: Readable,
-                            output: BuildOutput) -> str:
-    """One whole ``POST /build``: :func:`prepare` the context read from ``source`` (its
-    errors come before any output), :func:`build` it, and remove the unpacked context
-    whatever happens. Returns the image ID."""
-    context, parsed = await prepare(runtime, request, source)
-    try:
-        return await build(runtime, request, context, parsed, output)
-    finally:
-        await asyncio.to_thread(context.close)
 
 
 def cache_sources(runtime: BuildRuntime, refs: Sequence[str]) -> frozenset[str] | None:

@@ -1,6 +1,6 @@
 """``POST /build`` (classic builder), ``POST /build/prune``, ``POST /build/cancel``.
 
-This module parses the request, runs :func:`builder.builder.build_from_source` on the
+This module parses the request, runs :func:`builder.builder.prepare` then ``build`` on the
 engine's services (:class:`builder.engine.EngineBuildRuntime`) and renders its output.
 
 The answer follows dockerd's ``postBuild``: the request is validated and the context
@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from builder.backend import HostOptions
-from builder.builder import BuildRequest, build_from_source
+from builder.builder import BuildRequest, build, prepare
 from builder.engine import EngineBuildRuntime
 from builder.errors import CommandFailed
 from compat_api.adjustments import adjust_request
@@ -257,7 +257,13 @@ async def build_image(request: web.Request) -> web.StreamResponse:
     options, quiet = parse_build_request(request)
     output = StreamOutput(request, quiet, api_version(request) >= V1_30)
     reader = BlockingReader(request.content, asyncio.get_running_loop())
-    task = asyncio.ensure_future(build_from_source(runtime, options, reader, output))
+    try:
+        # the whole context is read (and its errors answered with a status) before the
+        # build starts; the body reader is done with then
+        context, parsed = await prepare(runtime, options, reader)
+    finally:
+        reader.close()
+    task = asyncio.ensure_future(build(runtime, options, context, parsed, output))
     watchdog = asyncio.ensure_future(_cancel_when_client_leaves(request, task))
     try:
         try:
@@ -279,7 +285,7 @@ async def build_image(request: web.Request) -> web.StreamResponse:
         if not task.done():
             task.cancel()  # the handler itself was cancelled
             await asyncio.gather(task, return_exceptions=True)
-        reader.close()
+        await asyncio.to_thread(context.close)
 
 
 def _client_gone(request: web.Request) -> bool:

@@ -44,6 +44,23 @@ _MAGIC: tuple[tuple[bytes, Compression], ...] = (
 MAGIC_LEN = 6
 
 
+class ChunkReader:
+    """``read(n)`` over an iterator of byte chunks (for readers that want a file)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._it = chunks
+        self._buf = b""
+
+    def read(self, n: int = -1) -> bytes:
+        if not self._buf:
+            self._buf = next(self._it, b"")
+        if n < 0 or n >= len(self._buf):
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+
 def detect(head: bytes) -> Compression:
     """The compression of a stream starting with ``head`` (at least 6 bytes when available)."""
     for magic, kind in _MAGIC:
@@ -165,21 +182,7 @@ def _unzstd(compressed: Iterator[bytes], chunk: int) -> Iterator[bytes]:
     except ImportError as exc:  # pragma: no cover - dependency declared in pyproject
         raise MalformedArchive("zstd-compressed archives need the zstandard package") from exc
 
-    class _Src:
-        def __init__(self) -> None:
-            self._it = compressed
-            self._buf = b""
-
-        def read(self, n: int = -1) -> bytes:
-            if not self._buf:
-                self._buf = next(self._it, b"")
-            if n < 0 or n >= len(self._buf):
-                out, self._buf = self._buf, b""
-            else:
-                out, self._buf = self._buf[:n], self._buf[n:]
-            return out
-
-    reader = zstandard.ZstdDecompressor().stream_reader(_Src(), read_across_frames=True)  # type: ignore[arg-type]
+    reader = zstandard.ZstdDecompressor().stream_reader(ChunkReader(compressed), read_across_frames=True)  # type: ignore[arg-type]
     try:
         while True:
             out = reader.read(chunk)

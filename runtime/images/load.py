@@ -25,7 +25,7 @@ from itertools import chain as chained
 from pathlib import Path
 from typing import Any
 
-from runtime.archive.compression import Compression, Readable, decompressed_chunks, detect
+from runtime.archive.compression import ChunkReader, Compression, Readable, decompressed_chunks, detect
 from runtime.archive.errors import ArchiveError, MalformedArchive
 from runtime.archive.extract import ExtractOptions, WhiteoutMode, extract_chunks
 from runtime.archive.rootfd import DIR_FLAGS, RootFD, clean_member_name, discard_path
@@ -230,23 +230,6 @@ class _CountingReader:
         self._f.close()
 
 
-class _Chunks:
-    """``read(n)`` over an iterator of byte chunks."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._it = chunks
-        self._buf = b""
-
-    def read(self, n: int = -1) -> bytes:
-        if not self._buf:
-            self._buf = next(self._it, b"")
-        if n < 0 or n >= len(self._buf):
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:n], self._buf[n:]
-        return out
-
-
 def _looks_like_layer(head: bytes) -> bool:
     return detect(head) is not Compression.NONE or head[257:262] == b"ustar"
 
@@ -281,7 +264,7 @@ class _Stager:
         try:
             # not threaded: the inflating thread would read the outer archive, which this
             # thread reads again as soon as the member is done (or refused)
-            _kind, chunks = decompressed_chunks(_Chunks(rest), threaded=False)
+            _kind, chunks = decompressed_chunks(ChunkReader(rest), threaded=False)
             self.found[key] = (size, self.layers.stage(chunks))
         except (ArchiveError, MalformedArchive) as exc:
             # refused only if the manifest names it as a layer (then with this error)

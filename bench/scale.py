@@ -16,13 +16,12 @@ import argparse
 import ipaddress
 import os
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.engines import Engine, median, pydockerd, reference, rss_kib
-from bench.workloads import timed
+from bench.workloads import concurrent, timed
 from conformance.images import busybox_rootfs_tar
 
 IMAGE = "pdscale/busybox:latest"
@@ -103,16 +102,6 @@ def followers(filled: Filled, lines: int, count: int = 20) -> float:
     if any(c != lines for c in counts):
         print(f"  {e.name}: followers saw {sorted(set(counts))} lines, expected {lines}")
     return elapsed
-
-
-def concurrent(count: int, fn: Callable[[], object]) -> float:
-    threads = [threading.Thread(target=fn) for _ in range(count)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:

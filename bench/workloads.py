@@ -282,7 +282,7 @@ def scale(ctx: Context, engine: Engine) -> dict[str, float]:
         out[f"`docker network inspect` with {endpoints} endpoints"] = timed(
             lambda: engine.docker("network", "inspect", network))
         out["20 concurrent `docker logs -f` of one busy container"] = _followers(ctx, engine)
-        out["100 concurrent `docker exec true`"] = _concurrent(
+        out["100 concurrent `docker exec true`"] = concurrent(
             100, lambda: engine.docker("exec", names[0], "true"))
     finally:
         _rm(engine, names + on_net)
@@ -292,7 +292,8 @@ def scale(ctx: Context, engine: Engine) -> dict[str, float]:
     return out
 
 
-def _concurrent(count: int, fn: Callable[[], object]) -> float:
+def concurrent(count: int, fn: Callable[[], object]) -> float:
+    """Seconds for ``count`` threads each running ``fn`` once, all started together."""
     threads = [threading.Thread(target=fn) for _ in range(count)]
     start = time.perf_counter()
     for t in threads:
